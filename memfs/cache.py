@@ -1,0 +1,104 @@
+"""A byte-bounded, thread-safe LRU cache of decoded units, with hit/miss counters.
+
+Compressed sources cache whole decode units (a 64 KiB compression set or Xpress block), not 4 KiB
+pages: per-entry overhead stays below 1% (performance.md, "Building blocks").  Decoding happens
+outside the lock so FUSE threads and convert workers decode in parallel; a unit being decoded by
+one thread is waited for, not decoded again, by the others ("single flight").
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+
+from cachetools import LRUCache
+
+DEFAULT_CACHE_SIZE = 256 * 1024 * 1024
+
+
+def parse_size(text: str) -> int:
+    """Parse ``512M``, ``2G``, ``65536``, ``1.5GiB`` into bytes; raise ValueError if malformed."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
+    number = cleaned.rstrip("KMGT")
+    unit = cleaned[len(number) :]
+    if unit not in units or not number:
+        raise ValueError(f"not a size: {text!r} (use e.g. 512M or 2G)")
+    value = float(number)
+    if value < 0:
+        raise ValueError(f"not a size: {text!r} (negative)")
+    return int(value * units[unit])
+
+
+class _Pending:
+    """A unit some thread is decoding right now."""
+
+    __slots__ = ("done", "value", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: bytes | None = None
+        self.error: BaseException | None = None
+
+
+class UnitCache:
+    """LRU cache of decoded units bounded by the total size of their bytes."""
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_SIZE) -> None:
+        self.max_bytes = max_bytes
+        self._lru: LRUCache = LRUCache(maxsize=max(max_bytes, 1), getsizeof=len)
+        self._lock = threading.Lock()
+        self._pending: dict[Hashable, _Pending] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable, load: Callable[[], bytes]) -> bytes:
+        """Return the unit for ``key``, calling ``load()`` (outside the lock) on a miss."""
+        with self._lock:
+            value = self._lru.get(key)
+            if value is not None:
+                self.hits += 1
+                return value
+            self.misses += 1
+            pending = self._pending.get(key)
+            owner = pending is None
+            if owner:
+                pending = self._pending[key] = _Pending()
+        assert pending is not None
+        if not owner:
+            pending.done.wait()
+            if pending.error is not None:
+                raise pending.error
+            assert pending.value is not None
+            return pending.value
+        try:
+            value = load()
+        except BaseException as exc:
+            pending.error = exc
+            raise
+        else:
+            pending.value = value
+            with self._lock:
+                if len(value) <= self.max_bytes:
+                    self._lru[key] = value
+        finally:
+            with self._lock:
+                del self._pending[key]
+            pending.done.set()
+        return value
+
+    @property
+    def current_bytes(self) -> int:
+        """Bytes held right now."""
+        return int(self._lru.currsize)
+
+    def stats(self) -> dict[str, int]:
+        """Counters for ``header.txt`` and benchmarks."""
+        with self._lock:
+            return {
+                "hits": self.hits,
+                "misses": self.misses,
+                "entries": len(self._lru),
+                "bytes": int(self._lru.currsize),
+                "max_bytes": self.max_bytes,
+            }

@@ -1,0 +1,41 @@
+"""Raw images: the file offset is the physical address; no holes, no metadata."""
+
+from __future__ import annotations
+
+from memfs.detect import FormatSpec, OpenOptions, ProbeInput
+from memfs.exceptions import UnknownFormatError
+from memfs.memory import MemorySource
+
+
+class RawSource(MemorySource):
+    """A linear physical image of any size."""
+
+    format_name = "raw"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self._open_file()
+        if self.file_size == 0:
+            self.close()
+            raise UnknownFormatError(f"{path}: offset 0x0: file is empty")
+        self._set_runs([(0, self.file_size)])
+        self.metadata.format_detail = "raw physical memory image (file offset = physical address)"
+        for name in ("arch", "os_build", "directory_table_base", "kd_debugger_data_block"):
+            self.metadata.unknown(name, "a raw image carries no header")
+
+    def _read_mapped(self, pa: int, n: int) -> bytes:
+        return self._pread(pa, n)
+
+
+def _probe(_: ProbeInput) -> bool:
+    return True
+
+
+FORMAT = FormatSpec(
+    name="raw",
+    description="raw physical memory (dd, winpmem raw, .vmem without metadata)",
+    probe=_probe,
+    open=lambda path, options: RawSource(path),
+)
+
+__all__ = ["FORMAT", "RawSource", "OpenOptions"]

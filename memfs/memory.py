@@ -1,0 +1,281 @@
+"""The physical-memory source: the one interface every input format implements.
+
+A source knows the *runs* of physical address space its image holds (sorted, non-overlapping
+``(start, length)`` byte ranges computed at open time), what the image says about itself
+(:class:`Metadata`), and how to read bytes inside one run (``_read_mapped``).  The base class
+does the rest: :meth:`MemorySource.read` splits a request at run boundaries, fills holes with
+zeros and clamps at the end of the address space.
+
+Formats add their own detail to ``header.txt`` through :meth:`MemorySource.describe`, which returns
+titled sections of ``(label, value)`` rows; nothing outside a format's reader knows its quirks.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from memfs.exceptions import CorruptionError, MemfsError
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 0x1000
+
+Run = tuple[int, int]
+"""A present range of physical address space: ``(start, length)`` in bytes."""
+
+Rows = list[tuple[str, str]]
+"""Rows of a ``header.txt`` section: ``(label, value)``."""
+
+
+@dataclass
+class Section:
+    """A titled block of ``header.txt`` that a format reader contributes."""
+
+    title: str
+    rows: Rows = field(default_factory=list)
+
+
+@dataclass
+class Metadata:
+    """What an image says (or what discovery found) about the system it was taken from.
+
+    Every field may be unknown, and unknown is ``None``, never 0.  ``unknown_reasons`` maps a
+    field name to a sentence saying why it is unknown; ``notes`` collects warnings a user should
+    read (shown in ``header.txt``).
+    """
+
+    format: str = "unknown"
+    format_detail: str | None = None
+    arch: str | None = None  # "x64", "x86", "arm64"
+    pae: bool | None = None
+    os_build: int | None = None
+    os_major: int | None = None
+    os_minor: int | None = None
+    dump_type: int | None = None
+    machine_image_type: int | None = None
+    directory_table_base: int | None = None
+    kd_debugger_data_block: int | None = None
+    kernel_base: int | None = None
+    ps_loaded_module_list: int | None = None
+    ps_active_process_head: int | None = None
+    pfn_database: int | None = None
+    ki_processor_block: int | None = None
+    number_processors: int | None = None
+    bugcheck_code: int | None = None
+    bugcheck_parameters: list[int] | None = None
+    system_time: datetime | None = None
+    system_uptime: timedelta | None = None
+    product_type: int | None = None
+    suite_mask: int | None = None
+    comment: str | None = None
+    context: dict[str, int] | None = None
+    """Saved register context of the current/first processor, by register name (``rip``, ``cr3``...)."""
+    unknown_reasons: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def unknown(self, name: str, reason: str) -> None:
+        """Record that field ``name`` is unknown and why (keeps any value already found)."""
+        if getattr(self, name, None) is None:
+            self.unknown_reasons[name] = reason
+
+
+class FailureLog:
+    """Records units that failed to decode: each is logged once and counted for ``header.txt``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: dict[int, str] = {}
+
+    def record(self, unit_offset: int, message: str) -> None:
+        """Remember that the unit at file offset ``unit_offset`` failed; log it the first time."""
+        with self._lock:
+            if unit_offset in self._failures:
+                return
+            self._failures[unit_offset] = message
+        log.error("%s", message)
+
+    @property
+    def count(self) -> int:
+        """Number of distinct units that failed so far."""
+        return len(self._failures)
+
+    def items(self) -> list[tuple[int, str]]:
+        """The failures so far, ordered by file offset."""
+        with self._lock:
+            return sorted(self._failures.items())
+
+
+class MemorySource:
+    """Physical memory held by an image file.
+
+    Subclasses set ``self.runs`` (via :meth:`_set_runs`) and ``self.metadata`` when they open, and
+    implement :meth:`_read_mapped`.  They never write to the image.
+    """
+
+    format_name = "unknown"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.metadata = Metadata(format=self.format_name)
+        self.failures = FailureLog()
+        self.runs: tuple[Run, ...] = ()
+        self._run_starts: list[int] = []
+        self._fd: int | None = None
+
+    # -- set-up helpers for subclasses -------------------------------------------------------
+
+    def _open_file(self) -> int:
+        """Open the image read-only and remember its descriptor and size."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except IsADirectoryError:
+            raise MemfsError(f"{self.path}: is a directory, not an image file") from None
+        except FileNotFoundError:
+            raise MemfsError(f"{self.path}: no such file") from None
+        except PermissionError:
+            raise MemfsError(f"{self.path}: permission denied") from None
+        except OSError as exc:
+            raise MemfsError(f"{self.path}: cannot open: {exc.strerror}") from None
+        self._fd = fd
+        self.file_size = os.fstat(fd).st_size
+        return fd
+
+    def _set_runs(self, runs: Iterable[Run]) -> None:
+        """Install the run table: merged where adjacent, checked sorted and non-overlapping."""
+        merged: list[list[int]] = []
+        for start, length in runs:
+            if length <= 0:
+                continue
+            if merged and start < merged[-1][0] + merged[-1][1]:
+                raise CorruptionError(
+                    f"{self.path}: physical range {start:#x} overlaps the previous one "
+                    f"ending at {merged[-1][0] + merged[-1][1]:#x}"
+                )
+            if merged and start == merged[-1][0] + merged[-1][1] and self._runs_mergeable():
+                merged[-1][1] += length
+            else:
+                merged.append([start, length])
+        self.runs = tuple((s, n) for s, n in merged)
+        self._run_starts = [s for s, _ in self.runs]
+
+    def _runs_mergeable(self) -> bool:
+        """Whether adjacent runs may be merged; sources whose runs index file data say no."""
+        return True
+
+    # -- public API ------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Size of the physical address space: the end of the highest run."""
+        if not self.runs:
+            return 0
+        start, length = self.runs[-1]
+        return start + length
+
+    @property
+    def present_bytes(self) -> int:
+        """Bytes of physical memory the image actually holds."""
+        return sum(length for _, length in self.runs)
+
+    def read(self, pa: int, n: int) -> bytes:
+        """Read ``n`` bytes of physical memory at ``pa``; holes read as zeros, clamped at ``size``."""
+        end = min(pa + n, self.size)
+        if pa < 0 or pa >= end:
+            return b""
+        index = bisect.bisect_right(self._run_starts, pa) - 1
+        if index >= 0:
+            run_start, run_len = self.runs[index]
+            if pa + n <= run_start + run_len:  # the common case: inside one run
+                return self._read_mapped(pa, end - pa)
+        pieces: list[bytes] = []
+        pos = pa
+        index = max(index, 0)
+        runs = self.runs
+        while pos < end:
+            while index < len(runs) and runs[index][0] + runs[index][1] <= pos:
+                index += 1
+            if index == len(runs):
+                pieces.append(bytes(end - pos))
+                break
+            run_start, run_len = runs[index]
+            if pos < run_start:
+                gap = min(run_start, end) - pos
+                pieces.append(bytes(gap))
+                pos += gap
+                continue
+            take = min(run_start + run_len, end) - pos
+            pieces.append(self._read_mapped(pos, take))
+            pos += take
+        return b"".join(pieces)
+
+    def is_present(self, pa: int) -> bool:
+        """Whether physical address ``pa`` lies inside a run."""
+        index = bisect.bisect_right(self._run_starts, pa) - 1
+        return index >= 0 and pa < self.runs[index][0] + self.runs[index][1]
+
+    def describe(self) -> list[Section]:
+        """Format-specific sections for ``header.txt`` (none by default)."""
+        return []
+
+    def cache_stats(self) -> dict[str, int] | None:
+        """Hit/miss counters of the source's decode cache, if it has one."""
+        return None
+
+    def close(self) -> None:
+        """Release the image file."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> MemorySource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- for subclasses ----------------------------------------------------------------------
+
+    def _read_mapped(self, pa: int, n: int) -> bytes:
+        """Return ``n`` bytes at ``pa``; the whole range lies inside one run."""
+        raise NotImplementedError
+
+    def _pread(self, offset: int, n: int) -> bytes:
+        """Read exactly ``n`` bytes of the image at ``offset`` or raise a CorruptionError."""
+        assert self._fd is not None, "source is closed"
+        data = os.pread(self._fd, n, offset)
+        if len(data) != n:
+            raise CorruptionError(
+                f"{self.path}: offset {offset + len(data):#x}: file ends {n - len(data):#x} bytes "
+                f"before the data the tables point to"
+            )
+        return data
+
+
+class BufferSource(MemorySource):
+    """An in-memory source (for tests and synthetic images): ``segments`` maps PA to bytes."""
+
+    format_name = "memory"
+
+    def __init__(self, segments: Sequence[tuple[int, bytes]], metadata: Metadata | None = None) -> None:
+        super().__init__("<memory>")
+        ordered = sorted(segments)
+        self._segments = ordered
+        self._set_runs((pa, len(data)) for pa, data in ordered)
+        self._data = {pa: data for pa, data in ordered}
+        if metadata is not None:
+            self.metadata = metadata
+
+    def _runs_mergeable(self) -> bool:
+        return False
+
+    def _read_mapped(self, pa: int, n: int) -> bytes:
+        index = bisect.bisect_right(self._run_starts, pa) - 1
+        start = self.runs[index][0]
+        data = self._data[start]
+        return data[pa - start : pa - start + n]

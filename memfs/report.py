@@ -1,0 +1,109 @@
+"""The kernel values memfs reports, in one table shared by ``header.txt`` and ``info --json``.
+
+Keeping the list here means the text view and the JSON view can never disagree about what is
+known: both walk :data:`FIELDS` over a source's :class:`~memfs.memory.Metadata`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from memfs import __version__
+from memfs.memory import MemorySource, Metadata
+
+
+def _hex(value: int | None) -> str | None:
+    return None if value is None else f"{value:#x}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _duration(value: timedelta | None) -> str | None:
+    return None if value is None else str(value)
+
+
+ARCH_NAMES = {"x64": "x64 (AMD64)", "x86": "x86", "arm64": "ARM64"}
+
+# (json key, header.txt label, text formatter, json formatter)
+FIELDS: list[tuple[str, str, Callable[[Any], str | None], Callable[[Any], Any]]] = [
+    ("arch", "Architecture", lambda v: ARCH_NAMES.get(v, v), lambda v: v),
+    ("pae", "PAE", lambda v: None if v is None else ("yes" if v else "no"), lambda v: v),
+    ("os_build", "OS build", lambda v: None if v is None else str(v), lambda v: v),
+    ("dump_type", "Dump type", lambda v: None if v is None else str(v), lambda v: v),
+    ("machine_image_type", "MachineImageType", _hex, lambda v: v),
+    ("directory_table_base", "DirectoryTableBase (CR3)", _hex, _hex),
+    ("kd_debugger_data_block", "KdDebuggerDataBlock", _hex, _hex),
+    ("kernel_base", "Kernel base", _hex, _hex),
+    ("ps_loaded_module_list", "PsLoadedModuleList", _hex, _hex),
+    ("ps_active_process_head", "PsActiveProcessHead", _hex, _hex),
+    ("pfn_database", "MmPfnDatabase", _hex, _hex),
+    ("ki_processor_block", "KiProcessorBlock", _hex, _hex),
+    ("number_processors", "Processors", lambda v: None if v is None else str(v), lambda v: v),
+    ("bugcheck_code", "Bugcheck code", _hex, lambda v: v),
+    (
+        "bugcheck_parameters",
+        "Bugcheck parameters",
+        lambda v: None if v is None else " ".join(f"{p:#x}" for p in v),
+        lambda v: v,
+    ),
+    ("system_time", "System time (UTC)", _iso, _iso),
+    ("system_uptime", "System uptime", _duration, lambda v: None if v is None else v.total_seconds()),
+    ("product_type", "ProductType", lambda v: None if v is None else str(v), lambda v: v),
+    ("suite_mask", "SuiteMask", _hex, lambda v: v),
+    ("comment", "Comment", lambda v: v, lambda v: v),
+]
+
+
+def metadata_rows(meta: Metadata) -> list[tuple[str, str]]:
+    """Rows for ``header.txt``: every field, with the reason where it is unknown."""
+    rows = []
+    for key, label, as_text, _ in FIELDS:
+        text = as_text(getattr(meta, key))
+        if text is None:
+            reason = meta.unknown_reasons.get(key)
+            text = f"unknown ({reason})" if reason else "unknown"
+        rows.append((label, text))
+    return rows
+
+
+def source_file_rows(source: MemorySource) -> list[tuple[str, str]]:
+    """Rows that let a report cite exactly which file was examined."""
+    rows = [("memfs version", __version__), ("Source file", os.path.abspath(source.path))]
+    try:
+        st = os.stat(source.path)
+    except OSError:
+        return rows
+    mtime = datetime.fromtimestamp(st.st_mtime).astimezone().isoformat()
+    rows += [("Source size", f"{st.st_size} bytes ({st.st_size:#x})"), ("Source modified", mtime)]
+    return rows
+
+
+def info_dict(source: MemorySource) -> dict[str, Any]:
+    """The ``memfs info --json`` object: unknown values are ``null``, never 0."""
+    meta = source.metadata
+    result: dict[str, Any] = {"format": meta.format, "format_detail": meta.format_detail}
+    for key, _, _, as_json in FIELDS:
+        result[key] = as_json(getattr(meta, key))
+    result["context"] = None if meta.context is None else {k: _hex(v) for k, v in meta.context.items()}
+    result["runs"] = [[start, length] for start, length in source.runs]
+    result["size"] = source.size
+    result["present_bytes"] = source.present_bytes
+    result["unknown_reasons"] = dict(meta.unknown_reasons)
+    result["notes"] = list(meta.notes)
+    result["memfs_version"] = __version__
+    return result
+
+
+def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a whole file, read in 1 MiB pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

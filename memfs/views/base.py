@@ -1,0 +1,39 @@
+"""What every file in a mount is: a size known at open time and a stateless ``read``."""
+
+from __future__ import annotations
+
+
+class VirtualFile:
+    """A synthetic read-only file.
+
+    ``cacheable`` says the content never changes while mounted, so the kernel page cache may keep
+    it (``kernel_cache``); files whose content can change (``header.txt`` counts decode failures)
+    say False and are served with ``direct_io``.
+    """
+
+    name = ""
+    cacheable = True
+
+    @property
+    def size(self) -> int:
+        """Size in bytes."""
+        raise NotImplementedError
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Return up to ``length`` bytes at ``offset`` (short or empty at the end)."""
+        raise NotImplementedError
+
+
+class BytesFile(VirtualFile):
+    """A file whose whole content is a bytes object built once."""
+
+    def __init__(self, name: str, content: bytes) -> None:
+        self.name = name
+        self._content = content
+
+    @property
+    def size(self) -> int:
+        return len(self._content)
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self._content[offset : offset + length]

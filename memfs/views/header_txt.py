@@ -1,0 +1,110 @@
+"""``header.txt``: everything known about the image, in a fixed order, for humans.
+
+Rendered from the source's metadata (the shared field table in :mod:`memfs.report`), its run
+table and the sections its reader contributes.  Decode failures happen while the mount serves
+reads, so the text is re-rendered when their count changes.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from memfs.memory import PAGE_SIZE, MemorySource, Section
+from memfs.report import metadata_rows, source_file_rows
+from memfs.views.base import VirtualFile
+
+MAX_LISTED_FAILURES = 50
+
+
+def _section(title: str, rows: list[tuple[str, str]]) -> list[str]:
+    lines = [f"[{title}]"]
+    width = max((len(label) for label, _ in rows), default=0)
+    lines += [f"{label.ljust(width)} : {value}" if label else value for label, value in rows]
+    lines.append("")
+    return lines
+
+
+def _run_table(source: MemorySource) -> list[str]:
+    runs = source.runs
+    lines = ["[Physical memory runs]"]
+    lines.append(f"{'#':>5}  {'start':>18}  {'end':>18}  {'pages':>10}  {'bytes':>14}")
+    for index, (start, length) in enumerate(runs):
+        pages = (length + PAGE_SIZE - 1) // PAGE_SIZE
+        lines.append(f"{index:>5}  {start:#18x}  {start + length:#18x}  {pages:>10}  {length:>14}")
+    lines.append("")
+    return lines
+
+
+def _memory_rows(source: MemorySource) -> list[tuple[str, str]]:
+    size = source.size
+    present = source.present_bytes
+    holes = size - present
+    return [
+        ("physmem.bin size", f"{size} bytes ({size:#x})"),
+        ("Present", f"{present} bytes ({present // PAGE_SIZE} pages) in {len(source.runs)} runs"),
+        ("Holes (read as zeros)", f"{holes} bytes ({holes // PAGE_SIZE} pages)"),
+    ]
+
+
+def render_header(source: MemorySource, extra_sections: list[Section] | None = None) -> str:
+    """The full text of ``header.txt``."""
+    meta = source.metadata
+    lines = ["memfs header", "============", ""]
+    format_rows = [("Format", meta.format)]
+    if meta.format_detail:
+        format_rows.append(("Detail", meta.format_detail))
+    lines += _section("Source", source_file_rows(source) + format_rows)
+    lines += _section("System", metadata_rows(meta))
+    lines += _section("Physical memory", _memory_rows(source))
+    if source.runs:
+        lines += _run_table(source)
+    else:
+        lines += _section(
+            "Physical memory runs",
+            [("", "none: this image carries no physical memory, so the mount shows header.txt only")],
+        )
+    for section in source.describe() + (extra_sections or []):
+        lines += _section(section.title, section.rows)
+    if meta.context:
+        lines += _section("Register context", [(name, f"{value:#x}") for name, value in meta.context.items()])
+    failures = source.failures.items()
+    failure_rows = [("Units that failed to decode", str(len(failures)))]
+    failure_rows += [(f"{offset:#x}", message) for offset, message in failures[:MAX_LISTED_FAILURES]]
+    if len(failures) > MAX_LISTED_FAILURES:
+        failure_rows.append(("", f"... and {len(failures) - MAX_LISTED_FAILURES} more"))
+    lines += _section("Decode failures", failure_rows)
+    stats = source.cache_stats()
+    if stats is not None:
+        lines += _section("Cache", [("Budget", f"{stats['max_bytes']} bytes")])
+    if meta.notes:
+        lines += _section("Notes", [("", note) for note in meta.notes])
+    return "\n".join(lines)
+
+
+class HeaderTextFile(VirtualFile):
+    """The rendered header; re-rendered when the decode-failure count changes."""
+
+    name = "header.txt"
+    cacheable = False
+
+    def __init__(self, source: MemorySource, extra_sections: list[Section] | None = None) -> None:
+        self.source = source
+        self.extra_sections = extra_sections or []
+        self._lock = threading.Lock()
+        self._rendered_for = -1
+        self._content = b""
+
+    def _current(self) -> bytes:
+        with self._lock:
+            count = self.source.failures.count
+            if count != self._rendered_for:
+                self._content = render_header(self.source, self.extra_sections).encode()
+                self._rendered_for = count
+            return self._content
+
+    @property
+    def size(self) -> int:
+        return len(self._current())
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self._current()[offset : offset + length]

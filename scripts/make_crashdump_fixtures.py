@@ -61,9 +61,21 @@ HEADER_VALUES = {
         "ProductType": 1,
         "SuiteMask": 0x110,
         "Comment": "memfs synthetic crash dump",
-        "context": {"rip": 0xFFFFF8031E4C5A10, "rsp": 0xFFFFF8031F0A7E88, "rbp": 0xFFFFF8031F0A7F00,
-                    "rax": 0x1234, "cs": 0x10, "ds": 0x2B, "es": 0x2B, "fs": 0x53, "gs": 0x2B, "ss": 0x18,
-                    "eflags": 0x202, "mxcsr": 0x1F80, "context_flags": 0x0010001F},
+        "context": {
+            "rip": 0xFFFFF8031E4C5A10,
+            "rsp": 0xFFFFF8031F0A7E88,
+            "rbp": 0xFFFFF8031F0A7F00,
+            "rax": 0x1234,
+            "cs": 0x10,
+            "ds": 0x2B,
+            "es": 0x2B,
+            "fs": 0x53,
+            "gs": 0x2B,
+            "ss": 0x18,
+            "eflags": 0x202,
+            "mxcsr": 0x1F80,
+            "context_flags": 0x0010001F,
+        },
     },
     32: {
         "MajorVersion": 0xF,
@@ -80,23 +92,53 @@ HEADER_VALUES = {
         "ProductType": 1,
         "SuiteMask": 0x100,
         "Comment": "memfs synthetic crash dump (x86)",
-        "context": {"eip": 0x828C1A74, "esp": 0x8DD37C30, "ebp": 0x8DD37C44, "eax": 0x55,
-                    "cs": 0x08, "ds": 0x23, "es": 0x23, "fs": 0x30, "gs": 0x0, "ss": 0x10,
-                    "eflags": 0x202, "context_flags": 0x00010007},
+        "context": {
+            "eip": 0x828C1A74,
+            "esp": 0x8DD37C30,
+            "ebp": 0x8DD37C44,
+            "eax": 0x55,
+            "cs": 0x08,
+            "ds": 0x23,
+            "es": 0x23,
+            "fs": 0x30,
+            "gs": 0x0,
+            "ss": 0x10,
+            "eflags": 0x202,
+            "context_flags": 0x00010007,
+        },
     },
-}  # fmt: skip
+}
 
 # Where each CONTEXT register lives (crashdump.md §4.3): name -> (offset, struct format).
 CONTEXT64_LAYOUT = {
-    "context_flags": (0x30, "<I"), "mxcsr": (0x34, "<I"), "cs": (0x38, "<H"), "ds": (0x3A, "<H"),
-    "es": (0x3C, "<H"), "fs": (0x3E, "<H"), "gs": (0x40, "<H"), "ss": (0x42, "<H"), "eflags": (0x44, "<I"),
-    "rax": (0x78, "<Q"), "rsp": (0x98, "<Q"), "rbp": (0xA0, "<Q"), "rip": (0xF8, "<Q"),
-}  # fmt: skip
+    "context_flags": (0x30, "<I"),
+    "mxcsr": (0x34, "<I"),
+    "cs": (0x38, "<H"),
+    "ds": (0x3A, "<H"),
+    "es": (0x3C, "<H"),
+    "fs": (0x3E, "<H"),
+    "gs": (0x40, "<H"),
+    "ss": (0x42, "<H"),
+    "eflags": (0x44, "<I"),
+    "rax": (0x78, "<Q"),
+    "rsp": (0x98, "<Q"),
+    "rbp": (0xA0, "<Q"),
+    "rip": (0xF8, "<Q"),
+}
 CONTEXT32_LAYOUT = {
-    "context_flags": (0x00, "<I"), "gs": (0x8C, "<I"), "fs": (0x90, "<I"), "es": (0x94, "<I"),
-    "ds": (0x98, "<I"), "eax": (0xB0, "<I"), "ebp": (0xB4, "<I"), "eip": (0xB8, "<I"), "cs": (0xBC, "<I"),
-    "eflags": (0xC0, "<I"), "esp": (0xC4, "<I"), "ss": (0xC8, "<I"),
-}  # fmt: skip
+    "context_flags": (0x00, "<I"),
+    "gs": (0x8C, "<I"),
+    "fs": (0x90, "<I"),
+    "es": (0x94, "<I"),
+    "ds": (0x98, "<I"),
+    "eax": (0xB0, "<I"),
+    "ebp": (0xB4, "<I"),
+    "eip": (0xB8, "<I"),
+    "cs": (0xBC, "<I"),
+    "eflags": (0xC0, "<I"),
+    "esp": (0xC4, "<I"),
+    "ss": (0xC8, "<I"),
+}
 
 
 def page_bytes(pfn: int) -> bytes:
@@ -137,16 +179,39 @@ def _header(width: int, dump_type: int, pae: bool, attributes: int | None) -> by
     size = 0x2000 if width == 64 else 0x1000
     hdr = bytearray(FILLER * (size // 4))
     ptr = "<Q" if width == 64 else "<I"
-    struct.pack_into("<4s4sII", hdr, 0, b"PAGE", b"DU64" if width == 64 else b"DUMP",
-                     values["MajorVersion"], values["MinorVersion"])  # fmt: skip
+    struct.pack_into(
+        "<4s4sII",
+        hdr,
+        0,
+        b"PAGE",
+        b"DU64" if width == 64 else b"DUMP",
+        values["MajorVersion"],
+        values["MinorVersion"],
+    )
     if width == 64:
-        struct.pack_into("<QQQQIIII", hdr, 0x10, values["DirectoryTableBase"], values["PfnDataBase"],
-                         values["PsLoadedModuleList"], values["PsActiveProcessHead"],
-                         values["MachineImageType"], values["NumberProcessors"], values["BugCheckCode"], 0)  # fmt: skip
+        struct.pack_into(
+            "<QQQQIIII",
+            hdr,
+            0x10,
+            values["DirectoryTableBase"],
+            values["PfnDataBase"],
+            values["PsLoadedModuleList"],
+            values["PsActiveProcessHead"],
+            values["MachineImageType"],
+            values["NumberProcessors"],
+            values["BugCheckCode"],
+            0,
+        )
         struct.pack_into("<4Q", hdr, 0x40, *values["BugCheckParameters"])
         hdr[0x60:0x80] = bytes(32)  # VersionUser
         struct.pack_into("<Q", hdr, 0x80, values["KdDebuggerDataBlock"])
-        context_at, context_len, layout, exception_at, exception_len = 0x348, 3000, CONTEXT64_LAYOUT, 0xF00, 0x98
+        context_at, context_len, layout, exception_at, exception_len = (
+            0x348,
+            3000,
+            CONTEXT64_LAYOUT,
+            0xF00,
+            0x98,
+        )
         struct.pack_into("<II", hdr, 0xF98, dump_type, 0)
         struct.pack_into("<q", hdr, 0xFA8, to_filetime(SYSTEM_TIME))
         comment_at = 0xFB0
@@ -154,17 +219,34 @@ def _header(width: int, dump_type: int, pae: bool, attributes: int | None) -> by
         struct.pack_into("<IIIII", hdr, 0x1038, 0, 0, values["ProductType"], values["SuiteMask"], 0)
         attributes_at = 0x1050
     else:
-        struct.pack_into("<IIIIIII4I", hdr, 0x10, values["DirectoryTableBase"], values["PfnDataBase"],
-                         values["PsLoadedModuleList"], values["PsActiveProcessHead"],
-                         values["MachineImageType"], values["NumberProcessors"], values["BugCheckCode"],
-                         *values["BugCheckParameters"])  # fmt: skip
+        struct.pack_into(
+            "<IIIIIII4I",
+            hdr,
+            0x10,
+            values["DirectoryTableBase"],
+            values["PfnDataBase"],
+            values["PsLoadedModuleList"],
+            values["PsActiveProcessHead"],
+            values["MachineImageType"],
+            values["NumberProcessors"],
+            values["BugCheckCode"],
+            *values["BugCheckParameters"],
+        )
         hdr[0x3C:0x5C] = bytes(32)  # VersionUser
         hdr[0x5C] = 1 if pae else 0  # PaeEnabled; KdSecondaryVersion and Spare3 stay filler ('AGE')
         struct.pack_into("<I", hdr, 0x60, values["KdDebuggerDataBlock"])
-        context_at, context_len, layout, exception_at, exception_len = 0x320, 1200, CONTEXT32_LAYOUT, 0x7D0, 0x50
+        context_at, context_len, layout, exception_at, exception_len = (
+            0x320,
+            1200,
+            CONTEXT32_LAYOUT,
+            0x7D0,
+            0x50,
+        )
         comment_at = 0x820
         attributes_at = 0x8A0
-        struct.pack_into("<IIIIII", hdr, 0xF88, dump_type, 0, 0, values["ProductType"], values["SuiteMask"], 0)
+        struct.pack_into(
+            "<IIIIII", hdr, 0xF88, dump_type, 0, 0, values["ProductType"], values["SuiteMask"], 0
+        )
         struct.pack_into("<q", hdr, 0xFB8, SYSTEM_UPTIME // timedelta(microseconds=1) * 10)
         struct.pack_into("<q", hdr, 0xFC0, to_filetime(SYSTEM_TIME))
     # A CONTEXT as Windows writes it: the CONTEXT-sized start is meaningful, the rest zero.
@@ -177,8 +259,12 @@ def _header(width: int, dump_type: int, pae: bool, attributes: int | None) -> by
     # Exception record: STATUS_BREAKPOINT, EXCEPTION_NONCONTINUABLE (what bin2dmp writes, §8).
     hdr[exception_at : exception_at + exception_len] = bytes(exception_len)
     struct.pack_into("<II", hdr, exception_at, 0x80000003, 1)
-    struct.pack_into(ptr, hdr, exception_at + (0x10 if width == 64 else 0x0C), values["context"].get("rip", 0)
-                     or values["context"].get("eip", 0))  # fmt: skip
+    struct.pack_into(
+        ptr,
+        hdr,
+        exception_at + (0x10 if width == 64 else 0x0C),
+        values["context"].get("rip", 0) or values["context"].get("eip", 0),
+    )
     comment = values["Comment"].encode()
     hdr[comment_at : comment_at + 128] = comment + bytes(128 - len(comment))
     if attributes is not None:
@@ -250,15 +336,24 @@ def build_dump(
             tail = struct.pack("<IHHQ", len(runs), 0, 0, len(pfns))
         else:
             tail = struct.pack("<QQ", 0x1, len(pfns))  # meaning unknown (§6.5); any value
-        extra += struct.pack("<I4s4sIQQ", 0x40, b"RDMP", b"DUMP", 0, metadata_size, first_page) + tail + ranges
+        extra += (
+            struct.pack("<I4s4sIQQ", 0x40, b"RDMP", b"DUMP", 0, metadata_size, first_page) + tail + ranges
+        )
     elif dump_type == 4:
         pages = {}
         size_of_dump = 0x10000 if width == 32 else 0x20000  # TRIAGE_DUMP_SIZE32/64 (MS2)
         valid_offset = size_of_dump - 4
-        triage = [7, size_of_dump, valid_offset, 0x348 if width == 64 else 0x320,
-                  0xF00 if width == 64 else 0x7D0] + [0] * 13  # fmt: skip
+        triage = [
+            7,
+            size_of_dump,
+            valid_offset,
+            0x348 if width == 64 else 0x320,
+            0xF00 if width == 64 else 0x7D0,
+        ] + [0] * 13
         if width == 64:
-            extra += struct.pack("<18IQ16sQIIIIII", *triage, 0xFFFFF8031F0A8000, bytes(16), 0, 0, 0, 0, 0, 0, 0)
+            extra += struct.pack(
+                "<18IQ16sQIIIIII", *triage, 0xFFFFF8031F0A8000, bytes(16), 0, 0, 0, 0, 0, 0, 0
+            )
         else:
             extra += struct.pack("<18I8I", *triage, 0x8DD38000, 0, 0, 0, 0, 0, 0, 0)
         extra += bytes(valid_offset - hdr_size - len(extra)) + b"TRGD"

@@ -53,7 +53,7 @@ def bitmap_runs(bitmap: bytes, bits: int) -> list[tuple[int, int]]:
     value = int.from_bytes(bitmap, "little") & ((1 << bits) - 1)
     starts = _set_bits(value & ~(value << 1), bits // 8 + 1)
     ends = _set_bits((value << 1) & ~value, bits // 8 + 1)
-    return [(start, end - start) for start, end in zip(starts, ends)]
+    return [(start, end - start) for start, end in zip(starts, ends, strict=True)]
 
 
 # -- value formatting for header.txt -------------------------------------------------------------
@@ -151,7 +151,9 @@ class CrashDumpSource(MemorySource):
             raise UnknownFormatError(at(self.path, 0, "file is empty"))
         magic = self._read_at_most(0, 8)
         if magic[:4] != cs.SIGNATURE:
-            raise self._error(0, f"not a Windows crash dump: signature {magic[:4]!r}, expected 'PAGE'", FormatError)
+            raise self._error(
+                0, f"not a Windows crash dump: signature {magic[:4]!r}, expected 'PAGE'", FormatError
+            )
         valid = magic[4:8]
         if valid == cs.VALID_DUMP64:
             self.width, hdr_size, struct_ = 64, cs.HEADER64_SIZE, cs.DUMP_HEADER64
@@ -166,7 +168,9 @@ class CrashDumpSource(MemorySource):
             )
         if size < hdr_size:
             raise self._error(
-                size, f"truncated header: the file has {size:#x} bytes, DUMP_HEADER{self.width} needs {hdr_size:#x}"
+                size,
+                f"truncated header: the file has {size:#x} bytes, "
+                f"DUMP_HEADER{self.width} needs {hdr_size:#x}",
             )
         self.header_size = hdr_size
         self.offsets = cs.OFFSETS64 if self.width == 64 else cs.OFFSETS32
@@ -185,8 +189,16 @@ class CrashDumpSource(MemorySource):
                 FormatError,
             )
         dump_type = header.DumpType
-        handlers = {1: self._index_runs, 2: self._index_summary, 4: self._index_triage, 5: self._index_bitmap,
-                    6: self._index_bitmap, 8: self._index_rdmp, 9: self._index_rdmp, 0xA: self._index_rdmp}  # fmt: skip
+        handlers = {
+            1: self._index_runs,
+            2: self._index_summary,
+            4: self._index_triage,
+            5: self._index_bitmap,
+            6: self._index_bitmap,
+            8: self._index_rdmp,
+            9: self._index_rdmp,
+            0xA: self._index_rdmp,
+        }
         handler = handlers.get(dump_type)
         if handler is None:
             name = cs.DUMP_TYPE_NAMES.get(dump_type, "unknown")
@@ -219,7 +231,9 @@ class CrashDumpSource(MemorySource):
         if not _is_filler(h.MinorVersion, 4) and h.MinorVersion:
             meta.os_build = h.MinorVersion
         meta.unknown("os_build", "MinorVersion in the header is not written")
-        meta.unknown("os_major", "a crash dump's MajorVersion is 0xF/0xC (free/checked build), not the NT version")
+        meta.unknown(
+            "os_major", "a crash dump's MajorVersion is 0xF/0xC (free/checked build), not the NT version"
+        )
         meta.unknown("os_minor", "a crash dump header does not record the NT minor version")
         if self.width == 32:
             if h.PaeEnabled in (0, 1):
@@ -299,7 +313,10 @@ class CrashDumpSource(MemorySource):
         p = self.width // 8  # pointer size
         desc = h.PhysicalMemoryBlock
         rows: Rows = [
-            ("Signature", f"{_sig(h.Signature)} {_sig(h.ValidDump)} ({self.width}-bit DUMP_HEADER{self.width})"),
+            (
+                "Signature",
+                f"{_sig(h.Signature)} {_sig(h.ValidDump)} ({self.width}-bit DUMP_HEADER{self.width})",
+            ),
             ("MajorVersion", _num(h.MajorVersion, 4, names={0xF: "free build", 0xC: "checked build"})),
             ("MinorVersion", _num(h.MinorVersion, 4, decimal=True) + " (build number)"),
             ("DirectoryTableBase", _num(h.DirectoryTableBase, p)),
@@ -317,7 +334,9 @@ class CrashDumpSource(MemorySource):
             pae = h.PaeEnabled
             rows.append(("PaeEnabled", {0: "0 (no)", 1: "1 (yes)", 0x50: NOT_WRITTEN}.get(pae, f"{pae:#x}")))
         kd = h.KdSecondaryVersion
-        rows.append(("KdSecondaryVersion", "not written ('A' of the 'PAGE' filler)" if kd == 0x41 else str(kd)))
+        rows.append(
+            ("KdSecondaryVersion", "not written ('A' of the 'PAGE' filler)" if kd == 0x41 else str(kd))
+        )
         rows.append(("KdDebuggerDataBlock", _num(h.KdDebuggerDataBlock, p)))
         runs_text = _num(desc.NumberOfRuns, 4, decimal=True)
         rows.append(("PhysicalMemoryBlock.NumberOfRuns", runs_text))
@@ -346,18 +365,35 @@ class CrashDumpSource(MemorySource):
             required_text += f" ({required} bytes; the file has {self.file_size})"
         rows.append(("RequiredDumpSpace", required_text))
         uptime = _uptime(h.SystemUpTime)
-        rows.append(("SystemUpTime", NOT_WRITTEN if _is_filler(h.SystemUpTime, 8)
-                     else f"{h.SystemUpTime:#x}" + (f" ({uptime})" if uptime is not None else "")))  # fmt: skip
+        rows.append(
+            (
+                "SystemUpTime",
+                NOT_WRITTEN
+                if _is_filler(h.SystemUpTime, 8)
+                else f"{h.SystemUpTime:#x}" + (f" ({uptime})" if uptime is not None else ""),
+            )
+        )
         when = _filetime(h.SystemTime)
-        rows.append(("SystemTime", NOT_WRITTEN if _is_filler(h.SystemTime, 8)
-                     else f"{h.SystemTime:#x}" + (f" ({when.isoformat()})" if when else " (not a valid time)")))  # fmt: skip
+        rows.append(
+            (
+                "SystemTime",
+                NOT_WRITTEN
+                if _is_filler(h.SystemTime, 8)
+                else f"{h.SystemTime:#x}" + (f" ({when.isoformat()})" if when else " (not a valid time)"),
+            )
+        )
         return rows
 
     def _exception_rows(self, e: Container) -> Rows:
         p = self.width // 8
         prefix = "Exception."
         if _is_filler(e.ExceptionCode, 4):
-            return [(prefix + "ExceptionCode", NOT_WRITTEN + " (WinDbg reports 'Unknown exception - code 45474150')")]
+            return [
+                (
+                    prefix + "ExceptionCode",
+                    NOT_WRITTEN + " (WinDbg reports 'Unknown exception - code 45474150')",
+                )
+            ]
         count = e.NumberParameters
         params = " ".join(f"{v:#x}" for v in e.ExceptionInformation[: min(count, 15)]) or "none"
         return [
@@ -383,12 +419,15 @@ class CrashDumpSource(MemorySource):
             if count == 0:
                 continue
             if pfn + count > MAX_PFN:
-                raise self._error(where, f"PFN range {pfn:#x} + {count:#x} pages lies beyond the 52-bit physical space")
+                raise self._error(
+                    where, f"PFN range {pfn:#x} + {count:#x} pages lies beyond the 52-bit physical space"
+                )
             end = file_offset + count * PAGE_SIZE
             if end > self.file_size:
                 raise self._error(
                     where,
-                    f"pages of PFN {pfn:#x} + {count:#x} would lie at file offsets {file_offset:#x}..{end:#x}, "
+                    f"pages of PFN {pfn:#x} + {count:#x} would lie at file offsets "
+                    f"{file_offset:#x}..{end:#x}, "
                     f"past the end of the file ({self.file_size:#x})",
                 )
             if runs:
@@ -415,21 +454,31 @@ class CrashDumpSource(MemorySource):
         if _is_filler(count, 4):
             raise self._error(where, "NumberOfRuns is 'PAGE' filler: this DumpType 1 dump has no run table")
         if count > limit:
-            raise self._error(where, f"NumberOfRuns {count} is absurd: at most {limit} runs fit in the header")
+            raise self._error(
+                where, f"NumberOfRuns {count} is absurd: at most {limit} runs fit in the header"
+            )
         table = cs.RUN_TABLE_OFFSET[self.width]
         entries = []
         file_offset = self.header_size
         rows: Rows = []
         for index in range(count):
             run = desc.Run[index]
-            entries.append((run.BasePage, run.PageCount, file_offset, table + index * cs.RUN_SIZE[self.width]))
-            rows.append((f"Run[{index}]", f"BasePage {run.BasePage:#x} PageCount {run.PageCount:#x} "
-                                          f"at file offset {file_offset:#x}"))  # fmt: skip
+            entries.append(
+                (run.BasePage, run.PageCount, file_offset, table + index * cs.RUN_SIZE[self.width])
+            )
+            rows.append(
+                (
+                    f"Run[{index}]",
+                    f"BasePage {run.BasePage:#x} PageCount {run.PageCount:#x} "
+                    f"at file offset {file_offset:#x}",
+                )
+            )
             file_offset += run.PageCount * PAGE_SIZE
         total = sum(entry[1] for entry in entries)
         if desc.NumberOfPages != total:
             self.metadata.notes.append(
-                f"PhysicalMemoryBlock.NumberOfPages {_num(desc.NumberOfPages, self.width // 8, decimal=True)} "
+                f"PhysicalMemoryBlock.NumberOfPages "
+                f"{_num(desc.NumberOfPages, self.width // 8, decimal=True)} "
                 f"differs from the sum of the run page counts ({total}); the runs are used"
             )
         self._install(entries)
@@ -441,7 +490,9 @@ class CrashDumpSource(MemorySource):
 
     def _index_bitmap_layout(self, base: int, title: str) -> None:
         if self.file_size < base + cs.BITMAP_DUMP.sizeof():
-            raise self._error(base, f"the file ends at {self.file_size:#x}, inside the bitmap header at {base:#x}")
+            raise self._error(
+                base, f"the file ends at {self.file_size:#x}, inside the bitmap header at {base:#x}"
+            )
         b = cs.BITMAP_DUMP.parse(self._pread(base, cs.BITMAP_DUMP.sizeof()))
         if b.Signature not in cs.BITMAP_SIGNATURES or b.ValidDump != cs.BITMAP_VALID:
             raise self._error(
@@ -456,12 +507,30 @@ class CrashDumpSource(MemorySource):
             ("TotalPresentPages", str(b.TotalPresentPages)),
             ("Pages", f"{b.Pages} (bits in the bitmap)"),
         ]
-        self._index_from_bitmap(base, base + 0x38, b.Pages, b.FirstPage, b.TotalPresentPages,
-                                fields=(base + 0x30, base + 0x20), title=title, rows=rows)  # fmt: skip
+        self._index_from_bitmap(
+            base,
+            base + 0x38,
+            b.Pages,
+            b.FirstPage,
+            b.TotalPresentPages,
+            fields=(base + 0x30, base + 0x20),
+            title=title,
+            rows=rows,
+        )
         self.metadata.format_detail += f", bitmap {_sig(b.Signature)}"
 
-    def _index_from_bitmap(self, base: int, bitmap_at: int, bits: int, first_page: int, declared: int, *,
-                           fields: tuple[int, int], title: str, rows: Rows) -> None:  # fmt: skip
+    def _index_from_bitmap(
+        self,
+        base: int,
+        bitmap_at: int,
+        bits: int,
+        first_page: int,
+        declared: int,
+        *,
+        fields: tuple[int, int],
+        title: str,
+        rows: Rows,
+    ) -> None:
         """Validate and index a bitmap of ``bits`` bits at ``bitmap_at`` whose pages start at
         ``first_page``; ``fields`` are the offsets of the bit count and first-page fields."""
         bits_field, first_field = fields
@@ -474,12 +543,14 @@ class CrashDumpSource(MemorySource):
             )
         if first_page > self.file_size:
             raise self._error(
-                first_field, f"first page offset {first_page:#x} lies past the end of the file ({self.file_size:#x})"
+                first_field,
+                f"first page offset {first_page:#x} lies past the end of the file ({self.file_size:#x})",
             )
         if first_page < bitmap_at + nbytes:
             raise self._error(
                 first_field,
-                f"first page offset {first_page:#x} lies inside the bitmap headers (they end at {bitmap_at + nbytes:#x})",
+                f"first page offset {first_page:#x} lies inside the bitmap headers "
+                f"(they end at {bitmap_at + nbytes:#x})",
             )
         found = bitmap_runs(self._pread(bitmap_at, nbytes), bits)
         present = sum(count for _, count in found)
@@ -487,14 +558,16 @@ class CrashDumpSource(MemorySource):
         if end > self.file_size:
             raise self._error(
                 first_field,
-                f"the bitmap marks {present} pages present; stored from {first_page:#x} they need the file to "
+                f"the bitmap marks {present} pages present; stored from {first_page:#x} they need the "
+                f"file to "
                 f"extend to {end:#x}, but it ends at {self.file_size:#x}",
             )
         if present != declared:
             # The bitmap decides where pages are (§6.4); a wrong count alone does not misplace them,
             # so this is a warning in header.txt, not an error.
             self.metadata.notes.append(
-                f"{title}: the bitmap has {present} bits set but the header declares {declared} present pages; "
+                f"{title}: the bitmap has {present} bits set but the header declares {declared} "
+                "present pages; "
                 "the bitmap is used"
             )
         offsets = []
@@ -523,12 +596,15 @@ class CrashDumpSource(MemorySource):
         s = struct_.parse(self._pread(base, fixed))
         try:
             if s.Signature != b"SDMP" or s.ValidDump != cs.BITMAP_VALID:
-                raise self._error(base, f"signature {_sig(s.Signature)} {_sig(s.ValidDump)}, expected 'SDMP' 'DUMP'")
+                raise self._error(
+                    base, f"signature {_sig(s.Signature)} {_sig(s.ValidDump)}, expected 'SDMP' 'DUMP'"
+                )
             end = s.HeaderSize + s.Pages * PAGE_SIZE
             if end > self.file_size:
                 raise self._error(
                     base + 0x0C,
-                    f"HeaderSize {s.HeaderSize:#x} + Pages {s.Pages} x 0x1000 = {end:#x} exceeds the file size "
+                    f"HeaderSize {s.HeaderSize:#x} + Pages {s.Pages} x 0x1000 = {end:#x} exceeds the "
+                    "file size "
                     f"{self.file_size:#x}",
                 )
             rows: Rows = [
@@ -540,8 +616,16 @@ class CrashDumpSource(MemorySource):
                 ("Pages", f"{s.Pages} (bits set)"),
                 ("SizeOfBitMap", str(s.SizeOfBitMap)),
             ]
-            self._index_from_bitmap(base, base + fixed, s.BitmapSize, s.HeaderSize, s.Pages,
-                                    fields=(base + 0x10, base + 0x0C), title="Summary dump header", rows=rows)  # fmt: skip
+            self._index_from_bitmap(
+                base,
+                base + fixed,
+                s.BitmapSize,
+                s.HeaderSize,
+                s.Pages,
+                fields=(base + 0x10, base + 0x0C),
+                title="Summary dump header",
+                rows=rows,
+            )
         except CorruptionError as exc:
             ms2_problem = str(exc)[len(self.path) + 2 :]
             raise self._error(
@@ -563,7 +647,9 @@ class CrashDumpSource(MemorySource):
         base = self.header_size
         fixed = cs.RDMP_HEADER.sizeof()
         if self.file_size < base + fixed:
-            raise self._error(base, f"the file ends at {self.file_size:#x}, inside the RDMP header at {base:#x}")
+            raise self._error(
+                base, f"the file ends at {self.file_size:#x}, inside the RDMP header at {base:#x}"
+            )
         r = cs.RDMP_HEADER.parse(self._pread(base, fixed))
         if r.Marker != cs.RDMP_MARKER or r.Signature != cs.RDMP_SIGNATURE or r.ValidDump != cs.RDMP_VALID:
             raise self._error(
@@ -575,14 +661,16 @@ class CrashDumpSource(MemorySource):
         if r.MetadataSize - 0x20 != first - (base + 0x40):
             raise self._error(
                 base + 0x10,
-                f"RDMP MetadataSize {r.MetadataSize:#x} and FirstPageOffset {first:#x} break the size relation "
+                f"RDMP MetadataSize {r.MetadataSize:#x} and FirstPageOffset {first:#x} break the size "
+                "relation "
                 f"MetadataSize - 0x20 == FirstPageOffset - {base + 0x40:#x}",
             )
         if r.MetadataSize % 16:
             raise self._error(base + 0x10, f"RDMP MetadataSize {r.MetadataSize:#x} is not a multiple of 16")
         if first > self.file_size:
             raise self._error(
-                base + 0x18, f"RDMP FirstPageOffset {first:#x} lies past the end of the file ({self.file_size:#x})"
+                base + 0x18,
+                f"RDMP FirstPageOffset {first:#x} lies past the end of the file ({self.file_size:#x})",
             )
         complete = dump_type == 0xA
         # Each range holds at least one page, so the list cannot usefully be longer than this (bounded read).
@@ -612,13 +700,19 @@ class CrashDumpSource(MemorySource):
             ]
             if r.NumberOfRanges != len(entries) or r.TotalNumberOfPages != pages:
                 self.metadata.notes.append(
-                    f"RDMP header declares {r.NumberOfRanges} ranges / {r.TotalNumberOfPages} pages, the range "
+                    f"RDMP header declares {r.NumberOfRanges} ranges / {r.TotalNumberOfPages} pages, "
+                    "the range "
                     f"list holds {len(entries)} ranges / {pages} pages; the list is used"
                 )
         else:
             unknown = self._pread(base + 0x20, 16)
-            rows.append(("Fields at +0x20, +0x28", " ".join(f"{v:#x}" for v in struct.unpack("<QQ", unknown))
-                         + " (meaning unknown in kernel RDMP dumps)"))  # fmt: skip
+            rows.append(
+                (
+                    "Fields at +0x20, +0x28",
+                    " ".join(f"{v:#x}" for v in struct.unpack("<QQ", unknown))
+                    + " (meaning unknown in kernel RDMP dumps)",
+                )
+            )
         rows.append(("Ranges", f"{len(entries)} holding {pages} pages"))
         self._install(entries)
         self._sections.append(Section("RDMP header", rows))
@@ -641,10 +735,17 @@ class CrashDumpSource(MemorySource):
             if sub.name == "ArchitectureSpecific":
                 continue
             value = t[sub.name]
-            rows.append((sub.name, str(value) if sub.name in ("ServicePackBuild", "DriverCount") else f"{value:#x}"))
+            rows.append(
+                (sub.name, str(value) if sub.name in ("ServicePackBuild", "DriverCount") else f"{value:#x}")
+            )
         valid = self._read_at_most(t.ValidOffset, 4) if t.ValidOffset else b""
-        rows.append(("Valid marker", f"{_sig(valid)} at {t.ValidOffset:#x}" + (" (ok)" if valid == cs.TRIAGE_VALID
-                     else " (expected 'TRGD')")))  # fmt: skip
+        rows.append(
+            (
+                "Valid marker",
+                f"{_sig(valid)} at {t.ValidOffset:#x}"
+                + (" (ok)" if valid == cs.TRIAGE_VALID else " (expected 'TRGD')"),
+            )
+        )
         self._sections.append(Section("Triage dump header (TRIAGE_DUMP)", rows))
 
 
@@ -656,7 +757,7 @@ def _probe(probe: ProbeInput) -> bool:
 
 FORMAT = FormatSpec(
     name="crashdump",
-    description="Windows kernel crash dump (MEMORY.DMP: PAGEDUMP / PAGEDU64, DumpTypes 1, 2, 4, 5, 6, 8, 9, 0xA)",
+    description="Windows kernel crash dump (MEMORY.DMP: PAGEDUMP / PAGEDU64; DumpTypes 1, 2, 4, 5, 6, 8-0xA)",
     probe=_probe,
     open=lambda path, options: CrashDumpSource(path),
 )

@@ -328,7 +328,7 @@ class CrashDumpSource(MemorySource):
         ]
         rows += [(f"BugCheckParameter{i}", _num(h[f"BugCheckParameter{i}"], p)) for i in range(1, 5)]
         version_user = _text(h.VersionUser)
-        rows.append(("VersionUser", NOT_WRITTEN if version_user is None else repr(version_user)))
+        rows.append(("VersionUser", NOT_WRITTEN if version_user is None else repr(version_user) or "(empty)"))
         if self.width == 32:
             pae = h.PaeEnabled
             rows.append(("PaeEnabled", {0: "0 (no)", 1: "1 (yes)", 0x50: NOT_WRITTEN}.get(pae, f"{pae:#x}")))
@@ -535,6 +535,8 @@ class CrashDumpSource(MemorySource):
         """Validate and index a bitmap of ``bits`` bits at ``bitmap_at`` whose pages start at
         ``first_page``; ``fields`` are the offsets of the bit count and first-page fields."""
         bits_field, first_field = fields
+        if bits > MAX_PFN:
+            raise self._error(bits_field, f"bitmap of {bits} bits covers more than the 52-bit physical space")
         nbytes = (bits + 7) // 8
         if bitmap_at + nbytes > self.file_size:
             raise self._error(

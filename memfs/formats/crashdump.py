@@ -111,7 +111,11 @@ def _sig(raw: bytes) -> str:
 
 
 class CrashDumpSource(MemorySource):
-    """A Windows kernel crash dump of any DumpType memfs knows (see the module docstring)."""
+    """A Windows kernel crash dump of any DumpType memfs knows (see the module docstring).
+
+    After opening, ``width`` is 32 or 64, ``header_size`` 0x1000 or 0x2000, and ``header`` the
+    parsed DUMP_HEADER32/64 (construct container, Windows field names).
+    """
 
     format_name = "crashdump"
 

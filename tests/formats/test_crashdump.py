@@ -125,6 +125,10 @@ def test_metadata_matches_the_builder(crash_dumps, name: str) -> None:
         for register, value in values["context"].items():
             assert meta.context[register] == value, register
         assert meta.kernel_base is None and "kernel_base" in meta.unknown_reasons
+        layout = kwargs.get("summary_layout")
+        if kwargs["dump_type"] == 2:
+            assert ("MS2 SUMMARY_DUMP layout" in meta.format_detail) == (layout == "ms2")
+            assert ("bitmap 'SDMP'" in meta.format_detail) == (layout == "bitmap")
 
 
 @pytest.mark.parametrize("name", list(mk.FIXTURES))

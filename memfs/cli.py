@@ -29,6 +29,16 @@ def _size_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _add_image_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="hiberfil.sys, MEMORY.DMP, a raw image, ...")
     parser.add_argument(
@@ -75,6 +85,35 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="print what memfs knows about an image")
     _add_image_options(info)
     info.add_argument("--json", action="store_true", help="one JSON object instead of header.txt")
+    info.add_argument("--hash", action="store_true", help="also compute the SHA-256 of the image file")
+
+    convert = commands.add_parser(
+        "convert", help="write the image as a raw physical image or a crash dump (no FUSE needed)"
+    )
+    _add_image_options(convert)
+    convert.add_argument("output", help="the file to write")
+    convert.add_argument(
+        "--to",
+        choices=("raw", "dmp"),
+        required=True,
+        help="raw: physmem.bin (holes as zeros, sparse); dmp: memory.dmp (WinDbg-loadable)",
+    )
+    convert.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    convert.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="decode on N threads (default: the number of CPUs)",
+    )
+    convert.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
+
+    share = commands.add_parser("share", help="print a Samba share definition for a memfs mount")
+    share.add_argument("mountpoint", help="a memfs mount point")
+    share.add_argument("--name", help="share name (default: memfs-<mount point name>)")
+    share.add_argument("--user", help="let only this Samba user connect (valid users)")
+    share.add_argument("--guest", action="store_true", help="allow guest access without a password")
+    share.add_argument("--write", metavar="FILE", help="write the definition to FILE instead of stdout")
     return parser
 
 
@@ -89,10 +128,75 @@ def cmd_info(args: argparse.Namespace) -> int:
     from memfs.views.header_txt import render_header
 
     with _open(args) as source:
+        digest = _hash_image(args.image) if args.hash else None
         if args.json:
-            print(json.dumps(info_dict(source), indent=2))
+            result = info_dict(source)
+            if args.hash:
+                result["sha256"] = digest
+            print(json.dumps(result, indent=2))
         else:
-            print(render_header(source))
+            print(render_header(source, sha256=digest))
+    return 0
+
+
+def _hash_image(path: str) -> str:
+    """SHA-256 of the image file, with progress on a terminal (hashing 16 GiB takes a while)."""
+    from memfs.progress import Progress
+    from memfs.report import sha256_file
+
+    progress = Progress(os.path.getsize(path), "sha256", mode="tty" if sys.stderr.isatty() else "off")
+    digest = sha256_file(path, progress=progress.update)
+    progress.finish()
+    return digest
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """``memfs convert``: the mount's physmem.bin or memory.dmp written to a file, SHA-256 on stdout."""
+    import signal
+
+    from memfs.convert import check_output, convert_file, select_file
+    from memfs.progress import Progress, format_bytes
+
+    check_output(args.output, args.image, args.force)  # before the (possibly slow) open
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with _open(args) as source:
+            file = select_file(source, args.to)
+            progress = Progress(file.size, f"{file.name} -> {os.path.basename(args.output)}")
+            if args.quiet:
+                progress.mode = "off"
+            result = convert_file(
+                file, args.output, jobs=args.jobs, progress=progress, force=args.force, input_path=args.image
+            )
+    except KeyboardInterrupt:
+        print(f"memfs: convert interrupted; {args.output} was not written", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    rate = result.data_bytes / result.seconds if result.seconds > 0 else 0.0
+    progress.finish(
+        f"memfs: wrote {args.output}: {format_bytes(result.size)} in {result.seconds:.1f} s "
+        f"({format_bytes(rate)}/s decoded; {format_bytes(result.size - result.written_bytes)} left sparse)"
+    )
+    print(f"{result.sha256}  {args.output}")
+    return 0
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_share(args: argparse.Namespace) -> int:
+    """``memfs share``: the Samba share definition for a mount, on stdout or into a file."""
+    from memfs.share import share_for_mount
+
+    text = share_for_mount(os.path.abspath(args.mountpoint), name=args.name, user=args.user, guest=args.guest)
+    if args.write:
+        with open(args.write, "w") as handle:
+            handle.write(text)
+        print(f"memfs: wrote the share definition to {args.write}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -140,7 +244,13 @@ def _log_to_file(path: str) -> None:
     logging.getLogger().addHandler(handler)
 
 
-COMMANDS = {"info": cmd_info, "mount": cmd_mount, "umount": cmd_umount}
+COMMANDS = {
+    "info": cmd_info,
+    "mount": cmd_mount,
+    "umount": cmd_umount,
+    "convert": cmd_convert,
+    "share": cmd_share,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -72,8 +72,8 @@ def metadata_rows(meta: Metadata) -> list[tuple[str, str]]:
     return rows
 
 
-def source_file_rows(source: MemorySource) -> list[tuple[str, str]]:
-    """Rows that let a report cite exactly which file was examined."""
+def source_file_rows(source: MemorySource, sha256: str | None = None) -> list[tuple[str, str]]:
+    """Rows that let a report cite exactly which file was examined (``sha256`` if it was hashed)."""
     rows = [("memfs version", __version__), ("Source file", os.path.abspath(source.path))]
     try:
         st = os.stat(source.path)
@@ -81,6 +81,8 @@ def source_file_rows(source: MemorySource) -> list[tuple[str, str]]:
         return rows
     mtime = datetime.fromtimestamp(st.st_mtime).astimezone().isoformat()
     rows += [("Source size", f"{st.st_size} bytes ({st.st_size:#x})"), ("Source modified", mtime)]
+    if sha256 is not None:
+        rows.append(("Source SHA-256", sha256))
     return rows
 
 
@@ -100,10 +102,14 @@ def info_dict(source: MemorySource) -> dict[str, Any]:
     return result
 
 
-def sha256_file(path: str, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a whole file, read in 1 MiB pieces."""
+def sha256_file(path: str, chunk: int = 1 << 20, progress: Callable[[int], None] | None = None) -> str:
+    """SHA-256 of a whole file, read in 1 MiB pieces; ``progress(bytes_done)`` after each piece."""
     digest = hashlib.sha256()
+    done = 0
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
             digest.update(block)
+            done += len(block)
+            if progress is not None:
+                progress(done)
     return digest.hexdigest()

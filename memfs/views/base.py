@@ -23,6 +23,14 @@ class VirtualFile:
         """Return up to ``length`` bytes at ``offset`` (short or empty at the end)."""
         raise NotImplementedError
 
+    def data_extents(self) -> list[tuple[int, int]]:
+        """``(offset, length)`` ranges that may hold non-zero bytes; the rest of the file reads as zeros.
+
+        Converters use this to leave holes sparse without reading them.  The default claims the
+        whole file.
+        """
+        return [(0, self.size)] if self.size else []
+
 
 class BytesFile(VirtualFile):
     """A file whose whole content is a bytes object built once."""

@@ -46,14 +46,16 @@ def _memory_rows(source: MemorySource) -> list[tuple[str, str]]:
     ]
 
 
-def render_header(source: MemorySource, extra_sections: list[Section] | None = None) -> str:
-    """The full text of ``header.txt``."""
+def render_header(
+    source: MemorySource, extra_sections: list[Section] | None = None, sha256: str | None = None
+) -> str:
+    """The full text of ``header.txt`` (``sha256``: the image file's, when the caller computed it)."""
     meta = source.metadata
     lines = ["memfs header", "============", ""]
     format_rows = [("Format", meta.format)]
     if meta.format_detail:
         format_rows.append(("Detail", meta.format_detail))
-    lines += _section("Source", source_file_rows(source) + format_rows)
+    lines += _section("Source", source_file_rows(source, sha256) + format_rows)
     lines += _section("System", metadata_rows(meta))
     lines += _section("Physical memory", _memory_rows(source))
     if source.runs:

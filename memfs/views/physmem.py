@@ -20,3 +20,7 @@ class PhysmemFile(VirtualFile):
 
     def read(self, offset: int, length: int) -> bytes:
         return self.source.read(offset, length)
+
+    def data_extents(self) -> list[tuple[int, int]]:
+        """The source's runs: everything between them is a hole that reads as zeros."""
+        return list(self.source.runs)

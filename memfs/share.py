@@ -1,0 +1,168 @@
+"""Samba share definitions for a memfs mount, so WinDbg on Windows can open ``memory.dmp``.
+
+Why the share looks the way it does (docs/sharing.md explains it to users):
+
+- smbd serves files *as the connecting user* (it switches its effective uid per session).  FUSE lets
+  only the mounting user in unless the mount has ``allow_other`` — and its check wants the real,
+  effective and saved uid all equal to the owner, which smbd's per-user switch never gives.  So the
+  mount must be made with ``memfs mount --allow-other``; :func:`share_for_mount` refuses otherwise.
+- The mount is read-only and its content never changes: no oplocks, leases, kernel share modes or
+  POSIX locks to coordinate, and no DOS attributes or extended attributes to store (memfs has none).
+- Reads are large and random (WinDbg walks page tables through ``memory.dmp``): SMB2/3 allow up to
+  8 MiB per read (``smb2 max read``, Samba's default); asynchronous reads let slow decodes overlap.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+from dataclasses import dataclass
+
+from memfs.exceptions import MemfsError
+
+SHARE_OPTIONS: list[tuple[str, str]] = [
+    ("read only", "yes"),
+    ("browseable", "yes"),
+    # Nothing changes under a read-only memfs mount, so there is nothing to lock or lease.
+    ("oplocks", "no"),
+    ("level2 oplocks", "no"),
+    ("kernel oplocks", "no"),
+    ("kernel share modes", "no"),
+    ("posix locking", "no"),
+    ("strict locking", "no"),
+    # memfs has no extended attributes: do not try to read or store DOS attributes in them.
+    ("store dos attributes", "no"),
+    ("ea support", "no"),
+    # sendfile measured no faster through a FUSE mount (and SMB signing, which Windows 11 requires,
+    # disables it anyway); asynchronous reads let slow decodes overlap.
+    ("use sendfile", "no"),
+    ("aio read size", "1"),
+]
+"""The ``[share]`` options (name, value) every memfs share gets, in order."""
+
+
+@dataclass
+class MountEntry:
+    """One line of ``/proc/self/mountinfo``, the parts we need."""
+
+    mountpoint: str
+    fstype: str
+    source: str
+    options: set[str]
+
+    @property
+    def allow_other(self) -> bool:
+        return "allow_other" in self.options
+
+    @property
+    def owner_uid(self) -> int | None:
+        for option in self.options:
+            if option.startswith("user_id="):
+                return int(option.split("=", 1)[1])
+        return None
+
+
+def _unescape(field: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \\ooo octal.
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def find_mount(mountpoint: str, mountinfo: str = "/proc/self/mountinfo") -> MountEntry | None:
+    """The mount at ``mountpoint`` (the last one stacked there), or None."""
+    found = None
+    with open(mountinfo) as handle:
+        for line in handle:
+            fields = line.split()
+            dash = fields.index("-")
+            if _unescape(fields[4]) != mountpoint:
+                continue
+            options = set(fields[5].split(",")) | set(fields[dash + 3].split(","))
+            found = MountEntry(mountpoint, fields[dash + 1], _unescape(fields[dash + 2]), options)
+    return found
+
+
+def default_share_name(mountpoint: str) -> str:
+    """``memfs-<mount point name>``, reduced to characters every SMB client accepts."""
+    base = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(mountpoint.rstrip("/")) or "root")
+    return f"memfs-{base}"[:80]
+
+
+def share_section(
+    path: str,
+    name: str,
+    *,
+    comment: str | None = None,
+    user: str | None = None,
+    guest: bool = False,
+) -> str:
+    """The ``[name]`` section of smb.conf that shares ``path`` read-only for WinDbg.
+
+    ``user`` restricts the share to one Samba user (``valid users``); ``guest`` allows connecting
+    without a password (modern Windows refuses guest logons unless told otherwise; see docs/sharing.md).
+    """
+    if any(ch in name for ch in "[]\n\\/"):
+        raise MemfsError(f"share name {name!r} may not contain [ ] / \\ or newlines")
+    lines = [f"[{name}]"]
+    lines.append(f"   comment = {comment or 'memfs (read-only memory image)'}")
+    lines.append(f"   path = {path}")
+    lines += [f"   {key} = {value}" for key, value in SHARE_OPTIONS]
+    if user:
+        lines.append(f"   valid users = {user}")
+    if guest:
+        lines.append("   guest ok = yes")
+    return "\n".join(lines) + "\n"
+
+
+def share_for_mount(
+    mountpoint: str,
+    name: str | None = None,
+    *,
+    user: str | None = None,
+    guest: bool = False,
+    mountinfo: str = "/proc/self/mountinfo",
+) -> str:
+    """A share definition for a live memfs mount; refuses a path that smbd could not read."""
+    mountpoint = os.path.realpath(mountpoint)
+    entry = find_mount(mountpoint, mountinfo)
+    if entry is None:
+        raise MemfsError(
+            f"{mountpoint}: not mounted (mount it first: memfs mount --allow-other IMAGE {mountpoint})"
+        )
+    if entry.fstype != "fuse.memfs":
+        raise MemfsError(f"{mountpoint}: is a {entry.fstype} mount, not a memfs mount")
+    if not entry.allow_other:
+        raise MemfsError(
+            f"{mountpoint}: mounted without --allow-other, so smbd (which reads as the connecting user) "
+            f"will be refused; unmount and run: memfs mount --allow-other IMAGE {mountpoint}"
+        )
+    image = entry.source.removeprefix("memfs:")
+    owner = entry.owner_uid
+    mounted_by = ""
+    if owner is not None:
+        try:
+            mounted_by = f", mounted by {pwd.getpwuid(owner).pw_name}"
+        except KeyError:
+            mounted_by = f", mounted by uid {owner}"
+    header = (
+        f"# memfs share for {mountpoint} ({image}{mounted_by}).\n"
+        "# Add it to smb.conf, then: smbcontrol smbd reload-config\n"
+    )
+    section = share_section(
+        mountpoint,
+        name or default_share_name(mountpoint),
+        comment=f"memfs: {image} (read-only)",
+        user=user,
+        guest=guest,
+    )
+    return header + section
+
+
+__all__ = [
+    "SHARE_OPTIONS",
+    "MountEntry",
+    "default_share_name",
+    "find_mount",
+    "share_for_mount",
+    "share_section",
+]

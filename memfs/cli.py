@@ -188,9 +188,15 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 def cmd_share(args: argparse.Namespace) -> int:
     """``memfs share``: the Samba share definition for a mount, on stdout or into a file."""
-    from memfs.share import share_for_mount
+    from memfs.share import share_for_mount, unreachable_ancestors
 
     text = share_for_mount(os.path.abspath(args.mountpoint), name=args.name, user=args.user, guest=args.guest)
+    for directory in unreachable_ancestors(args.mountpoint):
+        print(
+            f"memfs: warning: {directory} is not searchable by other users (chmod o+x): "
+            "Samba users other than its owner will be refused",
+            file=sys.stderr,
+        )
     if args.write:
         with open(args.write, "w") as handle:
             handle.write(text)

@@ -82,6 +82,25 @@ def find_mount(mountpoint: str, mountinfo: str = "/proc/self/mountinfo") -> Moun
     return found
 
 
+def unreachable_ancestors(path: str) -> list[str]:
+    """Directories above ``path`` that other users cannot enter (no ``o+x``).
+
+    smbd opens files as the connecting user, so a mount under e.g. a 0700 home directory is
+    refused to everyone but that directory's owner even with ``allow_other``.
+    """
+    blocked = []
+    parent = os.path.dirname(os.path.realpath(path))
+    while True:
+        try:
+            if not os.stat(parent).st_mode & 0o001:
+                blocked.append(parent)
+        except OSError:
+            blocked.append(parent)
+        if parent == "/":
+            return list(reversed(blocked))
+        parent = os.path.dirname(parent)
+
+
 def default_share_name(mountpoint: str) -> str:
     """``memfs-<mount point name>``, reduced to characters every SMB client accepts."""
     base = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(mountpoint.rstrip("/")) or "root")
@@ -159,6 +178,7 @@ def share_for_mount(
 
 
 __all__ = [
+    "unreachable_ancestors",
     "SHARE_OPTIONS",
     "MountEntry",
     "default_share_name",

@@ -208,11 +208,13 @@ def cmd_share(args: argparse.Namespace) -> int:
 
 def cmd_mount(args: argparse.Namespace) -> int:
     """``memfs mount``: open and check everything first, then mount."""
-    from memfs.fuse.mount import MountOptions, check_mountpoint, mount_background, run_fuse
+    from memfs.fuse.mount import MountOptions, check_allow_other, check_mountpoint, mount_background, run_fuse
     from memfs.views.tree import build_files
 
     mountpoint = os.path.abspath(args.mountpoint)
     check_mountpoint(mountpoint)
+    if args.allow_other:
+        check_allow_other()
     source = _open(args)
     files = build_files(source)
     options = MountOptions(

@@ -51,11 +51,21 @@ def tune_malloc() -> None:
     libc.mallopt(m_mmap_threshold, 64 * 1024 * 1024)
 
 
+FUSE_DEVICE = "/dev/fuse"
+FUSE_CONF = "/etc/fuse.conf"
+
+
 def check_mountpoint(mountpoint: str) -> None:
     """Refuse a mount point that is missing, not a directory, not empty, or already mounted."""
-    if not os.path.exists("/dev/fuse"):
+    if not os.path.exists(FUSE_DEVICE):
         raise MissingDependencyError(
-            "cannot mount: /dev/fuse is missing (load the fuse module, install fuse3)"
+            f"cannot mount: {FUSE_DEVICE} is missing (load the fuse module, install fuse3)"
+        )
+    if not os.access(FUSE_DEVICE, os.R_OK | os.W_OK):
+        # libfuse opens the device itself before trying fusermount3, and gives up if it cannot.
+        raise MemfsError(
+            f"cannot mount: no permission to open {FUSE_DEVICE} (it is normally mode 0666; "
+            f"ask an administrator, or mount as root)"
         )
     if not os.path.exists(mountpoint):
         raise MemfsError(f"{mountpoint}: mount point does not exist")
@@ -71,6 +81,22 @@ def check_mountpoint(mountpoint: str) -> None:
         raise MemfsError(f"{mountpoint}: mount point is not empty")
     if not os.access(mountpoint, os.W_OK) and os.getuid() != 0:
         raise MemfsError(f"{mountpoint}: no permission to mount here (you must own the directory)")
+
+
+def check_allow_other(fuse_conf: str = FUSE_CONF) -> None:
+    """``allow_other`` is root's right; other users need ``user_allow_other`` in /etc/fuse.conf."""
+    if os.geteuid() == 0:
+        return
+    try:
+        with open(fuse_conf) as handle:
+            allowed = any(line.strip() == "user_allow_other" for line in handle)
+    except OSError:
+        allowed = False
+    if not allowed:
+        raise MemfsError(
+            f"--allow-other: only root may use it unless {fuse_conf} has a line 'user_allow_other' "
+            "(ask an administrator to add it, or mount as root)"
+        )
 
 
 def _fuse_options(options: MountOptions) -> dict[str, object]:
@@ -181,8 +207,20 @@ def mount_background(
             if line and not line.startswith(LIBFUSE_NOISE):
                 messages.append(line)
     os.waitpid(pid, 0)
-    reason = messages[-1].removeprefix("memfs: error: ") if messages else "the daemon exited"
-    raise MemfsError(reason if mountpoint in reason else f"{mountpoint}: mount failed: {reason}")
+    raise MemfsError(_failure_reason(mountpoint, messages))
+
+
+def _failure_reason(mountpoint: str, messages: list[str]) -> str:
+    """One line out of what a failed daemon said: its own error, or libfuse's if ours is only a status."""
+    ours = [m.removeprefix("memfs: error: ") for m in messages if m.startswith("memfs: ")]
+    theirs = [m for m in messages if not m.startswith("memfs: ")]
+    if ours and not (theirs and "libfuse error" in ours[-1]):
+        reason = ours[-1]
+    elif theirs:
+        reason = theirs[-1]
+    else:
+        reason = "the daemon exited"
+    return reason if mountpoint in reason else f"{mountpoint}: mount failed: {reason}"
 
 
 def _detach_stdio(stderr_to: int) -> None:
@@ -237,6 +275,7 @@ def is_fuse_usable() -> bool:
 
 __all__ = [
     "MountOptions",
+    "check_allow_other",
     "check_mountpoint",
     "mount_background",
     "run_fuse",

@@ -56,9 +56,9 @@ class FormatSpec:
 
 def _format_specs() -> list[FormatSpec]:
     # Imported here so that importing memfs.detect stays cheap and cycle-free.
-    from memfs.formats import raw
+    from memfs.formats import crashdump, raw
 
-    return [raw.FORMAT]
+    return [crashdump.FORMAT, raw.FORMAT]
 
 
 def format_names() -> list[str]:

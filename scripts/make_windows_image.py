@@ -89,15 +89,49 @@ class Profile:
 
 
 PROFILES = {
-    "x64": Profile("x64", "x64", 0xFFFFF80002A00000, 0xFFFFE00012400000, 0xFFFFF78000000000, 7601, 0x340,
-                   0x180, 0x40 + 0xE0, 0x4BD8, 0xFFFFFA8000000000),
-    "x64enc": Profile("x64", "x64", 0xFFFFF8034E800000, 0xFFFFB08612400000, 0xFFFFF78000000000, 19041, 0x368,
-                      0x180, 0x100 + 0xF0, 0x6F80, 0xFFFFD38000000000),
-    "pae": Profile("pae", "x86", 0x82A00000, 0x84000000, 0xFFDF0000, 7601, 0x340, 0x120, 0x18, 0x3618,
-                   0x86A00000),
-    "x86": Profile("x86", "x86", 0x804D7000 & ~0xFFFFF, 0x84000000, 0xFFDF0000, 3790, 0x318, 0x120, 0x1C, None,
-                   0x81C00000),
-}  # fmt: skip
+    "x64": Profile(
+        "x64",
+        "x64",
+        0xFFFFF80002A00000,
+        0xFFFFE00012400000,
+        0xFFFFF78000000000,
+        7601,
+        0x340,
+        0x180,
+        0x40 + 0xE0,
+        0x4BD8,
+        0xFFFFFA8000000000,
+    ),
+    "x64enc": Profile(
+        "x64",
+        "x64",
+        0xFFFFF8034E800000,
+        0xFFFFB08612400000,
+        0xFFFFF78000000000,
+        19041,
+        0x368,
+        0x180,
+        0x100 + 0xF0,
+        0x6F80,
+        0xFFFFD38000000000,
+    ),
+    "pae": Profile(
+        "pae", "x86", 0x82A00000, 0x84000000, 0xFFDF0000, 7601, 0x340, 0x120, 0x18, 0x3618, 0x86A00000
+    ),
+    "x86": Profile(
+        "x86",
+        "x86",
+        0x804D7000 & ~0xFFFFF,
+        0x84000000,
+        0xFFDF0000,
+        3790,
+        0x318,
+        0x120,
+        0x1C,
+        None,
+        0x81C00000,
+    ),
+}
 
 
 @dataclass
@@ -291,9 +325,21 @@ def _export_table(exports: dict[str, int]) -> bytes:
         name_rvas.append(RDATA_RVA + strings_off + len(strings))
         strings += name.encode() + b"\0"
     struct.pack_into(
-        "<IIHHIIIIIII", table, 0, 0, 0, 0, 0, RDATA_RVA + strings_off, 1, len(names), len(names),
-        RDATA_RVA + funcs_off, RDATA_RVA + names_off, RDATA_RVA + ords_off,
-    )  # fmt: skip
+        "<IIHHIIIIIII",
+        table,
+        0,
+        0,
+        0,
+        0,
+        0,
+        RDATA_RVA + strings_off,
+        1,
+        len(names),
+        len(names),
+        RDATA_RVA + funcs_off,
+        RDATA_RVA + names_off,
+        RDATA_RVA + ords_off,
+    )
     for i, name in enumerate(names):
         struct.pack_into("<I", table, funcs_off + 4 * i, exports[name])
         struct.pack_into("<I", table, names_off + 4 * i, name_rvas[i])
@@ -315,16 +361,35 @@ def _context(arch: str, rng: random.Random, rip: int, rsp: int) -> tuple[bytes, 
         struct.pack_into("<II", ctx, 0x30, 0x0010001F, 0x1F80)
         struct.pack_into("<I", ctx, 0x118, 0x1F80)
         struct.pack_into("<I", ctx, 0x44, regs["eflags"])
-        for name, off in (("rax", 0x78), ("rcx", 0x80), ("rdx", 0x88), ("rbx", 0x90), ("rsp", 0x98),
-                          ("rbp", 0xA0), ("rsi", 0xA8), ("rdi", 0xB0), ("rip", 0xF8)):  # fmt: skip
+        for name, off in (
+            ("rax", 0x78),
+            ("rcx", 0x80),
+            ("rdx", 0x88),
+            ("rbx", 0x90),
+            ("rsp", 0x98),
+            ("rbp", 0xA0),
+            ("rsi", 0xA8),
+            ("rdi", 0xB0),
+            ("rip", 0xF8),
+        ):
             struct.pack_into("<Q", ctx, off, regs[name])
     else:
         ctx = bytearray(0x2CC)
         regs = {name: rng.getrandbits(32) for name in ("eax", "ecx", "edx", "ebx", "esi", "edi")}
         regs.update(eip=rip, esp=rsp, ebp=rsp + 0x40, eflags=0x246)
         struct.pack_into("<I", ctx, 0, 0x00010007)
-        for name, off in (("edi", 0x9C), ("esi", 0xA0), ("ebx", 0xA4), ("edx", 0xA8), ("ecx", 0xAC),
-                          ("eax", 0xB0), ("ebp", 0xB4), ("eip", 0xB8), ("eflags", 0xC0), ("esp", 0xC4)):  # fmt: skip
+        for name, off in (
+            ("edi", 0x9C),
+            ("esi", 0xA0),
+            ("ebx", 0xA4),
+            ("edx", 0xA8),
+            ("ecx", 0xAC),
+            ("eax", 0xB0),
+            ("ebp", 0xB4),
+            ("eip", 0xB8),
+            ("eflags", 0xC0),
+            ("esp", 0xC4),
+        ):
             struct.pack_into("<I", ctx, off, regs[name])
     return bytes(ctx), regs
 
@@ -435,8 +500,14 @@ def build_image(
     else:
         struct.pack_into("<IIQ", block, 0, list_head, list_head, 0)  # a 32-bit LIST_ENTRY (§10.3 item 4)
     struct.pack_into("<II", block, 0x10, KDBG_TAG, prof.kdbg_size)
-    for off, value in ((0x18, kb), (0x48, head), (0x50, active), (0xC0, kb + PFN_VAR_RVA),
-                       (0x218, kb + PROCESSOR_BLOCK_RVA), (0x1D0, 0xFFFF080000000000 if arch == "x64" else 0x80000000)):  # fmt: skip
+    for off, value in (
+        (0x18, kb),
+        (0x48, head),
+        (0x50, active),
+        (0xC0, kb + PFN_VAR_RVA),
+        (0x218, kb + PROCESSOR_BLOCK_RVA),
+        (0x1D0, 0xFFFF080000000000 if arch == "x64" else 0x80000000),
+    ):
         struct.pack_into("<Q", block, off, _sx(value, arch))
     struct.pack_into("<H", block, 0x2BC, prof.proc_state_context)
     if prof.prcb_context is not None:
@@ -453,9 +524,22 @@ def build_image(
     # DBGKD_GET_VERSION64 (§10.2).
     machine = 0x8664 if arch == "x64" else 0x14C
     version = struct.pack(
-        "<HHBBHHBBBBHQQQ", 0xF, prof.build, 6, 2 if arch == "x64" else 0, 0x47 if arch == "x64" else 0x43,
-        machine, 0x0C, 0x03, 0x2F, 0, 0, _sx(kb, arch), _sx(head, arch), _sx(list_head, arch),
-    )  # fmt: skip
+        "<HHBBHHBBBBHQQQ",
+        0xF,
+        prof.build,
+        6,
+        2 if arch == "x64" else 0,
+        0x47 if arch == "x64" else 0x43,
+        machine,
+        0x0C,
+        0x03,
+        0x2F,
+        0,
+        0,
+        _sx(kb, arch),
+        _sx(head, arch),
+        _sx(list_head, arch),
+    )
     m.write(kb + VERSION_BLOCK_RVA, version)
 
     # KUSER_SHARED_DATA (§12): InterruptTime +0x08, SystemTime +0x14, product +0x264, suite +0x2D0.
@@ -528,9 +612,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-stub", action="store_true", help="x64: omit the low stub")
     parser.add_argument("--size-mib", type=int, default=32)
     args = parser.parse_args(argv)
-    image = build_image(args.out, mode=args.mode, encoded=args.encoded, low_stub=not args.no_stub,
-                        size=args.size_mib * MIB)  # fmt: skip
-    print(f"{args.out}: {image.mode} dtb={image.dtb:#x} kernel={image.kernel_base:#x} kdbg={image.kdbg_va:#x}")
+    image = build_image(
+        args.out, mode=args.mode, encoded=args.encoded, low_stub=not args.no_stub, size=args.size_mib * MIB
+    )
+    print(
+        f"{args.out}: {image.mode} dtb={image.dtb:#x} kernel={image.kernel_base:#x} kdbg={image.kdbg_va:#x}"
+    )
 
 
 if __name__ == "__main__":

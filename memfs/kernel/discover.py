@@ -125,9 +125,21 @@ def _run(source: MemorySource, d: Discovery) -> None:
         d.rows.append(("DTB search", line))
     if found is None:
         reason = "no valid page-table root found (" + "; ".join(attempts or ["no candidate"]) + ")"
-        for name in ("directory_table_base", "kernel_base", "kd_debugger_data_block", "ps_loaded_module_list",
-                     "ps_active_process_head", "pfn_database", "ki_processor_block", "number_processors",
-                     "os_build", "system_time", "system_uptime", "product_type", "suite_mask"):  # fmt: skip
+        for name in (
+            "directory_table_base",
+            "kernel_base",
+            "kd_debugger_data_block",
+            "ps_loaded_module_list",
+            "ps_active_process_head",
+            "pfn_database",
+            "ki_processor_block",
+            "number_processors",
+            "os_build",
+            "system_time",
+            "system_uptime",
+            "product_type",
+            "suite_mask",
+        ):
             _set(meta, name, None, reason)
         return
     d.mode, d.space = found.mode, found.space
@@ -153,8 +165,15 @@ def _run(source: MemorySource, d: Discovery) -> None:
         d.rows.append(("KDBG", why))
         reason = f"KDBG not found ({why})"
         _set(meta, "kernel_base", kernel.base if kernel else None, reason)
-        for name in ("kd_debugger_data_block", "ps_loaded_module_list", "ps_active_process_head", "pfn_database",
-                     "ki_processor_block", "number_processors", "os_build"):  # fmt: skip
+        for name in (
+            "kd_debugger_data_block",
+            "ps_loaded_module_list",
+            "ps_active_process_head",
+            "pfn_database",
+            "ki_processor_block",
+            "number_processors",
+            "os_build",
+        ):
             _set(meta, name, None, reason)
         return
     _use_kdbg(source, meta, d, space, kdbg)
@@ -166,7 +185,10 @@ def _low_stub_hint(source: MemorySource) -> int | None:
     for off in range(0x1000, len(low) - 0xA8, 0x1000):
         (head,) = struct.unpack_from("<Q", low, off)
         (target,) = struct.unpack_from("<Q", low, off + 0x70)
-        if head & 0xFFFFFFFFFFFF00FF == 0x00000001000600E9 and target & 0xFFFFF80000000003 == 0xFFFFF80000000000:
+        if (
+            head & 0xFFFFFFFFFFFF00FF == 0x00000001000600E9
+            and target & 0xFFFFF80000000003 == 0xFFFFF80000000000
+        ):
             return target
     return None
 
@@ -194,22 +216,35 @@ def _find_kdbg(
     return None, "; ".join(reasons)
 
 
-def _use_kdbg(source: MemorySource, meta: Metadata, d: Discovery, space: AddressSpace, kdbg: kdbg_mod.Kdbg) -> None:
+def _use_kdbg(
+    source: MemorySource, meta: Metadata, d: Discovery, space: AddressSpace, kdbg: kdbg_mod.Kdbg
+) -> None:
     d.rows.append(("KDBG", f"{kdbg.va:#x} (PA {kdbg.pa:#x}, Size {kdbg.size:#x}): {kdbg.method}"))
     if kdbg.encoded:
         d.rows.append(("KiWaitNever / KiWaitAlways", f"{kdbg.wait_never:#018x} / {kdbg.wait_always:#018x}"))
         flag = "unreadable" if kdbg.encoded_flag_value is None else f"{kdbg.encoded_flag_value:#x}"
-        d.rows.append(("KdpDataBlockEncoded", f"{kdbg.encoded_flag_va:#x} (byte reads {flag}), solved from KernBase"))
+        d.rows.append(
+            ("KdpDataBlockEncoded", f"{kdbg.encoded_flag_va:#x} (byte reads {flag}), solved from KernBase")
+        )
         d.overlays += _patch(source, space, kdbg.va, kdbg.plain, "decoded KDBG (crashdump.md §10.4)")
         d.overlays += _patch(source, space, kdbg.encoded_flag_va, b"\0", "KdpDataBlockEncoded cleared")
     _set(meta, "kd_debugger_data_block", kdbg.va, "")
     kern_base = kdbg.ptr(kdbg_mod.KERN_BASE)
     _set(meta, "kernel_base", kern_base, "")
     modules = kdbg.ptr(kdbg_mod.PS_LOADED_MODULE_LIST)
-    _set(meta, "ps_loaded_module_list", modules if space.pointer_ok(modules) else None, "KDBG field is not a pointer")
+    _set(
+        meta,
+        "ps_loaded_module_list",
+        modules if space.pointer_ok(modules) else None,
+        "KDBG field is not a pointer",
+    )
     processes = kdbg.ptr(kdbg_mod.PS_ACTIVE_PROCESS_HEAD)
-    _set(meta, "ps_active_process_head", processes if space.pointer_ok(processes) else None,
-         "KDBG field is not a pointer")  # fmt: skip
+    _set(
+        meta,
+        "ps_active_process_head",
+        processes if space.pointer_ok(processes) else None,
+        "KDBG field is not a pointer",
+    )
 
     # PfnDataBase: the value of nt!MmPfnDatabase, as MemProcFS writes and LeechCore reads it (§5.6).
     pfn_var = kdbg.ptr(kdbg_mod.MM_PFN_DATABASE)
@@ -225,12 +260,20 @@ def _use_kdbg(source: MemorySource, meta: Metadata, d: Discovery, space: Address
         version = find_version_block(space, kdbg.va, kern_base, modules)
     d.version = version
     if version is not None:
-        d.rows.append(("DBGKD_GET_VERSION64", f"{version.va:#x}: build {version.minor}, major {version.major:#x}"))
-    _set(meta, "os_build", version.minor if version else None,
-         "DBGKD_GET_VERSION64 not found within 8 pages of the KDBG")  # fmt: skip
+        d.rows.append(
+            ("DBGKD_GET_VERSION64", f"{version.va:#x}: build {version.minor}, major {version.major:#x}")
+        )
+    _set(
+        meta,
+        "os_build",
+        version.minor if version else None,
+        "DBGKD_GET_VERSION64 not found within 8 pages of the KDBG",
+    )
 
     block = kdbg.ptr(kdbg_mod.KI_PROCESSOR_BLOCK)
-    _set(meta, "ki_processor_block", block if space.pointer_ok(block) else None, "KDBG field is not a pointer")
+    _set(
+        meta, "ki_processor_block", block if space.pointer_ok(block) else None, "KDBG field is not a pointer"
+    )
     processors, how = read_processors(space, kdbg, meta.os_build)
     d.processors = processors
     d.rows.append(("Processors", f"{len(processors)} in KiProcessorBlock; contexts: {how}"))
@@ -246,7 +289,9 @@ def _use_kdbg(source: MemorySource, meta: Metadata, d: Discovery, space: Address
             if va is None:
                 continue
             for off, data in SELECTOR_PATCHES[arch]:
-                d.overlays += _patch(source, space, va + off, data, f"CPU {cpu.index} CONTEXT kernel selectors")
+                d.overlays += _patch(
+                    source, space, va + off, data, f"CPU {cpu.index} CONTEXT kernel selectors"
+                )
     if processors and processors[0].context is not None:
         d.header_context = header_context(processors[0].context, arch)
         if meta.context is None:

@@ -71,7 +71,9 @@ def from_hint(source: MemorySource, dtb: int, arch: str | None, pae: bool | None
     for mode in _modes_for(arch, pae):
         space = validate(source, mode, dtb)
         if space is not None:
-            return DtbResult(mode, space.dtb, "stated by the image, validated (KUSER_SHARED_DATA maps)", space)
+            return DtbResult(
+                mode, space.dtb, "stated by the image, validated (KUSER_SHARED_DATA maps)", space
+            )
     return None
 
 
@@ -168,7 +170,10 @@ def scan_self_map(
                     space = validate(source, "pae", pdpt) if pdpt is not None else None
                     if space is not None:
                         return DtbResult(
-                            "pae", pdpt, f"PAE page directory self-map at PA {pa:#x}, PDPT at PA {pdpt:#x}", space
+                            "pae",
+                            pdpt,
+                            f"PAE page directory self-map at PA {pa:#x}, PDPT at PA {pdpt:#x}",
+                            space,
                         ), ""
             if "x86" in modes and _x86_self_map(page, pa):
                 space = validate(source, "x86", pa)

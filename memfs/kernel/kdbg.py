@@ -92,7 +92,9 @@ def decode_qword(q: int, wait_never: int, wait_always: int, encoded_flag_va: int
 
 def decode_block(data: bytes, wait_never: int, wait_always: int, encoded_flag_va: int) -> bytes:
     """Decode a whole encoded block (length a multiple of 8)."""
-    out = [decode_qword(q, wait_never, wait_always, encoded_flag_va) for (q,) in struct.iter_unpack("<Q", data)]
+    out = [
+        decode_qword(q, wait_never, wait_always, encoded_flag_va) for (q,) in struct.iter_unpack("<Q", data)
+    ]
     return struct.pack(f"<{len(out)}Q", *out)
 
 
@@ -121,7 +123,9 @@ def _make(space: AddressSpace, va: int, plain: bytes, method: str, **extra) -> K
     pa = space.translate(va)
     if pa is None:
         return None
-    return Kdbg(va=va, pa=pa, plain=plain, arch="x64" if space.mode == "x64" else "x86", method=method, **extra)
+    return Kdbg(
+        va=va, pa=pa, plain=plain, arch="x64" if space.mode == "x64" else "x86", method=method, **extra
+    )
 
 
 def _data_first(image: PeImage) -> list[tuple[int, int]]:
@@ -258,9 +262,16 @@ def _solve(space: AddressSpace, image: PeImage, va: int, wait_never: int, wait_a
         return None
     flag = space.read_uint(e, 1)
     return _make(
-        space, va, decode_block(raw, wait_never, wait_always, e), "", encoded=True,
-        wait_never=wait_never, wait_always=wait_always, encoded_flag_va=e, encoded_flag_value=flag,
-    )  # fmt: skip
+        space,
+        va,
+        decode_block(raw, wait_never, wait_always, e),
+        "",
+        encoded=True,
+        wait_never=wait_never,
+        wait_always=wait_always,
+        encoded_flag_va=e,
+        encoded_flag_value=flag,
+    )
 
 
 def find_plain_physical(

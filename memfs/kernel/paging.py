@@ -32,7 +32,11 @@ _PRESENT = 1
 _LARGE = 0x80
 _TABLE_CACHE_PAGES = 512
 
-KERNEL_HALF = {"x64": (0xFFFF800000000000, 1 << 64), "pae": (0x80000000, 1 << 32), "x86": (0x80000000, 1 << 32)}
+KERNEL_HALF = {
+    "x64": (0xFFFF800000000000, 1 << 64),
+    "pae": (0x80000000, 1 << 32),
+    "x86": (0x80000000, 1 << 32),
+}
 """The kernel half of the address space per mode: ``(start, end)``."""
 
 

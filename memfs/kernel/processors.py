@@ -24,15 +24,44 @@ CONTEXT_FULL = {"x64": 0x0010000B, "x86": 0x00010007}
 # x86: SegGs, SegFs, SegEs, SegDs are consecutive u32 at +0x8C; SegCs u32 +0xBC; SegSs u32 +0xC8.
 SELECTOR_PATCHES = {
     "x64": ((0x38, struct.pack("<6H", 0x10, 0x2B, 0x2B, 0x53, 0x2B, 0x18)),),
-    "x86": ((0x8C, struct.pack("<4I", 0, 0x30, 0x23, 0x23)), (0xBC, struct.pack("<I", 0x08)),
-            (0xC8, struct.pack("<I", 0x10))),
-}  # fmt: skip
+    "x86": (
+        (0x8C, struct.pack("<4I", 0, 0x30, 0x23, 0x23)),
+        (0xBC, struct.pack("<I", 0x08)),
+        (0xC8, struct.pack("<I", 0x10)),
+    ),
+}
 
-_X64_REGS = (("rax", 0x78), ("rcx", 0x80), ("rdx", 0x88), ("rbx", 0x90), ("rsp", 0x98), ("rbp", 0xA0),
-             ("rsi", 0xA8), ("rdi", 0xB0), ("r8", 0xB8), ("r9", 0xC0), ("r10", 0xC8), ("r11", 0xD0),
-             ("r12", 0xD8), ("r13", 0xE0), ("r14", 0xE8), ("r15", 0xF0), ("rip", 0xF8))  # fmt: skip
-_X86_REGS = (("edi", 0x9C), ("esi", 0xA0), ("ebx", 0xA4), ("edx", 0xA8), ("ecx", 0xAC), ("eax", 0xB0),
-             ("ebp", 0xB4), ("eip", 0xB8), ("eflags", 0xC0), ("esp", 0xC4))  # fmt: skip
+_X64_REGS = (
+    ("rax", 0x78),
+    ("rcx", 0x80),
+    ("rdx", 0x88),
+    ("rbx", 0x90),
+    ("rsp", 0x98),
+    ("rbp", 0xA0),
+    ("rsi", 0xA8),
+    ("rdi", 0xB0),
+    ("r8", 0xB8),
+    ("r9", 0xC0),
+    ("r10", 0xC8),
+    ("r11", 0xD0),
+    ("r12", 0xD8),
+    ("r13", 0xE0),
+    ("r14", 0xE8),
+    ("r15", 0xF0),
+    ("rip", 0xF8),
+)
+_X86_REGS = (
+    ("edi", 0x9C),
+    ("esi", 0xA0),
+    ("ebx", 0xA4),
+    ("edx", 0xA8),
+    ("ecx", 0xAC),
+    ("eax", 0xB0),
+    ("ebp", 0xB4),
+    ("eip", 0xB8),
+    ("eflags", 0xC0),
+    ("esp", 0xC4),
+)
 
 
 @dataclass

@@ -28,7 +28,9 @@ class VersionBlock:
     machine_type: int
 
 
-def find_version_block(space: AddressSpace, kdbg_va: int, kern_base: int, module_list: int) -> VersionBlock | None:
+def find_version_block(
+    space: AddressSpace, kdbg_va: int, kern_base: int, module_list: int
+) -> VersionBlock | None:
     """Search the KDBG's page and the 8 pages either side for DBGKD_GET_VERSION64."""
     x86 = space.mode != "x64"
     key = struct.pack("<I", kern_base & 0xFFFFFFFF) if x86 else struct.pack("<Q", kern_base)

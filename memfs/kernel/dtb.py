@@ -29,6 +29,7 @@ SCAN_BYTES = 512 << 20
 SCAN_SECONDS = 20.0
 CHUNK = 1 << 20
 _FRAME = 0x000FFFFFFFFFF000
+_ZEROS = bytes(CHUNK)
 
 
 @dataclass
@@ -152,10 +153,10 @@ def scan_self_map(
     for base in range(0, end, CHUNK):
         if time.monotonic() > deadline:
             return None, f"stopped after {scanned >> 20} MiB (time budget {seconds:.0f} s)"
-        if not source.is_present(base) and not any(s < base + CHUNK and s + n > base for s, n in source.runs):
-            continue
         chunk = source.read(base, CHUNK)
         scanned += len(chunk)
+        if chunk == _ZEROS[: len(chunk)]:  # holes and zero-filled memory hold no page tables
+            continue
         for off in range(0, len(chunk) - 0xFFF, 0x1000):
             pa = base + off
             page = chunk[off : off + 0x1000]

@@ -68,9 +68,13 @@ def _modes_for(arch: str | None, pae: bool | None) -> tuple[str, ...]:
 
 
 def from_hint(source: MemorySource, dtb: int, arch: str | None, pae: bool | None) -> DtbResult | None:
-    """Validate a DTB the image states about itself."""
+    """Validate a DTB the image states about itself.
+
+    Low bits are masked first: an x64 CR3 may carry PCID bits 11:0 (kdmp-parser masks them too),
+    a PAE CR3 is only 32-byte aligned.
+    """
     for mode in _modes_for(arch, pae):
-        space = validate(source, mode, dtb)
+        space = validate(source, mode, dtb & (~0x1F if mode == "pae" else ~0xFFF))
         if space is not None:
             return DtbResult(
                 mode, space.dtb, "stated by the image, validated (KUSER_SHARED_DATA maps)", space

@@ -3,6 +3,7 @@ cross-checks against kdmp-parser and Volatility 3 on the same synthetic files.""
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import struct
@@ -14,6 +15,7 @@ from memfs.detect import OpenOptions, detect_format, open_image
 from memfs.exceptions import CorruptionError, FormatError, MemfsError, UnknownFormatError
 from memfs.formats import crashdump_structs as cs
 from memfs.formats.crashdump import CrashDumpSource, bitmap_runs
+from memfs.report import info_dict
 from memfs.views.header_txt import render_header
 from memfs.views.tree import build_files
 from scripts import make_crashdump_fixtures as mk
@@ -56,7 +58,9 @@ def test_every_page_reads_back(crash_dumps, name: str) -> None:
             assert not source.is_present(pfn * PAGE)
             assert source.read(pfn * PAGE, PAGE) == bytes(PAGE)
         assert source.size == (max(pages) + 1) * PAGE  # physmem.bin ends with the highest run
+        assert build_files(source)["physmem.bin"].size == source.size
         assert source.present_bytes == len(pages) * PAGE
+        json.dumps(info_dict(source))  # the info --json view accepts every value
 
 
 @pytest.mark.parametrize("name", [n for n in _page_names() if not mk.FIXTURES[n].get("pae")])
@@ -121,6 +125,10 @@ def test_metadata_matches_the_builder(crash_dumps, name: str) -> None:
         for register, value in values["context"].items():
             assert meta.context[register] == value, register
         assert meta.kernel_base is None and "kernel_base" in meta.unknown_reasons
+        layout = kwargs.get("summary_layout")
+        if kwargs["dump_type"] == 2:
+            assert ("MS2 SUMMARY_DUMP layout" in meta.format_detail) == (layout == "ms2")
+            assert ("bitmap 'SDMP'" in meta.format_detail) == (layout == "bitmap")
 
 
 @pytest.mark.parametrize("name", list(mk.FIXTURES))
@@ -472,6 +480,11 @@ def test_bitmap_larger_than_the_file(crash_dumps, tmp_path) -> None:
     assert "offset 0x2030" in message and "larger than the file" in message
     path = _patched(tmp_path, crash_dumps["bitmap32_full.dmp"][0], {0x1030: struct.pack("<Q", 1 << 40)})
     assert "offset 0x1030" in _open_error(path, CorruptionError)
+
+
+def test_bitmap_bit_count_beyond_physical_space(crash_dumps, tmp_path) -> None:
+    path = _patched(tmp_path, crash_dumps["bitmap64_full.dmp"][0], {0x2030: struct.pack("<Q", 1 << 41)})
+    assert "offset 0x2030: bitmap of" in _open_error(path, CorruptionError)
 
 
 def test_bitmap_first_page_past_eof_and_inside_the_bitmap(crash_dumps, tmp_path) -> None:

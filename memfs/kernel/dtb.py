@@ -28,6 +28,7 @@ KUSER_VA = {"x64": 0xFFFFF78000000000, "pae": 0xFFDF0000, "x86": 0xFFDF0000}
 SCAN_BYTES = 512 << 20
 SCAN_SECONDS = 20.0
 CHUNK = 1 << 20
+MAX_PDPT_SEARCHES = 8  # each PAE candidate costs a scan for its PDPT; every process has a self-map
 _FRAME = 0x000FFFFFFFFFF000
 _ZEROS = bytes(CHUNK)
 
@@ -154,6 +155,7 @@ def scan_self_map(
     deadline = time.monotonic() + seconds
     end = min(source.size, budget)
     scanned = 0
+    pdpt_searches = 0
     for base in range(0, end, CHUNK):
         if time.monotonic() > deadline:
             return None, f"stopped after {scanned >> 20} MiB (time budget {seconds:.0f} s)"
@@ -168,9 +170,10 @@ def scan_self_map(
                 space = validate(source, "x64", pa)
                 if space is not None:
                     return DtbResult("x64", pa, f"self-referencing PML4 at PA {pa:#x}", space), ""
-            if "pae" in modes:
+            if "pae" in modes and pdpt_searches < MAX_PDPT_SEARCHES:
                 pds = _pae_pd3(page, pa, source.size)
                 if pds is not None:
+                    pdpt_searches += 1
                     pdpt = _find_pdpt(source, pds, budget, deadline)
                     space = validate(source, "pae", pdpt) if pdpt is not None else None
                     if space is not None:

@@ -16,7 +16,9 @@ Every candidate is validated (tag, Size, list entry, KernBase) before it is trus
 from __future__ import annotations
 
 import struct
+import sys
 import time
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +29,7 @@ KDBG_TAG = 0x4742444B
 TAG_BYTES = b"KDBG"
 MIN_SIZE = 0x290  # XP (§10.1 Size table)
 MAX_SIZE = 0x800  # MemProcFS's sanity limit (§10.1)
+MAX_DATA_SCAN = 16 << 20  # bytes of .data the encoded-KDBG search decodes (real kernels: a few MiB)
 MASK64 = (1 << 64) - 1
 PAGE = 0x1000
 
@@ -197,7 +200,7 @@ def timer_candidates(space: AddressSpace, image: PeImage) -> list[int]:
     return found[:5]
 
 
-def _low_dword_hits(qwords: tuple[int, ...], wait_never: int, wait_always: int, e_high: int) -> list[int]:
+def _low_dword_hits(qwords: array, wait_never: int, wait_always: int, e_high: int) -> list[int]:
     """Indexes whose decoded low DWORD is 'KDBG' with E's low half unknown (§10.4 low-DWORD trick).
 
     low32(decode(q)) = bswap32(high32(rotl(q ^ W_N, r)) ^ high32(E)) ^ low32(W_A), so the test is a
@@ -222,11 +225,14 @@ def find_encoded(space: AddressSpace, image: PeImage, seconds: float = 10.0) -> 
     e_highs = sorted({image.base >> 32, (image.base + image.size - 1) >> 32})
     deadline = time.monotonic() + seconds
     data = image.section(".data") or (image.base, image.size)
-    pages: list[tuple[int, tuple[int, ...]]] = []
-    for page_va in range(data[0] & ~(PAGE - 1), data[0] + data[1], PAGE):
+    pages: list[tuple[int, array]] = []  # compact: 8 bytes per QWORD, however many passes
+    for page_va in range(data[0] & ~(PAGE - 1), min(data[0] + data[1], data[0] + MAX_DATA_SCAN), PAGE):
         page = space.read(page_va, PAGE)
         if page is not None:
-            pages.append((page_va, struct.unpack("<512Q", page)))
+            qwords = array("Q", page)
+            if sys.byteorder == "big":
+                qwords.byteswap()
+            pages.append((page_va, qwords))
     for never_va, always_va in pairs:
         wait_never, wait_always = values[never_va], values[always_va]
         for e_high in e_highs:

@@ -175,3 +175,32 @@ def test_garbage_gives_reasons_not_errors(windows_images, kind) -> None:
 def test_discovery_runs_once_per_source(windows_images) -> None:
     source = BufferSource([(0, windows_images["pae"].memory)])
     assert discover(source) is discover(source)
+
+
+@pytest.mark.parametrize("name", ["x64_encoded", "pae", "x86"])
+@pytest.mark.parametrize("seed", range(4))
+def test_corrupted_structures_never_raise(windows_images, name, seed) -> None:
+    """Random damage to page tables, PE headers, exports, KDBG and processor block: no exception."""
+    image = windows_images[name]
+    rng = random.Random(seed)
+    memory = bytearray(image.memory)
+    targets = [
+        image.dtb & ~0xFFF,
+        0x200000,
+        0x201000,
+        image.translate(image.kernel_base),
+        image.translate(image.kernel_base + 0x70000),
+        image.kdbg_pa & ~0xFFF,
+        image.translate(image.ki_processor_block) & ~0xFFF,
+    ]
+    for page in targets:
+        for _ in range(rng.randrange(4, 64)):
+            memory[page + rng.randrange(0x1000)] = rng.randrange(256)
+    source = BufferSource([(0, bytes(memory))])
+    started = time.monotonic()
+    found = discover(source)
+    assert time.monotonic() - started < 20
+    assert isinstance(found.missing, list)
+    meta = source.metadata
+    if meta.kd_debugger_data_block is not None:  # whatever was accepted passed validation
+        assert found.kdbg.plain[0x10:0x14] == b"KDBG"

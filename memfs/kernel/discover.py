@@ -120,6 +120,10 @@ def _patch(source: MemorySource, space: AddressSpace, va: int, data: bytes, why:
 
 def _run(source: MemorySource, d: Discovery) -> None:
     meta = source.metadata
+    if meta.format != "crashdump":
+        why = "the image is not a crash dump (memory.dmp carries memfs's own marker, see [memory.dmp])"
+        for name in ("bugcheck_code", "bugcheck_parameters", "comment"):
+            meta.unknown(name, why)
     found, attempts = dtb_mod.find_dtb(source)
     for line in attempts:
         d.rows.append(("DTB search", line))
@@ -149,6 +153,8 @@ def _run(source: MemorySource, d: Discovery) -> None:
     _set(meta, "arch", found.arch, "")
     if found.arch == "x86":
         _set(meta, "pae", found.mode == "pae", "")
+    else:
+        meta.unknown("pae", "PAE is a 32-bit x86 setting; not applicable to x64")
     _set(meta, "directory_table_base", found.dtb, "")
     _set(meta, "machine_image_type", MACHINE_TYPES[found.arch], "")
 

@@ -55,6 +55,7 @@ class Discovery:
     kuser: KUserData | None = None
     processors: list[Processor] = field(default_factory=list)
     header_context: bytes | None = None
+    filled_context: bool = False  # metadata.context came from discovery, not from the source
     overlays: list[Overlay] = field(default_factory=list)
     rows: list[tuple[str, str]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
@@ -302,6 +303,7 @@ def _use_kdbg(
         d.header_context = header_context(processors[0].context, arch)
         if meta.context is None:
             meta.context = registers(processors[0].context, arch)
+            d.filled_context = True
     else:
         meta.notes.append("no CPU 0 CONTEXT found: the memory.dmp header carries kernel selectors only")
 

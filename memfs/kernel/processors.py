@@ -128,6 +128,22 @@ def registers(context: bytes, arch: str) -> dict[str, int]:
     return regs
 
 
+def context_from_registers(regs: dict[str, int], arch: str) -> bytes:
+    """A CONTEXT record holding the named registers a reader stated (e.g. a hibernation file's
+    KPROCESSOR_STATE, hibernation.md §5); unnamed fields stay zero."""
+    ctx = bytearray(CONTEXT_SIZE[arch])
+    table, fmt = (_X64_REGS, "<Q") if arch == "x64" else (_X86_REGS, "<I")
+    mask = (1 << (8 * struct.calcsize(fmt))) - 1
+    for name, off in table:
+        if name in regs:
+            struct.pack_into(fmt, ctx, off, regs[name] & mask)
+    flags = regs.get("eflags", regs.get("rflags"))
+    if flags is not None:
+        struct.pack_into("<I", ctx, 0x44 if arch == "x64" else 0xC0, flags & 0xFFFFFFFF)
+    struct.pack_into("<I", ctx, 0x30 if arch == "x64" else 0, CONTEXT_FULL[arch])
+    return bytes(ctx)
+
+
 def header_context(context: bytes | None, arch: str) -> bytes:
     """The CONTEXT for the dump header: kernel selectors, valid flags, kdmp-parser's MxCsr rule (§4.3)."""
     ctx = bytearray(context if context is not None else bytes(CONTEXT_SIZE[arch]))

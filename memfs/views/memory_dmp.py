@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 
 from memfs import __version__
 from memfs.kernel.discover import Discovery, discover
-from memfs.kernel.processors import CONTEXT_SIZE, header_context
+from memfs.kernel.processors import CONTEXT_SIZE, context_from_registers, header_context
 from memfs.memory import PAGE_SIZE, MemorySource, Run, Section
 from memfs.views.base import VirtualFile
 
@@ -287,11 +287,16 @@ class MemoryDmpFile(VirtualFile):
         self._memory_descriptor(header)
         context_arch = "x86" if self.width == 32 else "x64"
         header[lay.context : lay.context + lay.context_area] = bytes(lay.context_area)
-        # A reader that holds the real saved CONTEXT (a hibernation file's KPROCESSOR_STATE,
-        # hibernation.md §5) offers it as ``source.context_record``; else CPU 0's from discovery.
+        # The CONTEXT the source states wins (a hibernation file's KPROCESSOR_STATE, hibernation.md
+        # §5): raw bytes as ``source.context_record``, else its registers in metadata.context;
+        # otherwise CPU 0's from discovery.  header_context() adds selectors and the MxCsr rule.
         stated = getattr(self.source, "context_record", None)
-        if isinstance(stated, (bytes, bytearray)) and len(stated) >= CONTEXT_SIZE[context_arch]:
-            context = header_context(bytes(stated[: CONTEXT_SIZE[context_arch]]), context_arch)
+        size = CONTEXT_SIZE[context_arch]
+        from_discovery = self.discovery is not None and self.discovery.filled_context
+        if isinstance(stated, (bytes, bytearray)) and len(stated) >= size:
+            context = header_context(bytes(stated[:size]), context_arch)
+        elif meta.context and not from_discovery:
+            context = header_context(context_from_registers(meta.context, context_arch), context_arch)
         else:
             context = self.discovery.header_context if self.discovery else None
         if context is None or len(context) != CONTEXT_SIZE[context_arch]:

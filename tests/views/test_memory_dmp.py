@@ -11,7 +11,7 @@ import pytest
 
 from memfs.detect import open_image
 from memfs.formats.raw import RawSource
-from memfs.memory import BufferSource
+from memfs.memory import BufferSource, Metadata
 from memfs.views.memory_dmp import MAX_RUNS, MEMFS_BUGCHECK_CODE, MemoryDmpFile, page_runs
 from memfs.views.tree import build_files
 from scripts import make_crashdump_fixtures as mk
@@ -278,3 +278,22 @@ def test_crash_dump_source_keeps_its_header_and_pages(fixture_dir, name) -> None
         assert kd_pages == {pfn * PAGE: page for pfn, page in pages.items()}
     for pfn in list(pages)[:: max(1, len(pages) // 16)]:
         assert vol3_crash_read(out, pfn * PAGE, PAGE) == pages[pfn]
+
+
+def test_a_context_the_source_states_wins_over_discovery(windows_images) -> None:
+    image = windows_images["x64"]
+    meta = Metadata(format="hiberfil", arch="x64", directory_table_base=image.dtb)
+    meta.context = {"rip": 0xFFFFF80002A01234, "rsp": 0xFFFFE00012480000, "rflags": 0x10246, "cr3": image.dtb}
+    header = MemoryDmpFile(BufferSource([(0, image.memory)], meta)).read(0, 0x2000)
+    ctx = header[0x348 : 0x348 + 0x4D0]
+    assert struct.unpack_from("<Q", ctx, 0xF8)[0] == 0xFFFFF80002A01234
+    assert struct.unpack_from("<Q", ctx, 0x98)[0] == 0xFFFFE00012480000
+    assert struct.unpack_from("<I", ctx, 0x44)[0] == 0x10246
+    assert struct.unpack_from("<H", ctx, 0x38)[0] == 0x10
+    source = BufferSource([(0, image.memory)], Metadata(format="hiberfil", arch="x64"))
+    source.context_record = bytes(0xF8) + struct.pack("<Q", 0xFFFFF80002A05678) + bytes(0x4D0 - 0x100)
+    header = MemoryDmpFile(source).read(0, 0x2000)
+    assert struct.unpack_from("<Q", header, 0x348 + 0xF8)[0] == 0xFFFFF80002A05678
+    # and without either, CPU 0's context found by discovery
+    header = MemoryDmpFile(BufferSource([(0, image.memory)])).read(0, 0x2000)
+    assert struct.unpack_from("<Q", header, 0x348 + 0xF8)[0] == image.contexts[0]["rip"]

@@ -37,6 +37,11 @@ def test_memory_dmp_from_hibernation_file(fixture_dir: Path, name: str) -> None:
     assert dtb == (meta.directory_table_base or 0)
     if not x64:
         assert data[0x5C] == (1 if meta.pae else 0)
+    pc = "rip" if x64 else "eip"
+    if meta.context and pc in meta.context:  # the KPROCESSOR_STATE context goes into the header
+        context = 0x348 if x64 else 0x320
+        offset = 0xF8 if x64 else 0xB8
+        assert struct.unpack_from("<Q" if x64 else "<I", data, context + offset)[0] == meta.context[pc]
     expected = bytearray(physmem)
     for pa, patch, _ in dump.overlays:
         expected[pa : pa + len(patch)] = patch

@@ -126,8 +126,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     """``memfs info``: header.txt on stdout, or the JSON object."""
     from memfs.report import info_dict
     from memfs.views.header_txt import render_header
+    from memfs.views.tree import build_files
 
     with _open(args) as source:
+        # The same files a mount would show: building them runs kernel discovery once.
+        header = build_files(source)["header.txt"]
         digest = _hash_image(args.image) if args.hash else None
         if args.json:
             result = info_dict(source)
@@ -135,7 +138,8 @@ def cmd_info(args: argparse.Namespace) -> int:
                 result["sha256"] = digest
             print(json.dumps(result, indent=2))
         else:
-            print(render_header(source, sha256=digest))
+            # header.txt as the mount shows it, plus the image's SHA-256 when asked for.
+            print(render_header(source, header.extra_sections, sha256=digest))
     return 0
 
 

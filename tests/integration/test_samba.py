@@ -42,13 +42,12 @@ def _ensure_samba() -> None:
         return
     if os.getuid() != 0 or not shutil.which("apt-get"):
         pytest.skip("smbd/smbclient absent and cannot be installed here (needs root and apt-get)")
-    result = subprocess.run(
-        ["apt-get", "install", "-y", "samba", "smbclient"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        timeout=600,
-    )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-qq", "samba", "smbclient"]
+    result = subprocess.run(install, capture_output=True, text=True, env=env, timeout=600)
+    if result.returncode != 0:  # a fresh machine may have no package lists yet
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env, timeout=600)
+        result = subprocess.run(install, capture_output=True, text=True, env=env, timeout=600)
     if result.returncode != 0 or not (shutil.which("smbd") or os.path.exists("/usr/sbin/smbd")):
         pytest.skip(f"could not install samba: {(result.stderr or result.stdout).strip()[-300:]}")
 

@@ -230,6 +230,8 @@ def convert_file(
     try:
         os.ftruncate(fd, size)
         digest, data_bytes, written = _copy(file, fd, chunks, size, jobs, progress)
+        if progress is not None:
+            progress.note("100%: flushing to disk")
         os.fsync(fd)
         os.close(fd)
         fd = -1

@@ -124,6 +124,18 @@ class Progress:
             self.stream.write(f"{self.label}: {self.status()}\n")
         self.stream.flush()
 
+    def note(self, text: str) -> None:
+        """Say what is happening now that the byte count does not show (e.g. a final flush)."""
+        if self.mode == "off":
+            return
+        if self.mode == "tty":
+            line = f"{self.label} {text}"
+            self.stream.write(f"\r{line}{' ' * max(0, self._width - len(line))}")
+            self._width = len(line)
+        else:
+            self.stream.write(f"{self.label}: {text}\n")
+        self.stream.flush()
+
     def finish(self, message: str | None = None) -> None:
         """End the report: clear the bar (tty) and print ``message`` if given."""
         if self.mode == "off":

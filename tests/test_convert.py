@@ -325,8 +325,9 @@ def test_progress_lines_when_not_a_terminal() -> None:
     lines = stream.getvalue().splitlines()
     assert len(lines) == 3  # one every 10 s
     assert lines[-1] == "copy:  30.0%  300.00 MiB of 1000.00 MiB  10.00 MiB/s  ETA 0:01:10"
+    progress.note("flushing")
     progress.finish("done")
-    assert stream.getvalue().endswith("done\n")
+    assert stream.getvalue().endswith("copy: flushing\ndone\n")
 
 
 def test_progress_tty_redraws_in_place_and_clears() -> None:

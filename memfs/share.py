@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 import pwd
 import re
-from dataclasses import dataclass
 
 from memfs.exceptions import MemfsError
+from memfs.mounts import MOUNTINFO, find_mount
 
 SHARE_OPTIONS: list[tuple[str, str]] = [
     ("read only", "yes"),
@@ -40,46 +40,6 @@ SHARE_OPTIONS: list[tuple[str, str]] = [
     ("aio read size", "1"),
 ]
 """The ``[share]`` options (name, value) every memfs share gets, in order."""
-
-
-@dataclass
-class MountEntry:
-    """One line of ``/proc/self/mountinfo``, the parts we need."""
-
-    mountpoint: str
-    fstype: str
-    source: str
-    options: set[str]
-
-    @property
-    def allow_other(self) -> bool:
-        return "allow_other" in self.options
-
-    @property
-    def owner_uid(self) -> int | None:
-        for option in self.options:
-            if option.startswith("user_id="):
-                return int(option.split("=", 1)[1])
-        return None
-
-
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \\ooo octal.
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
-def find_mount(mountpoint: str, mountinfo: str = "/proc/self/mountinfo") -> MountEntry | None:
-    """The mount at ``mountpoint`` (the last one stacked there), or None."""
-    found = None
-    with open(mountinfo) as handle:
-        for line in handle:
-            fields = line.split()
-            dash = fields.index("-")
-            if _unescape(fields[4]) != mountpoint:
-                continue
-            options = set(fields[5].split(",")) | set(fields[dash + 3].split(","))
-            found = MountEntry(mountpoint, fields[dash + 1], _unescape(fields[dash + 2]), options)
-    return found
 
 
 def unreachable_ancestors(path: str) -> list[str]:
@@ -139,7 +99,7 @@ def share_for_mount(
     *,
     user: str | None = None,
     guest: bool = False,
-    mountinfo: str = "/proc/self/mountinfo",
+    mountinfo: str = MOUNTINFO,
 ) -> str:
     """A share definition for a live memfs mount; refuses a path that smbd could not read."""
     mountpoint = os.path.realpath(mountpoint)
@@ -180,9 +140,7 @@ def share_for_mount(
 __all__ = [
     "unreachable_ancestors",
     "SHARE_OPTIONS",
-    "MountEntry",
     "default_share_name",
-    "find_mount",
     "share_for_mount",
     "share_section",
 ]

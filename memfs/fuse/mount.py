@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from memfs.exceptions import MemfsError, MissingDependencyError
+from memfs.mounts import is_mounted
 from memfs.views.base import VirtualFile
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def check_mountpoint(mountpoint: str) -> None:
         raise MemfsError(f"{mountpoint}: mount point does not exist")
     if not os.path.isdir(mountpoint):
         raise MemfsError(f"{mountpoint}: mount point is not a directory")
-    if os.path.ismount(mountpoint):
+    if is_mounted(mountpoint):
         raise MemfsError(f"{mountpoint}: something is already mounted here (memfs umount {mountpoint})")
     try:
         entries = os.listdir(mountpoint)
@@ -251,7 +252,7 @@ def _redirect_log(log_file: str | None) -> None:
 
 def unmount(mountpoint: str, timeout: float = 10.0) -> None:
     """Unmount with fusermount3 (or fusermount, or umount as root) and wait until it is gone."""
-    if not os.path.ismount(mountpoint):
+    if not is_mounted(mountpoint):
         raise MemfsError(f"{mountpoint}: not mounted")
     for tool in ("fusermount3", "fusermount"):
         if shutil.which(tool):
@@ -264,7 +265,7 @@ def unmount(mountpoint: str, timeout: float = 10.0) -> None:
         reason = (result.stderr or result.stdout).strip().splitlines()
         raise MemfsError(f"{mountpoint}: unmount failed: {reason[-1] if reason else 'unknown reason'}")
     deadline = time.monotonic() + timeout
-    while os.path.ismount(mountpoint) and time.monotonic() < deadline:
+    while is_mounted(mountpoint) and time.monotonic() < deadline:
         time.sleep(0.05)
 
 

@@ -18,6 +18,8 @@ import os
 import subprocess
 import sys
 
+from memfs.mounts import is_mounted
+
 NOBODY = 65534
 AS_NOBODY = [
     "setpriv",
@@ -36,12 +38,6 @@ def memfs_as_nobody(*args: str) -> dict:
         [*AS_NOBODY, sys.executable, "-m", "memfs", *args], capture_output=True, text=True, timeout=60
     )
     return {"rc": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
-
-
-def is_mounted(mountpoint: str) -> bool:
-    """From the mount table: root cannot even stat a FUSE mount made without allow_other."""
-    with open("/proc/self/mountinfo") as handle:
-        return any(line.split()[4] == mountpoint for line in handle)
 
 
 def root_reads(mountpoint: str) -> str:
@@ -72,6 +68,15 @@ def main(workdir: str, image: str) -> dict:
         ).stdout.split(" ")[0]
         report["umount"] = memfs_as_nobody("umount", mountpoint)
         report["unmounted"] = not is_mounted(mountpoint)
+        memfs_as_nobody("mount", image, mountpoint)
+        root = subprocess.run(
+            [sys.executable, "-m", "memfs", "umount", mountpoint], capture_output=True, text=True, timeout=60
+        )
+        report["root_umount"] = {
+            "rc": root.returncode,
+            "stderr": root.stderr,
+            "gone": not is_mounted(mountpoint),
+        }
 
         conf = os.path.join(workdir, "fuse.conf")
         with open(conf, "w") as handle:

@@ -16,11 +16,11 @@ from memfs.share import (
     unreachable_ancestors,
 )
 
-FUSE_OPTIONS = "ro,user_id=0,group_id=0,default_permissions"
+FUSE_OPTIONS = "ro,user_id=0,group_id=0,default_permissions,allow_other"
 MOUNTINFO = "".join(
     [
         "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw\n",
-        f"42 22 0:39 / /srv/mem\\040case ro,nosuid - fuse.memfs memfs:hiberfil.sys {FUSE_OPTIONS},allow_other\n",
+        f"42 22 0:39 / /srv/mem\\040case ro,nosuid - fuse.memfs memfs:hiberfil.sys {FUSE_OPTIONS}\n",
         "43 22 0:40 / /srv/private ro,nosuid - fuse.memfs memfs:a.raw ro,user_id=1000,group_id=1000\n",
         "44 22 0:41 / /srv/other rw,relatime - tmpfs tmpfs rw\n",
     ]

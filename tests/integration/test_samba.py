@@ -242,6 +242,9 @@ def test_share_warns_about_unsearchable_parents(tmp_path: Path, mount_image) -> 
     assert result.returncode == 0
     assert "not searchable by other users" in result.stderr  # pytest's temporary root is 0700
     assert "[memfs-mnt0]" in result.stdout and f"path = {mnt}" in result.stdout
+    written = tmp_path / "share.conf"
+    assert run_memfs("share", str(mnt), "--write", str(written)).returncode == 0
+    assert written.read_text() == result.stdout
 
 
 def _small_image(tmp_path: Path) -> Path:

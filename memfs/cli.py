@@ -163,18 +163,25 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     check_output(args.output, args.image, args.force)  # before the (possibly slow) open
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    progress = None
     try:
         with _open(args) as source:
             file = select_file(source, args.to)
-            progress = Progress(file.size, f"{file.name} -> {os.path.basename(args.output)}")
-            if args.quiet:
-                progress.mode = "off"
+            progress = Progress(
+                file.size,
+                f"{file.name} -> {os.path.basename(args.output)}",
+                mode="off" if args.quiet else "auto",
+            )
             result = convert_file(
                 file, args.output, jobs=args.jobs, progress=progress, force=args.force, input_path=args.image
             )
-    except KeyboardInterrupt:
-        print(f"memfs: convert interrupted; {args.output} was not written", file=sys.stderr)
-        return 130
+    except BaseException as exc:
+        if progress is not None:
+            progress.finish()  # clear the bar so the error line reads cleanly
+        if isinstance(exc, KeyboardInterrupt):
+            print(f"memfs: convert interrupted; {args.output} was not written", file=sys.stderr)
+            return 130
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
     rate = result.data_bytes / result.seconds if result.seconds > 0 else 0.0

@@ -3,6 +3,7 @@
 ``python3 -m tests.slow_memfs convert IMAGE OUT --to raw``: every chunk read sleeps
 ``MEMFS_TEST_READ_DELAY`` seconds (default 0.05) and chunks are ``MEMFS_TEST_CHUNK`` bytes (default
 256 KiB), so a few MiB take long enough to interrupt or to watch the progress bar redraw.
+``MEMFS_TEST_FAIL_AT=OFFSET``: the read covering that offset fails like an undecodable unit.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ import sys
 import time
 
 from memfs import cli, convert
+from memfs.exceptions import DecompressionError
 from memfs.views.physmem import PhysmemFile
 
 DELAY = float(os.environ.get("MEMFS_TEST_READ_DELAY", "0.05"))
 CHUNK = int(os.environ.get("MEMFS_TEST_CHUNK", str(256 << 10)))
+FAIL_AT = int(os.environ.get("MEMFS_TEST_FAIL_AT", "-1"), 0)
 
 _read = PhysmemFile.read
 
 
 def _slow_read(self: PhysmemFile, offset: int, length: int) -> bytes:
     time.sleep(DELAY)
+    if offset <= FAIL_AT < offset + length:
+        raise DecompressionError(f"{self.source.path}: offset {FAIL_AT:#x}: injected decode failure")
     return _read(self, offset, length)
 
 

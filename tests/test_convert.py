@@ -271,6 +271,27 @@ def test_interrupted_conversion_leaves_no_partial_output(raw_image: Path, tmp_pa
     assert b"interrupted" in stderr and b"Traceback" not in stderr
 
 
+def test_cli_error_mid_way_leaves_no_partial_output(raw_image: Path, tmp_path: Path) -> None:
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    result = run(
+        "convert",
+        str(raw_image),
+        str(outdir / "image.raw"),
+        "--to",
+        "raw",
+        command=SLOW_MEMFS,
+        MEMFS_TEST_READ_DELAY="0",
+        MEMFS_TEST_FAIL_AT="0x500000",
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"memfs: error: {raw_image}: offset 0x500000: injected decode failure"
+    ]
+    assert result.stdout == ""
+    assert os.listdir(outdir) == []
+
+
 def _run_on_pty(args: list[str]) -> tuple[int, bytes, bytes]:
     """Run with stderr on a pseudo-terminal; return (status, terminal output, stdout)."""
     master, slave = os.openpty()

@@ -56,9 +56,10 @@ class FormatSpec:
 
 def _format_specs() -> list[FormatSpec]:
     # Imported here so that importing memfs.detect stays cheap and cycle-free.
-    from memfs.formats import raw
+    from memfs.formats import elf, lime, raw, vmware
 
-    return [raw.FORMAT]
+    # vmware last before raw: its .vmem rule looks at neighbouring files, not at a signature.
+    return [lime.FORMAT, elf.FORMAT, vmware.FORMAT, raw.FORMAT]
 
 
 def format_names() -> list[str]:
@@ -108,6 +109,8 @@ def open_image(path: str, options: OpenOptions | None = None) -> MemorySource:
         spec = by_name[options.format]
         if os.path.isdir(path):
             raise MemfsError(f"{path}: is a directory, not an image file")
+    elif options.vmware_meta:
+        spec = next(spec for spec in _format_specs() if spec.name == "vmware")
     else:
         spec = detect_format(path)
     return spec.open(path, options)

@@ -10,8 +10,9 @@ table (a list of :class:`Segment`), checks it once at open time and serves reads
 * a segment that reaches past the end of the file is cut at the end of the file (or dropped when it
   starts beyond it), with a note in ``header.txt``: the data that is there is still served and the
   missing part reads as zeros, which is what a truncated acquisition looks like;
-* segments that are contiguous both in physical space and in the file are merged, so a LiME file
-  with thousands of adjacent ranges still has a short run table.
+* segments that are contiguous both in physical space and in the file are merged, and runs (what
+  ``header.txt`` lists) merge all physically adjacent segments, so a LiME file with thousands of
+  adjacent ranges still has a short run table.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Segment(NamedTuple):
 
 
 class SegmentedFileSource(MemorySource):
-    """A source whose runs map 1:1 onto file ranges (see the module docstring)."""
+    """A source whose physical ranges are stored as plain file ranges (see the module docstring)."""
 
     def _install_segments(self, segments: Iterable[Segment], table_path: str | None = None) -> None:
         """Validate ``segments`` against the open data file and install them as the run table.
@@ -94,13 +95,20 @@ class SegmentedFileSource(MemorySource):
                 f"... and {len(truncated) - MAX_TRUNCATION_NOTES} more segments past the end of the file"
             )
         self.metadata.notes.extend(notes)
-        self._segment_offsets = [s.offset for s in kept]
+        self._segments = kept
+        self._segment_starts = [s.pa for s in kept]
         self._set_runs((s.pa, s.length) for s in kept)
 
-    def _runs_mergeable(self) -> bool:
-        # Each run keeps its own file offset; mergeable neighbours were merged above.
-        return False
-
     def _read_mapped(self, pa: int, n: int) -> bytes:
-        index = bisect.bisect_right(self._run_starts, pa) - 1
-        return self._pread(self._segment_offsets[index] + pa - self._run_starts[index], n)
+        # Runs merge physically adjacent segments, so one run may span several file ranges.
+        index = bisect.bisect_right(self._segment_starts, pa) - 1
+        seg = self._segments[index]
+        if pa + n <= seg.pa + seg.length:
+            return self._pread(seg.offset + pa - seg.pa, n)
+        pieces = []
+        while n > 0:
+            seg = self._segments[index]
+            take = min(n, seg.pa + seg.length - pa)
+            pieces.append(self._pread(seg.offset + pa - seg.pa, take))
+            pa, n, index = pa + take, n - take, index + 1
+        return b"".join(pieces)

@@ -59,7 +59,9 @@ NT_VBOXCORE = 0xB00  # name "VBCORE"
 NT_VBOXCPU = 0xB01  # name "VBCPU"
 DBGFCORE_MAGIC = 0xC01AC0DE
 
-MAX_NOTES_BYTES = 64 << 20  # notes are a few KiB per CPU; refuse to read absurd PT_NOTE sizes
+MAX_NOTES_BYTES = 16 << 20  # notes are a few KiB per CPU; refuse to read absurd PT_NOTE sizes
+MAX_NOTES = 1 << 14
+MAX_PHNUM = 1 << 20  # QEMU writes one PT_LOAD per guest memory block: thousands at most
 MAX_LISTED_NOTES = 64
 
 QEMU_GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp") + tuple(f"r{i}" for i in range(8, 16))
@@ -164,6 +166,8 @@ class ElfSource(SegmentedFileSource):
             )
         if e_phnum == 0:
             raise CorruptionError(at(self.path, 16, "ELF core has no program headers"))
+        if e_phnum > MAX_PHNUM:
+            raise CorruptionError(at(self.path, 16, f"{e_phnum} program headers (more than {MAX_PHNUM})"))
         table_len = e_phnum * e_phentsize
         if e_phoff + table_len > self.file_size:
             raise CorruptionError(
@@ -244,6 +248,11 @@ class ElfSource(SegmentedFileSource):
                         offset + pos,
                         f"note of {descsz:#x} bytes runs past its PT_NOTE; rest skipped",
                     )
+                )
+                return
+            if len(self._notes) == MAX_NOTES:
+                self._note_problems.append(
+                    at(self.path, offset + pos, f"more than {MAX_NOTES} notes; rest skipped")
                 )
                 return
             name = blob[name_at : name_at + namesz].split(b"\0", 1)[0].decode("ascii", "replace")

@@ -170,7 +170,7 @@ def parse_checkpoint(path: str) -> Checkpoint:
         wide = magic != OLD_MAGIC
         for name, position, _ in groups:
             if name == "memory":
-                _read_memory_group(cp, list(_iter_tags(reader, name, position, wide)))
+                _read_memory_group(cp, _iter_tags(reader, name, position, wide))
             elif name == "cpu":
                 _read_cpu_group(cp, reader, _iter_tags(reader, name, position, wide))
         return cp
@@ -178,7 +178,7 @@ def parse_checkpoint(path: str) -> Checkpoint:
         os.close(fd)
 
 
-def _read_memory_group(cp: Checkpoint, tags: list[Tag]) -> None:
+def _read_memory_group(cp: Checkpoint, tags) -> None:
     values: dict[tuple[str, int], Tag] = {}
     blocks = []
     for tag in tags:
@@ -199,7 +199,8 @@ def _read_memory_group(cp: Checkpoint, tags: list[Tag]) -> None:
     if count_tag is None or not count_tag.value:
         return
     cp.regions_origin = count_tag.offset
-    for i in range(count_tag.value):
+    # Every region needs its own tags, so a count beyond them finds a missing one without looping 2**32 times.
+    for i in range(min(count_tag.value, len(values))):
         parts = [values.get((name, i)) for name in ("regionPageNum", "regionPPN", "regionSize")]
         if any(p is None for p in parts):
             raise CorruptionError(

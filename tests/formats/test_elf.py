@@ -183,3 +183,12 @@ def test_short_qemu_note_is_ignored_with_a_note(tmp_path: Path) -> None:
         assert_source_matches(source, fixture)
         assert source.metadata.directory_table_base is None
         assert any("QEMU CPU state of 100 bytes is too short" in note for note in source.metadata.notes)
+
+
+def test_absurd_program_header_count(tmp_path: Path) -> None:
+    fixture = build_elf(tmp_path / "xnum.elf", ELF_SEGMENTS[:1], notes=None, xnum=True)
+    data = bytearray(fixture.path.read_bytes())
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
+    struct.pack_into("<I", data, shoff + 44, 0xFFFFFFFF)  # sh_info of section header 0
+    fixture.path.write_bytes(bytes(data))
+    assert "4294967295 program headers (more than" in _error(fixture.path)

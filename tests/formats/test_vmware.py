@@ -197,3 +197,14 @@ def test_compressed_memory_block_is_refused(tmp_path: Path) -> None:
         str(info.value)
         == f"{fixture.path}: offset {at:#x}: the 'Memory' block is compressed; memfs cannot read it"
     )
+
+
+def test_huge_region_count_fails_fast(tmp_path: Path) -> None:
+    vmem, meta = _copy_small(tmp_path)
+    data = bytearray(meta.read_bytes())
+    at = data.index(b"regionsCount") + len(b"regionsCount")
+    data[at : at + 4] = struct.pack("<I", 0xFFFFFFFF)
+    meta.write_bytes(bytes(data))
+    with pytest.raises(CorruptionError) as info:
+        open_image(str(vmem))
+    assert "regionsCount is 4294967295 but region 3 lacks" in str(info.value)

@@ -266,14 +266,18 @@ def vmw_tag(
     indices: tuple[int, ...] = (),
     size: int = 4,
     block: bytes | None = None,
+    wide: bool = True,
 ) -> bytes:
-    """One checkpoint tag (crash vmware_vmss.h layout): a ``size``-byte value, or an uncompressed block."""
+    """One checkpoint tag (crash vmware_vmss.h layout): a ``size``-byte value, or an uncompressed block.
+
+    Block sizes are u64, or u32 when not ``wide`` (the old 0xbed0bed0 format, per volatility3).
+    """
     raw_name = name.encode()
     value_size = 63 if block is not None else size
     head = struct.pack("<H", (len(raw_name) << 8) | (len(indices) << 6) | value_size) + raw_name
     head += b"".join(struct.pack("<I", i) for i in indices)
     if block is not None:
-        return head + struct.pack("<QQH", len(block), len(block), 0) + block
+        return head + struct.pack("<QQH" if wide else "<IIH", len(block), len(block), 0) + block
     assert value is not None
     return head + value.to_bytes(size, "little")
 
@@ -306,7 +310,7 @@ def build_vmss(
             mem += vmw_tag("regionPPN", ppn, (i,))
             mem += vmw_tag("regionSize", pages, (i,))
     if memory is not None:
-        mem += vmw_tag("Memory", block=memory, indices=(0, 0))
+        mem += vmw_tag("Memory", block=memory, indices=(0, 0), wide=magic != 0xBED0BED0)
     mem += b"\0\0"
     other = vmw_tag("version", 8) + b"\0\0"
     groups = [("Checkpoint", other), ("cpu", cpu), ("memory", mem)]
@@ -330,6 +334,7 @@ def build_vmware(
     inline: bool = False,
     written: list[int] | None = None,
     vmem_extra: int = 0,
+    magic: int = VMW_MAGIC,
 ) -> Fixture:
     """A VMware VM: ``regions`` (ppn, pages) stored back to back in the memory file.
 
@@ -358,11 +363,11 @@ def build_vmware(
         memory = bytearray(page_num * PAGE)
         for pa, data in pages.items():
             memory[file_offset(pa) : file_offset(pa) + PAGE] = data
-        blob = build_vmss(meta_path, table, memory=bytes(memory))
+        blob = build_vmss(meta_path, table, memory=bytes(memory), magic=magic)
         image = meta_path
         extra = {"meta": meta_path, "memory_offset": len(blob) - len(memory) - 2}
     else:
-        build_vmss(meta_path, table)
+        build_vmss(meta_path, table, magic=magic)
         image = directory / (stem + ".vmem")
         with open(image, "wb") as out:
             out.truncate(page_num * PAGE + vmem_extra)

@@ -208,3 +208,11 @@ def test_huge_region_count_fails_fast(tmp_path: Path) -> None:
     with pytest.raises(CorruptionError) as info:
         open_image(str(vmem))
     assert "regionsCount is 4294967295 but region 3 lacks" in str(info.value)
+
+
+@pytest.mark.parametrize("magic", [0xBED0BED0, 0xBED3BED3, 0xBAD1BAD1])
+def test_other_checkpoint_magics(tmp_path: Path, magic: int) -> None:
+    fixture = build_vmware(tmp_path, "old", SMALL_REGIONS, meta_suffix=".vmsn", inline=True, magic=magic)
+    with open_image(str(fixture.path)) as source:
+        assert_source_matches(source, fixture)
+        assert f"Magic         : {magic:#x}" in render_header(source)

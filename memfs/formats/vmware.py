@@ -106,7 +106,6 @@ class Checkpoint:
     size: int
     groups: list[tuple[str, int, int]]
     regions: list[tuple[int, int, int, int]]  # (page_num, ppn, pages, tag offset)
-    regions_origin: int | None
     memory_block: Tag | None
     cpus: dict[int, dict[str, int]]
     num_vcpus: int | None
@@ -166,7 +165,7 @@ def parse_checkpoint(path: str) -> Checkpoint:
         for i in range(count):
             raw_name, position, group_size = GROUP.unpack_from(table, i * GROUP.size)
             groups.append((raw_name.split(b"\0", 1)[0].decode("ascii", "replace"), position, group_size))
-        cp = Checkpoint(path, magic, version, size, groups, [], None, None, {}, None)
+        cp = Checkpoint(path, magic, version, size, groups, [], None, {}, None)
         wide = magic != OLD_MAGIC
         for name, position, _ in groups:
             if name == "memory":
@@ -198,7 +197,6 @@ def _read_memory_group(cp: Checkpoint, tags) -> None:
     count_tag = values.get(("regionsCount", 0))
     if count_tag is None or not count_tag.value:
         return
-    cp.regions_origin = count_tag.offset
     # Every region needs its own tags, so a count beyond them finds a missing one without looping 2**32 times.
     for i in range(min(count_tag.value, len(values))):
         parts = [values.get((name, i)) for name in ("regionPageNum", "regionPPN", "regionSize")]
@@ -352,7 +350,12 @@ class VmwareSource(SegmentedFileSource):
         ]
         if self.inline and cp.memory_block is not None:
             block = cp.memory_block
-            rows.append(("Memory block", f"at {block.data_offset:#x}, {block.size:#x} bytes"))
+            rows.append(
+                (
+                    "Memory block",
+                    f"at {block.data_offset:#x}, {block.size:#x} bytes ({block.mem_size:#x} in memory)",
+                )
+            )
         region_rows = [
             (
                 f"#{i}",

@@ -290,6 +290,7 @@ def build_vmss(
     cpus: int = 1,
     memory: bytes | None = None,
     magic: int = VMW_MAGIC,
+    cr4: int = 0x406F8,
 ) -> bytes:
     """A .vmss/.vmsn: groups "Checkpoint", "cpu", "memory"; ``regions`` (page_num, ppn, pages).
 
@@ -297,7 +298,7 @@ def build_vmss(
     """
     cpu = vmw_tag("cpu:numVCPUs", cpus)
     for i in range(cpus):
-        for n, value in enumerate((0x80050033, 0, 0x7FF00000, cr3 + i * PAGE, 0x406F8)):
+        for n, value in enumerate((0x80050033, 0, 0x7FF00000, cr3 + i * PAGE, cr4)):
             cpu += vmw_tag("CR64", value, (i, n), size=8)
         cpu += vmw_tag("rip", 0xFFFFF80000002000 + i, (i,), size=8)
         cpu += vmw_tag("rsp", 0xFFFFF80000003000 + i, (i,), size=8)
@@ -335,6 +336,7 @@ def build_vmware(
     written: list[int] | None = None,
     vmem_extra: int = 0,
     magic: int = VMW_MAGIC,
+    cr4: int = 0x406F8,
 ) -> Fixture:
     """A VMware VM: ``regions`` (ppn, pages) stored back to back in the memory file.
 
@@ -363,11 +365,11 @@ def build_vmware(
         memory = bytearray(page_num * PAGE)
         for pa, data in pages.items():
             memory[file_offset(pa) : file_offset(pa) + PAGE] = data
-        blob = build_vmss(meta_path, table, memory=bytes(memory), magic=magic)
+        blob = build_vmss(meta_path, table, memory=bytes(memory), magic=magic, cr4=cr4)
         image = meta_path
         extra = {"meta": meta_path, "memory_offset": len(blob) - len(memory) - 2}
     else:
-        build_vmss(meta_path, table, magic=magic)
+        build_vmss(meta_path, table, magic=magic, cr4=cr4)
         image = directory / (stem + ".vmem")
         with open(image, "wb") as out:
             out.truncate(page_num * PAGE + vmem_extra)

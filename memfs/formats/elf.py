@@ -68,11 +68,24 @@ QEMU_GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp") + tuple(f"r
 QEMU_SEGMENTS = ("cs", "ds", "es", "fs", "gs", "ss", "ldt", "tr", "gdt", "idt")
 QEMU_STATE_SIZE = 8 + 18 * 8 + 10 * 24 + 5 * 8  # 432, arch_dump.c QEMUCPUState version 1
 VBOX_GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi") + tuple(f"r{i}" for i in range(8, 16))
-VBOX_GPRS += ("rip", "rsp", "rbp", "rflags")
+VBOX_GPRS += ("rip", "rsp", "rbp", "eflags")
 VBOX_CR_OFFSET = 18 * 8 + 6 * 24  # cr0 follows 18 u64 and six DBGFCORESEL
 VBOX_EFER_OFFSET = VBOX_CR_OFFSET + 4 * 8 + 8 * 8 + 2 * 16 + 2 * 24 + 3 * 8
 EFER_LMA = 1 << 10
 CR4_PAE = 1 << 5
+# metadata.context uses the register names of the crash-dump CONTEXT (lower case): 32-bit names for
+# a 32-bit guest, whose upper register halves (and r8-r15) mean nothing.
+X86_NAMES = {f"r{n}": f"e{n}" for n in ("ax", "bx", "cx", "dx", "si", "di", "sp", "bp", "ip")}
+
+
+def _context(regs: dict[str, int], arch: str | None) -> dict[str, int]:
+    if arch != "x86":
+        return dict(regs)
+    return {
+        X86_NAMES.get(name, name): value & 0xFFFFFFFF if name in X86_NAMES else value
+        for name, value in regs.items()
+        if not (name[:1] == "r" and name[1:].isdigit())
+    }
 
 
 @dataclass
@@ -277,7 +290,7 @@ class ElfSource(SegmentedFileSource):
                 )
                 continue
             words = struct.unpack_from("<" + "Q" * 18, note.desc, 8)
-            regs = dict(zip(QEMU_GPRS + ("rip", "rflags"), words, strict=True))
+            regs = dict(zip(QEMU_GPRS + ("rip", "eflags"), words, strict=True))
             for i, seg in enumerate(QEMU_SEGMENTS):
                 selector, _, _, _, base = struct.unpack_from("<IIIIQ", note.desc, 152 + 24 * i)
                 if seg in ("gdt", "idt"):
@@ -342,7 +355,7 @@ class ElfSource(SegmentedFileSource):
             meta.unknown("arch", f"ELF {machine_name} is not an architecture memfs knows")
         if cpu0 is not None:
             meta.directory_table_base = cpu0["cr3"]
-            meta.context = dict(cpu0)
+            meta.context = _context(cpu0, arch)
             meta.number_processors = len(self._states)
             if arch == "x86":
                 meta.pae = bool(cpu0["cr4"] & CR4_PAE)

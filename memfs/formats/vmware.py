@@ -62,6 +62,8 @@ VMEM_SUFFIXES = (".vmem", ".VMEM")
 GPREGS_ORDER = ("rax", "rcx", "rdx", "rbx", "rbp", "rsp", "rsi", "rdi") + tuple(f"r{i}" for i in range(8, 16))
 SCALAR_REGS = set(GPREGS_ORDER) | {"rip", "eflags", "EFLAGS"}
 WINDOW = 1 << 16
+CR0_PG = 1 << 31
+CR4_PAE = 1 << 5
 
 
 @dataclass
@@ -224,7 +226,7 @@ def _read_cpu_group(cp: Checkpoint, reader: _Reader, tags) -> None:
         if tag.name == "CR64" and tag.value is not None and len(tag.indices) > 1:
             regs[f"cr{tag.indices[1]}"] = tag.value
         elif tag.name in SCALAR_REGS and tag.value is not None:
-            regs["rflags" if tag.name.lower() == "eflags" else tag.name] = tag.value
+            regs[tag.name.lower()] = tag.value
         elif tag.name in ("CR64", "gpregs") and tag.data_offset is not None and not tag.compressed:
             count = min(tag.size or 0, 18 * 8) // 8
             words = struct.unpack(f"<{count}Q", reader.get(tag.data_offset, count * 8, f"block {tag.name!r}"))
@@ -332,9 +334,12 @@ class VmwareSource(SegmentedFileSource):
             meta.unknown("directory_table_base", "the checkpoint's cpu group has no CR64 for CPU 0")
         if cp.num_vcpus is not None:
             meta.number_processors = cp.num_vcpus
-        meta.unknown(
-            "arch", "a VMware checkpoint does not record the guest's paging mode in a field memfs reads"
-        )
+        cr0, cr4 = (cpu0 or {}).get("cr0"), (cpu0 or {}).get("cr4")
+        if cr0 is not None and cr4 is not None and cr0 & CR0_PG and not cr4 & CR4_PAE:
+            # Paging without PAE exists only in 32-bit mode (long mode requires CR4.PAE).
+            meta.arch, meta.pae = "x86", False
+        else:
+            meta.unknown("arch", "CR0/CR4 leave x64 and 32-bit PAE open, and memfs reads no EFER here")
         reason = "a VMware snapshot holds memory and registers only, no Windows kernel values"
         for name in ("os_build", "kd_debugger_data_block"):
             meta.unknown(name, reason)

@@ -68,6 +68,11 @@ def test_32bit_qemu_core(other_fixtures) -> None:
         assert source.metadata.pae is True  # CR4.PAE set in the fixture's CPU state
         assert source.metadata.directory_table_base == 0x39000
         assert "ELF32 core (EM_386)" in source.metadata.format_detail
+        context = source.metadata.context
+        assert context is not None
+        assert context["eip"] == 0x1000 and context["eax"] == 0x1000 and context["esp"] == 0x1006
+        assert "rip" not in context and "r8" not in context
+        assert context["cr3"] == 0x39000
 
 
 def test_virtualbox_notes_and_mmio_range(other_fixtures) -> None:

@@ -73,6 +73,15 @@ def test_header_shows_regions_and_registers(other_fixtures) -> None:
     assert "Metadata file : " in text and "Win10-abc.vmss" in text
 
 
+def test_arch_from_control_registers(tmp_path: Path, other_fixtures) -> None:
+    with open_image(str(other_fixtures["vmware_small"].path)) as source:
+        assert source.metadata.arch is None  # CR4.PAE set: x64 or 32-bit PAE
+        assert "CR0/CR4" in source.metadata.unknown_reasons["arch"]
+    fixture = build_vmware(tmp_path, "nopae", SMALL_REGIONS[:1], cr4=0x690)
+    with open_image(str(fixture.path)) as source:
+        assert (source.metadata.arch, source.metadata.pae) == ("x86", False)
+
+
 def test_inline_memory_snapshot(other_fixtures) -> None:
     fixture = other_fixtures["vmware_inline"]
     with open_image(str(fixture.path)) as source:

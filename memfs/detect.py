@@ -56,10 +56,10 @@ class FormatSpec:
 
 def _format_specs() -> list[FormatSpec]:
     # Imported here so that importing memfs.detect stays cheap and cycle-free.
-    from memfs.formats import elf, lime, raw, vmware
+    from memfs.formats import crashdump, elf, lime, raw, vmware
 
     # vmware last before raw: its .vmem rule looks at neighbouring files, not at a signature.
-    return [lime.FORMAT, elf.FORMAT, vmware.FORMAT, raw.FORMAT]
+    return [crashdump.FORMAT, lime.FORMAT, elf.FORMAT, vmware.FORMAT, raw.FORMAT]
 
 
 def format_names() -> list[str]:

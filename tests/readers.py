@@ -1,18 +1,28 @@
-"""Independent readers used as references in tests: Volatility 3's layers, run standalone.
+"""Independent readers used to cross-check memfs: kdmp-parser and Volatility 3's layers.
 
-Volatility 3 stacks a translation layer (LiME, ELF, VMware, crash dump...) on a ``FileLayer`` of
-the image; :func:`vol3_layer` builds that stack without the automagic, so a test can compare the
-bytes Volatility reads at each physical address with what memfs serves.
+Kept small and shared by the test modules.  Both libraries are test dependencies; a test that
+needs one skips when it is not installed.  Volatility 3 stacks a translation layer (crash dump,
+LiME, ELF, VMware...) on a ``FileLayer`` of the image; :func:`vol3_layer` builds that stack without
+the automagic, so a test can compare the bytes Volatility reads at each physical address with what
+memfs serves.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+
+def kdmp_read_pages(path: str | Path) -> dict[int, bytes]:
+    """Every page kdmp-parser finds in a 64-bit kernel dump, as ``{physical address: bytes}``."""
+    kdmp_parser = pytest.importorskip("kdmp_parser")
+    parser = kdmp_parser.KernelDumpParser(str(path))
+    return {pa: bytes(data) for pa, data in parser.pages.items()}
 
 
 def vol3_layer(
@@ -37,12 +47,12 @@ def vol3_layer(
     for key, file_path in files.items():
         name = f"file_{key}"
         context.config[f"{name}.location"] = Path(file_path).resolve().as_uri()
-        context.layers.add_layer(physical.FileLayer(context, name, name))
+        context.add_layer(physical.FileLayer(context, name, name))
         context.config[f"stacked.{key}"] = name
     for key, value in (extra_config or {}).items():
         context.config[f"stacked.{key}"] = value
     layer = layer_class(context, "stacked", "stacked")
-    context.layers.add_layer(layer)
+    context.add_layer(layer)
     return layer
 
 
@@ -57,12 +67,23 @@ def vol3_runs(layer: Any) -> list[tuple[int, int]]:
     return [(start, length) for start, length in merged]
 
 
-def merged_runs(runs: Any) -> list[tuple[int, int]]:
-    """``runs`` with adjacent ranges merged."""
-    merged: list[list[int]] = []
-    for start, length in runs:
-        if merged and merged[-1][0] + merged[-1][1] == start:
-            merged[-1][1] += length
-        else:
-            merged.append([start, length])
-    return [(start, length) for start, length in merged]
+@functools.lru_cache(maxsize=8)
+def _vol3_crash_layer(path: str):
+    """A Volatility 3 crash layer standing alone (64- or 32-bit by the ValidDump signature)."""
+    pytest.importorskip("volatility3")
+    from volatility3.framework.layers import crash
+
+    with open(path, "rb") as handle:
+        valid_dump = handle.read(8)[4:]
+    layer_class = crash.WindowsCrashDump64Layer if valid_dump == b"DU64" else crash.WindowsCrashDump32Layer
+    return vol3_layer(layer_class, path)
+
+
+def vol3_crash_read(path: str | Path, pa: int, n: int) -> bytes:
+    """``n`` bytes at physical address ``pa`` through Volatility 3 (absent pages read as zeros)."""
+    return bytes(_vol3_crash_layer(str(path)).read(pa, n, pad=True))
+
+
+def vol3_is_present(path: str | Path, pa: int) -> bool:
+    """Whether Volatility 3 maps physical address ``pa``."""
+    return bool(_vol3_crash_layer(str(path)).is_valid(pa))

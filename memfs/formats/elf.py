@@ -384,7 +384,7 @@ class ElfSource(SegmentedFileSource):
             (
                 f"at {origin:#x}",
                 f"physical {pa:#x}-{pa + memsz:#x}, {filesz:#x} bytes in file at {offset:#x}"
-                + ("" if filesz == memsz else f" (memsz {memsz:#x}: the rest reads as zeros)"),
+                + _memsz_remark(filesz, memsz),
             )
             for pa, offset, filesz, memsz, origin in self._loads[:MAX_LISTED_NOTES]
         ]
@@ -422,6 +422,14 @@ class ElfSource(SegmentedFileSource):
             ]
             sections.append(Section(f"CPU {index} registers", rows))
         return sections
+
+
+def _memsz_remark(filesz: int, memsz: int) -> str:
+    if filesz == memsz:
+        return ""
+    if filesz == 0:
+        return f" (memsz {memsz:#x}, no data in the file, e.g. VirtualBox MMIO: reads as zeros)"
+    return f" (memsz {memsz:#x}: the rest reads as zeros)"
 
 
 def _probe(probe: ProbeInput) -> bool:

@@ -91,13 +91,15 @@ def _open(args: argparse.Namespace) -> MemorySource:
 def cmd_info(args: argparse.Namespace) -> int:
     """``memfs info``: header.txt on stdout, or the JSON object."""
     from memfs.report import info_dict
-    from memfs.views.header_txt import render_header
+    from memfs.views.tree import build_files
 
     with _open(args) as source:
+        # The same files a mount would show: building them runs kernel discovery once.
+        header = build_files(source)["header.txt"]
         if args.json:
             print(json.dumps(info_dict(source), indent=2))
         else:
-            print(render_header(source))
+            print(header.read(0, header.size).decode())
     return 0
 
 

@@ -67,8 +67,22 @@ class Fixture:
         return self.read(0, self.size)
 
 
-def _pages_of(runs: list[tuple[int, int]], salt: int = 0) -> dict[int, bytes]:
-    return {pa: page_pattern(pa, salt) for start, length in runs for pa in range(start, start + length, PAGE)}
+ZERO_PAGE = bytes(PAGE)
+
+
+def _pages_of(runs: list[tuple[int, int]], salt: int = 0, memory: bytes | None = None) -> dict[int, bytes]:
+    """Content of every page of ``runs``: :func:`page_pattern`, or the non-zero pages of ``memory``."""
+    if memory is None:
+        return {
+            pa: page_pattern(pa, salt) for start, length in runs for pa in range(start, start + length, PAGE)
+        }
+    pages = {}
+    for start, length in runs:
+        for pa in range(start, start + length, PAGE):
+            data = memory[pa : pa + PAGE]
+            if data != ZERO_PAGE:
+                pages[pa] = data
+    return pages
 
 
 def _merge(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -92,15 +106,23 @@ def lime_header(start: int, length: int, magic: int = LIME_MAGIC, version: int =
     return LIME_HEADER.pack(magic, version, start, start + length - 1, bytes(8))
 
 
-def build_lime(path: Path, ranges: list[tuple[int, int]], file_order: list[int] | None = None) -> Fixture:
-    """LiME file with ``ranges`` (pa, bytes), written in ``file_order`` (indices; default as given)."""
+def build_lime(
+    path: Path,
+    ranges: list[tuple[int, int]],
+    file_order: list[int] | None = None,
+    memory: bytes | None = None,
+) -> Fixture:
+    """LiME file with ``ranges`` (pa, bytes), written in ``file_order`` (indices; default as given).
+
+    ``memory`` (a physical image) supplies the page contents instead of :func:`page_pattern`.
+    """
     order = file_order if file_order is not None else list(range(len(ranges)))
-    pages = _pages_of(ranges)
+    pages = _pages_of(ranges, memory=memory)
     with open(path, "wb") as out:
         for index in order:
             start, length = ranges[index]
             out.write(lime_header(start, length))
-            out.write(b"".join(pages[pa] for pa in range(start, start + length, PAGE)))
+            out.write(b"".join(pages.get(pa, ZERO_PAGE) for pa in range(start, start + length, PAGE)))
     return Fixture(Path(path), _merge(ranges), pages)
 
 
@@ -156,15 +178,17 @@ def build_elf(
     file_order: list[int] | None = None,
     mmio: list[tuple[int, int]] = (),  # type: ignore[assignment]
     xnum: bool = False,
+    memory: bytes | None = None,
 ) -> Fixture:
     """An ELF core: PT_NOTE first, then one PT_LOAD per segment (pa, bytes), data page aligned.
 
     ``notes`` is ``"qemu"`` (CORE + QEMU notes, cr3 of CPU i = cr3 + i*0x1000), ``"vbox"`` (VBCORE +
     VBCPU) or None.  ``mmio`` adds PT_LOADs with no file data (VirtualBox MMIO).  ``xnum`` stores the
-    program header count in section header 0 (PN_XNUM).
+    program header count in section header 0 (PN_XNUM).  ``memory`` supplies page contents (zero
+    pages are left as file holes).
     """
     order = file_order if file_order is not None else list(range(len(segments)))
-    pages = _pages_of(segments)
+    pages = _pages_of(segments, memory=memory)
     note_blob = b""
     if notes == "qemu":
         note_blob += b"".join(_note(b"CORE", 1, bytes(336)) for _ in range(cpus))
@@ -245,10 +269,13 @@ def build_elf(
             )
             out.seek(shoff)
             out.write(shdr)
+        out.truncate(pos)
         for index in order:
             pa, length = segments[index]
-            out.seek(offsets[index])
-            out.write(b"".join(pages[p] for p in range(pa, pa + length, PAGE)))
+            for page in range(pa, pa + length, PAGE):
+                if page in pages:
+                    out.seek(offsets[index] + page - pa)
+                    out.write(pages[page])
     return Fixture(Path(path), _merge(segments), pages, {"cr3": cr3, "cpus": cpus, "phoff": phoff})
 
 
@@ -337,12 +364,15 @@ def build_vmware(
     vmem_extra: int = 0,
     magic: int = VMW_MAGIC,
     cr4: int = 0x406F8,
+    cr3: int = 0x1AD000,
+    memory: bytes | None = None,
 ) -> Fixture:
     """A VMware VM: ``regions`` (ppn, pages) stored back to back in the memory file.
 
     ``written`` lists the physical pages given content (default: all of them; give a few for a
     sparse multi-GiB ``.vmem``).  ``inline`` puts memory in a .vmsn "Memory" block instead of a .vmem.
-    ``vmem_extra`` appends bytes the regions do not cover (a mismatched metadata file).
+    ``vmem_extra`` appends bytes the regions do not cover (a mismatched metadata file).  ``memory``
+    (a physical image) supplies the contents of the written pages (its zero pages stay holes).
     """
     directory.mkdir(parents=True, exist_ok=True)
     table, page_num = [], 0
@@ -352,7 +382,10 @@ def build_vmware(
     runs = [(ppn * PAGE, pages * PAGE) for ppn, pages in regions]
     if written is None:
         written = [pa for start, length in runs for pa in range(start, start + length, PAGE)]
-    pages = {pa: page_pattern(pa, salt=0x766D) for pa in written}
+    if memory is None:
+        pages = {pa: page_pattern(pa, salt=0x766D) for pa in written}
+    else:
+        pages = {pa: memory[pa : pa + PAGE] for pa in written if memory[pa : pa + PAGE] != ZERO_PAGE}
 
     def file_offset(pa: int) -> int:
         for page_start, ppn, count in table:
@@ -362,14 +395,14 @@ def build_vmware(
 
     meta_path = directory / (stem + meta_suffix)
     if inline:
-        memory = bytearray(page_num * PAGE)
+        inline_memory = bytearray(page_num * PAGE)
         for pa, data in pages.items():
-            memory[file_offset(pa) : file_offset(pa) + PAGE] = data
-        blob = build_vmss(meta_path, table, memory=bytes(memory), magic=magic, cr4=cr4)
+            inline_memory[file_offset(pa) : file_offset(pa) + PAGE] = data
+        blob = build_vmss(meta_path, table, memory=bytes(inline_memory), magic=magic, cr4=cr4, cr3=cr3)
         image = meta_path
-        extra = {"meta": meta_path, "memory_offset": len(blob) - len(memory) - 2}
+        extra = {"meta": meta_path, "memory_offset": len(blob) - len(inline_memory) - 2}
     else:
-        build_vmss(meta_path, table, magic=magic, cr4=cr4)
+        build_vmss(meta_path, table, magic=magic, cr4=cr4, cr3=cr3)
         image = directory / (stem + ".vmem")
         with open(image, "wb") as out:
             out.truncate(page_num * PAGE + vmem_extra)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from scripts.make_other_fixtures import Fixture, build_all
+from tests.kernel.conftest import windows_images  # noqa: F401 (synthetic Windows images, for memory.dmp)
 
 
 @pytest.fixture(scope="session")

@@ -122,7 +122,12 @@ def build_lime(
         for index in order:
             start, length = ranges[index]
             out.write(lime_header(start, length))
-            out.write(b"".join(pages.get(pa, ZERO_PAGE) for pa in range(start, start + length, PAGE)))
+            for pa in range(start, start + length, PAGE):
+                if pa in pages:
+                    out.write(pages[pa])
+                else:
+                    out.seek(PAGE, os.SEEK_CUR)  # a zero page: leave a hole in the file
+        out.truncate()
     return Fixture(Path(path), _merge(ranges), pages)
 
 

@@ -79,3 +79,4 @@ def test_memory_dmp_from_other_inputs(
         pages = kdmp_read_pages(out)
         assert len(pages) == len(physmem)
         assert pages[HOLE[1]] == physmem[HOLE[1]]
+    out.unlink()  # 32 MiB each: do not keep them in pytest's retained temporary directories

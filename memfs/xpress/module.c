@@ -19,12 +19,11 @@ static PyObject *DecompressionError; /* memfs.exceptions.DecompressionError */
 /* Builds DecompressionError(message, offset=in_offset) and raises it. */
 static void set_decode_error(const char *algorithm, xp_status st, const xp_error *err)
 {
-    PyObject *msg, *exc;
-    msg = PyUnicode_FromFormat("%s: %s at input offset %#zx (output offset %#zx)", algorithm,
-                               xp_strerror(st), err->in_offset, err->out_offset);
-    if (!msg)
-        return;
-    exc = PyObject_CallFunction(DecompressionError, "(Nn)", msg, (Py_ssize_t)err->in_offset);
+    char text[256];
+    PyObject *exc;
+    snprintf(text, sizeof text, "%s: %s at input offset 0x%zx (output offset 0x%zx)", algorithm,
+             xp_strerror(st), err->in_offset, err->out_offset);
+    exc = PyObject_CallFunction(DecompressionError, "(sn)", text, (Py_ssize_t)err->in_offset);
     if (!exc)
         return;
     PyErr_SetObject(DecompressionError, exc);

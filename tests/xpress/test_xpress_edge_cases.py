@@ -97,6 +97,17 @@ def test_plain_padding_flag_bits_stop_decoding():
     assert xp.decompress_plain(stream, 26) == b"abcdefghijklmnopqrstuvwxyz"
 
 
+def test_plain_flag_word_filling_up_right_after_a_match():
+    """xpress.md §2.4 step 2: a match's bytes (and its nibble byte) come before the next flag word."""
+    symbols = [*range(65, 65 + 31), (20, 1), 0x7A]  # the 32nd symbol is a match needing a nibble
+    stream = ref.plain_stream(symbols)
+    data = bytes(range(65, 65 + 31)) + bytes([65 + 30]) * 20 + b"z"
+    assert stream[4 + 31 + 2] == 20 - 10  # nibble byte right after the token, before the flag word
+    assert xp.decompress_plain(stream, len(data)) == data
+    stream, expected = read_vector("samba_inline/plain_test_lzxpress3.lzplain")
+    assert xp.decompress_plain(stream, len(expected)) == expected
+
+
 @pytest.mark.parametrize("size", [65535, 65536, 65537])
 def test_plain_single_long_match_around_64k(size):
     """xpress.md §4 row 7: plain has no blocks; one match can produce 64 KiB or more."""
@@ -217,6 +228,15 @@ def test_huffman_output_shorter_than_one_block():
     stream, expected = read_vector("compressed-huffman/9e0b6a12febf38e98f13.lzhuff")
     assert len(expected) == 4096
     assert xp.decompress_huffman(stream, 4096) == expected
+
+
+def test_huffman_refill_past_end_reads_zeros():
+    """xpress.md §3.3 step 5 / §4 row 10: the final reserved word is pure prefetch; without it the
+    decoder reads zeros and still succeeds."""
+    data = b"abc" * 500 + rand(5000, 9)
+    stream = xp.compress_huffman(data)
+    assert stream[-2:] == b"\0\0"
+    assert xp.decompress_huffman(stream[:-2], len(data)) == data
 
 
 def test_huffman_single_symbol_block_gets_dummy_symbol():

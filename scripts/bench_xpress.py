@@ -50,13 +50,26 @@ def build_units(mib: int, seed: int = 7) -> list[bytes]:
     return units
 
 
-def best_time(fn, repeat: int) -> float:
+def best_time(fn, repeat: int, clock=time.perf_counter) -> float:
+    """Best of `repeat` runs of fn(), measured with `clock` (wall time by default)."""
     best = float("inf")
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return best
+
+
+def measure(work, items, repeat: int) -> tuple[float, float, float]:
+    """(per-core MB/s from this thread's CPU time, 1-thread wall MB/s, 2-thread wall MB/s).
+
+    CPU time gives the per-core speed even when other processes share the machine; the wall-clock
+    pair gives the thread scaling, which does depend on a second core being free."""
+    nbytes = len(items) * UNIT
+    cpu = best_time(lambda: work(items), repeat, time.thread_time)
+    wall1 = best_time(lambda: work(items), repeat)
+    wall2 = best_time(in_threads(2, work, items), repeat)
+    return nbytes / cpu / 1e6, nbytes / wall1 / 1e6, nbytes / wall2 / 1e6
 
 
 def in_threads(nthreads: int, work, items):
@@ -164,36 +177,41 @@ def main() -> int:
     for alg, table in decoders().items():
         ratio = sum(map(len, streams[alg])) / total
         for name, work in table.items():
-            t1 = best_time(lambda work=work, alg=alg: work(streams[alg]), args.repeat)
-            t2 = best_time(in_threads(2, work, streams[alg]), args.repeat)
-            speeds[(alg, name, 1)] = total / t1 / 1e6
-            speeds[(alg, name, 2)] = total / t2 / 1e6
-            rows.append((alg, name, total / t1 / 1e6, total / t2 / 1e6, t1 / t2, ratio))
-
+            core, w1, w2 = measure(work, streams[alg], args.repeat)
+            speeds[(alg, name)] = (core, w1, w2)
+            rows.append((alg, name, core, w1, w2, ratio))
     # Control: a GIL-free C workload of similar grain; shows how much a second core is really free.
     control = _each(lambda u: hashlib.sha256(u).digest())
-    c1 = best_time(lambda: control(units), args.repeat)
-    c2 = best_time(in_threads(2, control, units), args.repeat)
-    rows.append(("(control)", "hashlib.sha256", total / c1 / 1e6, total / c2 / 1e6, c1 / c2, float("nan")))
+    core, w1, w2 = measure(control, units, args.repeat)
+    speeds[("control", "sha256")] = (core, w1, w2)
+    rows.append(("(control)", "hashlib.sha256", core, w1, w2, float("nan")))
 
-    print("| algorithm | decoder | 1 thread MB/s | 2 threads MB/s | 2T/1T | compressed/original |")
-    print("|---|---|---:|---:|---:|---:|")
-    for alg, name, s1, s2, scale, ratio in rows:
-        print(f"| {alg} | {name} | {s1:.0f} | {s2:.0f} | {scale:.2f}x | {ratio:.3f} |".replace("nan", "-"))
+    print(
+        "| algorithm | decoder | MB/s per core | 1 thread wall MB/s | 2 threads wall MB/s | 2T/1T | ratio |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for alg, name, core, w1, w2, ratio in rows:
+        line = f"| {alg} | {name} | {core:.0f} | {w1:.0f} | {w2:.0f} | {w2 / w1:.2f}x | {ratio:.3f} |"
+        print(line.replace("nan", "-"))
 
     print("\n| target | measured | met |")
     print("|---|---:|---|")
+
+    def per_core(alg, name):
+        return speeds[(alg, name)][0]
+
+    def scaling(alg, name):
+        return speeds[(alg, name)][2] / speeds[(alg, name)][1]
+
     checks = [
-        ("Huffman decode >= 4x xpress_lz77", speeds[("huffman", "memfs.xpress", 1)]
-         / speeds[("huffman", "xpress_lz77", 1)], 4.0),
-        ("Plain decode >= 1.5x xpress_lz77", speeds[("plain", "memfs.xpress", 1)]
-         / speeds[("plain", "xpress_lz77", 1)], 1.5),
-        ("Huffman 2 threads >= 1.7x 1 thread", speeds[("huffman", "memfs.xpress", 2)]
-         / speeds[("huffman", "memfs.xpress", 1)], 1.7),
-        ("Plain 2 threads >= 1.7x 1 thread", speeds[("plain", "memfs.xpress", 2)]
-         / speeds[("plain", "memfs.xpress", 1)], 1.7),
+        ("Huffman decode >= 4x xpress_lz77 (per core)",
+         per_core("huffman", "memfs.xpress") / per_core("huffman", "xpress_lz77"), 4.0),
+        ("Plain decode >= 1.5x xpress_lz77 (per core)",
+         per_core("plain", "memfs.xpress") / per_core("plain", "xpress_lz77"), 1.5),
+        ("Huffman 2 threads >= 1.7x 1 thread", scaling("huffman", "memfs.xpress"), 1.7),
+        ("Plain 2 threads >= 1.7x 1 thread", scaling("plain", "memfs.xpress"), 1.7),
+        ("(control) sha256 2 threads vs 1 thread", scaling("control", "sha256"), 1.7),
     ]  # fmt: skip
-    checks.append(("(control) sha256 2 threads vs 1 thread", c1 / c2, 1.7))
     for label, value, goal in checks:
         print(f"| {label} | {value:.2f}x | {'yes' if value >= goal else 'NO'} |")
 

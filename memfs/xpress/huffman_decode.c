@@ -218,12 +218,9 @@ xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size
             }
 
             /* Match (§3.1): length code, extra length bytes, then the distance bits. */
+            /* Symbol 256 is also the EOF marker, but only the output size ends decoding: the marker
+             * cannot be told from a real (length 3, distance 1) match (xpress.md §4 row 3). */
             sym -= 256;
-            if (XP_UNLIKELY(sym == 0) && sync_position(&br, in, in_len) >= in_len) {
-                /* Symbol 256 with the input exhausted is the EOF marker ([MS-XCA] 2.2, xpress.md §3.1,
-                 * §4 row 3): the stream holds fewer bytes than requested. */
-                return fail(err, XP_E_SHORT, in_len, (size_t)(op - out));
-            }
             len = sym & 15;
             dbits = sym >> 4;
             if (XP_UNLIKELY(len == 15)) {

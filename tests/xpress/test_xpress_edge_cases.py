@@ -191,13 +191,34 @@ def test_huffman_eof_symbol_ends_last_block():
     assert xp.decompress_huffman(stream, 300) == ABC300
 
 
-@pytest.mark.parametrize("extra", [1, 3, 10])
+@pytest.mark.parametrize("extra", [1, 2, 100, 5000])
 def test_huffman_asking_for_more_than_encoded_is_an_error(extra):
-    """xpress.md §4 row 1 / §3.4 step 7: the EOF symbol at end of input means the stream is short."""
+    """xpress.md §4 rows 1 and 3: the EOF symbol read as a (3, 1) match overruns 1-2 extra bytes;
+    asking for much more consumes bits past the end of the input (§3.3 step 5)."""
     stream = xp.compress_huffman(ABC300)
     with pytest.raises(DecompressionError) as info:
         xp.decompress_huffman(stream, 300 + extra)
-    assert info.value.offset is not None
+    assert info.value.offset is not None and info.value.offset <= len(stream)
+
+
+def test_huffman_eof_symbol_is_not_needed_to_stop():
+    """xpress.md §4 row 3: with the size known, the EOF symbol is never decoded; a decoder that read
+    it would get a (length 3, distance 1) match and 3 spurious bytes, as size-unaware decoders do."""
+    stream = xp.compress_huffman(ABC300)
+    assert xp.decompress_huffman(stream, 303) == ABC300 + b"ccc"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"abcdzzzz", b"hello world, zzzz", bytes(range(200)) + b"qqqq"],
+    ids=["abcdzzzz", "hello-zzzz", "range200-qqqq"],
+)
+def test_huffman_final_symbol_256_is_a_real_match(data):
+    """Symbol 256 doubles as EOF (§3.1) but is a valid match too: here the last data symbol is a
+    (3, 1) match decoded after the last input word was read, with the EOF code still in the window."""
+    stream = xp.compress_huffman(data)
+    assert ref.huffman_decode(stream, len(data)).last_symbol == 256
+    assert xp.decompress_huffman(stream, len(data)) == data
 
 
 def test_plain_asking_for_more_than_encoded_is_an_error():

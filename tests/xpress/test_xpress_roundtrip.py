@@ -71,3 +71,15 @@ def test_round_trip_sizes_around_64k(size, kind, seed):
     data = memory_like([(kind, size, seed)])
     for enc, dec in ((xp.compress_plain, xp.decompress_plain), (xp.compress_huffman, xp.decompress_huffman)):
         assert dec(enc(data), size) == data
+
+
+@SETTINGS
+@given(st.binary(max_size=400), st.integers(1, 40), st.integers(0, 255), st.binary(max_size=3))
+def test_round_trip_short_runs_near_the_end(prefix, run, byte, suffix):
+    """Short runs near the end make the last symbols (3, 1) matches, i.e. symbol 256 (xpress.md §3.1)."""
+    data = prefix + bytes([byte]) * run + suffix
+    huff = xp.compress_huffman(data)
+    assert xp.decompress_huffman(huff, len(data)) == data
+    assert ref.huffman_decode(huff, len(data)).output == data
+    assert bytes(xpress_lz77.lz77_huffman_decompress_py(huff, len(data))) == data
+    assert xp.decompress_plain(xp.compress_plain(data), len(data)) == data

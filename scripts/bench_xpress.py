@@ -12,6 +12,7 @@ of the units), encoder MB/s, and the encoders' output size relative to Windows o
 from __future__ import annotations
 
 import argparse
+import collections
 import hashlib
 import json
 import os
@@ -214,6 +215,28 @@ def main() -> int:
     ]  # fmt: skip
     for label, value, goal in checks:
         print(f"| {label} | {value:.2f}x | {'yes' if value >= goal else 'NO'} |")
+
+    # Decode-into vs bytes when decoded units stay alive, as in a cache (fresh pages per bytes object).
+    print("\n| algorithm | bytes kept in a 256-unit LRU, MB/s per core | decode-into 256 reused slots |")
+    print("|---|---:|---:|")
+    for alg, dec, into in (
+        ("plain", xp.decompress_plain, xp.decompress_plain_into),
+        ("huffman", xp.decompress_huffman, xp.decompress_huffman_into),
+    ):
+        slots = [bytearray(UNIT) for _ in range(256)]
+
+        def kept(items, dec=dec):
+            cache = collections.deque(maxlen=256)
+            for s in items:
+                cache.append(dec(s, UNIT))
+
+        def reused(items, into=into, slots=slots):
+            for i, s in enumerate(items):
+                into(s, slots[i % 256])
+
+        t_kept = best_time(lambda kept=kept, alg=alg: kept(streams[alg]), args.repeat, time.thread_time)
+        t_into = best_time(lambda reused=reused, alg=alg: reused(streams[alg]), args.repeat, time.thread_time)
+        print(f"| {alg} | {total / t_kept / 1e6:.0f} | {total / t_into / 1e6:.0f} |")
 
     print(
         "\n| encoder | memory-like MB/s (1 thread) | 2 threads MB/s | Samba vectors MB/s | size vs Windows |"

@@ -217,9 +217,9 @@ xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size
                 continue;
             }
 
-            /* Match (§3.1): length code, extra length bytes, then the distance bits. */
-            /* Symbol 256 is also the EOF marker, but only the output size ends decoding: the marker
-             * cannot be told from a real (length 3, distance 1) match (xpress.md §4 row 3). */
+            /* Match (§3.1): length code, extra length bytes, then the distance bits.  Symbol 256 is
+             * also the EOF marker, but only the output size ends decoding: the marker cannot be told
+             * from a real (length 3, distance 1) match (xpress.md §4 row 3). */
             sym -= 256;
             len = sym & 15;
             dbits = sym >> 4;

@@ -7,6 +7,7 @@ xp_reference.py, so these tests run without the shared vectors; vector-based che
 from __future__ import annotations
 
 import random
+import sys
 import threading
 
 import pytest
@@ -352,3 +353,44 @@ def test_decoders_run_in_parallel_threads():
     for t in threads:
         t.join()
     assert not errors
+
+
+def ran_during(call) -> bool:
+    """True if a waiting Python thread got to run while `call` was executing.
+
+    With a very long switch interval the interpreter never forces a GIL hand-over, so the waiter can
+    only run inside `call` if `call` releases the GIL itself."""
+    state = {"finished": False, "ran_during": False}
+    go = threading.Event()
+
+    def waiter():
+        go.wait()
+        state["ran_during"] = not state["finished"]
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    go.set()
+    call()
+    state["finished"] = True
+    thread.join()
+    return state["ran_during"]
+
+
+@pytest.mark.parametrize(
+    "name", ["decompress_plain", "decompress_huffman", "compress_plain", "compress_huffman"]
+)
+def test_gil_is_released_during_a_call(name):
+    data = rand(1 << 21, 10) + bytes(1 << 20)
+    fn = getattr(xp, name)
+    if name.startswith("decompress"):
+        stream = (xp.compress_plain if name == "decompress_plain" else xp.compress_huffman)(data)
+        args = (stream, len(data))
+    else:
+        args = (data,)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    try:
+        # A busy machine may not schedule the waiter in time: any of a few attempts proves it.
+        assert any(ran_during(lambda: fn(*args)) for _ in range(5))
+    finally:
+        sys.setswitchinterval(old)

@@ -24,12 +24,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "xpress"))
-
-import xp_memlike  # noqa: E402
-from xp_shared import shared_dir  # noqa: E402
 
 import memfs.xpress as xp  # noqa: E402
+from tests.xpress import xp_memlike  # noqa: E402
+from tests.xpress.xp_shared import shared_dir  # noqa: E402
 
 UNIT = 65536
 PAGE = 4096

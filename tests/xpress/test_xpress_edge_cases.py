@@ -11,11 +11,12 @@ import sys
 import threading
 
 import pytest
-import xp_reference as ref
-from xp_shared import read_vector
 
 import memfs.xpress as xp
 from memfs.exceptions import DecompressionError
+
+from . import xp_reference as ref
+from .xp_shared import read_vector
 
 MSXCA_PLAIN_ABC = bytes.fromhex("ffffff1f61626317000fff2601")  # [MS-XCA] 3.1 example 2, xpress.md §2.3
 ABC300 = b"abc" * 100

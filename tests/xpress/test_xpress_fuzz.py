@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from xp_memlike import KINDS, memory_like
 
 import memfs.xpress as xp
 from memfs.exceptions import DecompressionError
+
+from .xp_memlike import KINDS, memory_like
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DECODERS = (xp.decompress_plain, xp.decompress_huffman)

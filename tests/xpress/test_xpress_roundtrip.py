@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 
-import xp_reference as ref
 import xpress_lz77
 from dissect.util.compression import lzxpress
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from xp_memlike import KINDS, memory_like
 
 import memfs.xpress as xp
+
+from . import xp_reference as ref
+from .xp_memlike import KINDS, memory_like
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

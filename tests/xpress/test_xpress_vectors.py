@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from xp_shared import manifest, manifest_params, vector_dir
 
 import memfs.xpress as xp
+
+from .xp_shared import manifest, manifest_params, vector_dir
 
 DECODERS = {"plain_lz77": xp.decompress_plain, "lz77_huffman": xp.decompress_huffman}
 DECODERS_INTO = {"plain_lz77": xp.decompress_plain_into, "lz77_huffman": xp.decompress_huffman_into}

@@ -53,6 +53,11 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help=f"budget for decoded pages kept in memory (default {DEFAULT_CACHE_SIZE >> 20}M)",
     )
+    parser.add_argument(
+        "--vmware-meta",
+        metavar="FILE",
+        help="the .vmss/.vmsn of a .vmem (default: the one beside it with the same name)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _open(args: argparse.Namespace) -> MemorySource:
-    options = OpenOptions(cache_size=args.cache_size, format=args.format)
+    options = OpenOptions(cache_size=args.cache_size, format=args.format, vmware_meta=args.vmware_meta)
     return open_image(args.image, options)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from memfs.cache import DEFAULT_CACHE_SIZE
 from memfs.exceptions import MemfsError, UnknownFormatError
-from memfs.memory import MemorySource
+from memfs.memory import MemorySource, open_image_file
 
 HEAD_SIZE = 0x10000
 
@@ -56,9 +56,10 @@ class FormatSpec:
 
 def _format_specs() -> list[FormatSpec]:
     # Imported here so that importing memfs.detect stays cheap and cycle-free.
-    from memfs.formats import crashdump, raw
+    from memfs.formats import crashdump, elf, lime, raw, vmware
 
-    return [crashdump.FORMAT, raw.FORMAT]
+    # vmware last before raw: its .vmem rule looks at neighbouring files, not at a signature.
+    return [crashdump.FORMAT, lime.FORMAT, elf.FORMAT, vmware.FORMAT, raw.FORMAT]
 
 
 def format_names() -> list[str]:
@@ -74,19 +75,8 @@ def _probe_input(path: str, fd: int) -> ProbeInput:
 def detect_format(path: str) -> FormatSpec:
     """Return the reader whose probe matches ``path``; raw when none does."""
     specs = _format_specs()
+    fd = open_image_file(path)
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except IsADirectoryError:
-        raise MemfsError(f"{path}: is a directory, not an image file") from None
-    except FileNotFoundError:
-        raise MemfsError(f"{path}: no such file") from None
-    except PermissionError:
-        raise MemfsError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise MemfsError(f"{path}: cannot open: {exc.strerror}") from None
-    try:
-        if os.path.isdir(path):
-            raise MemfsError(f"{path}: is a directory, not an image file")
         probe = _probe_input(path, fd)
         if probe.size == 0:
             raise UnknownFormatError(f"{path}: offset 0x0: file is empty")
@@ -108,6 +98,8 @@ def open_image(path: str, options: OpenOptions | None = None) -> MemorySource:
         spec = by_name[options.format]
         if os.path.isdir(path):
             raise MemfsError(f"{path}: is a directory, not an image file")
+    elif options.vmware_meta:
+        spec = next(spec for spec in _format_specs() if spec.name == "vmware")
     else:
         spec = detect_format(path)
     return spec.open(path, options)

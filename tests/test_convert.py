@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import scripts.make_crashdump_fixtures as mk
+import scripts.make_other_fixtures as mo
 from memfs.convert import TARGETS, ZERO_BLOCK, check_output, convert_file, plan_chunks, select_file
 from memfs.detect import open_image
 from memfs.exceptions import DecompressionError, MemfsError
@@ -118,6 +119,26 @@ def test_crash_dump_to_raw_equals_the_physmem_view(crashdumps, tmp_path: Path, n
     assert result.data_bytes == result.size - holes  # holes were never read
     st = out.stat()
     assert st.st_blocks * 512 < st.st_size, "holes of the source must stay sparse in the output"
+
+
+@pytest.fixture(scope="module")
+def other_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, mo.Fixture]:
+    return mo.build_all(tmp_path_factory.mktemp("other_inputs"))
+
+
+@pytest.mark.parametrize(
+    "name", ["lime_unordered", "elf32_qemu", "elf64_vbox", "vmware_small", "vmware_inline"]
+)
+def test_lime_elf_vmware_to_raw(other_inputs, tmp_path: Path, name: str) -> None:
+    fixture = other_inputs[name]
+    out = tmp_path / "physmem.raw"
+    with open_image(str(fixture.path)) as source:
+        result = convert_file(select_file(source, "raw"), str(out), jobs=2, chunk_size=64 << 10)
+        has_holes = source.present_bytes < source.size
+    assert out.read_bytes() == fixture.image_bytes()
+    assert result.sha256 == sha256(out)
+    if has_holes:
+        assert out.stat().st_blocks * 512 < out.stat().st_size
 
 
 @pytest.mark.parametrize("name", ["xp-x86", "win7-x64", "win10-1809-x64"])

@@ -214,8 +214,8 @@ def test_windbg_files_over_samba(crash_dump: Path, tmp_path: Path, public_mount,
     assert shared.returncode == 0 and shared.stderr == "", shared.stderr
     assert shared.stdout == share_for_mount(str(mnt), "memfs", guest=True)
     samba = start_samba(shared.stdout)
-    names = [name for name in ("memory.dmp", "physmem.bin", "header.txt") if name in os.listdir(mnt)]
-    assert "physmem.bin" in names
+    names = ["memory.dmp", "physmem.bin", "header.txt"]
+    assert sorted(os.listdir(mnt)) == sorted(names)
     for name in names:
         dest = tmp_path / f"got-{name}"
         result = samba.get("memfs", name, dest)

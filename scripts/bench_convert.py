@@ -175,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"convert -j2 / convert -j1 = {rates[2] / rates[1]:.2f}x;  target: -j2 >= 1.7x decode x1")
         # Two cores shared by two decoders and the hash: R/D + R/H = 2 cores.
         ceiling = 2 / (1 / base + 1 / sha)
-        print(f"ceiling on 2 cores, SHA-256 included: {ceiling:.0f} MB/s ({ceiling / base:.2f}x decode x1)")
+        print(
+            f"2-core ceiling estimate, SHA-256 included: {ceiling:.0f} MB/s ({ceiling / base:.2f}x decode x1)"
+        )
     finally:
         if args.keep:
             pass

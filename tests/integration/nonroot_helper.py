@@ -58,7 +58,10 @@ def main(workdir: str, image: str) -> dict:
     mountpoint = os.path.join(workdir, "mnt")
     os.mkdir(mountpoint)
     os.chown(mountpoint, NOBODY, NOBODY)
+    foreign = os.path.join(workdir, "roots")  # root's directory, 0755: not nobody's to mount on
+    os.mkdir(foreign)
     try:
+        report["not_owner"] = memfs_as_nobody("mount", image, foreign)
         report["allow_other_refused"] = memfs_as_nobody("mount", "--allow-other", image, mountpoint)
         report["mount"] = memfs_as_nobody("mount", image, mountpoint)
         report["mounted"] = is_mounted(mountpoint)

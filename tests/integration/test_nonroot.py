@@ -49,6 +49,9 @@ def test_ordinary_user_mounts_and_unmounts(workdir: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
 
+    not_owner = report["not_owner"]
+    assert not_owner["rc"] == 1 and "no permission to mount here" in not_owner["stderr"], not_owner
+
     refused = report["allow_other_refused"]
     assert refused["rc"] == 1 and "user_allow_other" in refused["stderr"], refused
     assert len(refused["stderr"].strip().splitlines()) == 1

@@ -164,9 +164,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
     import signal
 
     from memfs.convert import check_output, convert_file, select_file
+    from memfs.fuse.mount import tune_malloc
     from memfs.progress import Progress, format_bytes
 
     check_output(args.output, args.image, args.force)  # before the (possibly slow) open
+    tune_malloc()  # 8 MiB chunks would otherwise be fresh mmaps, page-faulted on every read
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     progress = None
     try:

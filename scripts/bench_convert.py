@@ -31,6 +31,7 @@ from pathlib import Path
 from memfs.cache import DEFAULT_CACHE_SIZE, parse_size
 from memfs.convert import DEFAULT_CHUNK_SIZE, convert_file, select_file
 from memfs.detect import OpenOptions, open_image
+from memfs.fuse.mount import tune_malloc
 
 MB = 1_000_000
 
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     options = OpenOptions(cache_size=args.cache_size)
+    tune_malloc()  # as `memfs convert` does
     if args.gib < 2:
         print("note: the issue asks for at least 2 GiB", file=sys.stderr)
     work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="memfs-bench-convert-"))

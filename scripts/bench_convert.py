@@ -5,7 +5,7 @@ Builds (or reuses) a hiberfil of ``--gib`` GiB of memory with the hibernation fi
 in one run and on the same file:
 
 1. ``decode x1``: one thread reading the ``physmem.bin`` view in 8 MiB chunks, nothing else — the
-   one-core decode rate;
+   one-core decode rate; ``decode x2``: the same on two threads (how well decoding alone scales);
 2. ``convert -j1`` and ``convert -j2``: the real conversion engine (:func:`memfs.convert.convert_file`,
    hashing, writing, fsync), each on a freshly opened source so no decoded set is cached between runs.
 
@@ -62,23 +62,24 @@ def build_input(path: Path, gib: float) -> None:
     print(f"built {path}: {info['pages']} pages, {info['file_size'] / MB:.0f} MB in {seconds:.1f} s")
 
 
-def decode_one_core(image: Path, options: OpenOptions) -> tuple[float, int, float]:
-    """Seconds and bytes for one thread reading the whole physmem.bin view (no hashing, no writing)."""
+def decode_only(image: Path, options: OpenOptions, threads: int) -> tuple[float, int, float]:
+    """Seconds, bytes and CPU seconds of ``threads`` threads reading the whole physmem.bin view in
+    8 MiB chunks with nothing else: no hashing, no writing, no read-ahead helper thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from memfs.convert import plan_chunks
+
     with open_image(str(image), options) as source:
         started = time.monotonic()
         view = select_file(source, "raw")
-        # One core: no read-ahead helper thread either (the hibernation reader has one).
-        if hasattr(source, "prefetch_units"):
+        if threads == 1:
+            print(f"build_files (runs kernel discovery for memory.dmp): {time.monotonic() - started:.2f} s")
+        if hasattr(source, "prefetch_units"):  # the hibernation reader's read-ahead thread
             source.prefetch_units = 0
-        print(f"build_files (runs kernel discovery for memory.dmp): {time.monotonic() - started:.2f} s")
+        chunks = plan_chunks(view.data_extents(), view.size, DEFAULT_CHUNK_SIZE)
         started, cpu = time.monotonic(), cpu_seconds()
-        done = 0
-        for start, length in view.data_extents():
-            pos = start
-            while pos < start + length:
-                take = min(DEFAULT_CHUNK_SIZE - pos % DEFAULT_CHUNK_SIZE, start + length - pos)
-                done += len(view.read(pos, take))
-                pos += take
+        with ThreadPoolExecutor(threads) as pool:
+            done = sum(pool.map(lambda chunk: len(view.read(*chunk)), chunks))
         return time.monotonic() - started, done, cpu_seconds() - cpu
 
 
@@ -161,9 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"control: C Huffman decode {one:.0f} MB/s on 1 thread, {two:.0f} MB/s on 2 ({two / one:.2f}x)")
         print(f"control: SHA-256 {sha:.0f} MB/s (convert hashes everything it writes, on the main thread)")
         print(f"output written to {out_dir}")
-        seconds, size, cpu = decode_one_core(image, options)
+        seconds, size, cpu = decode_only(image, options, 1)
         base = size / seconds / MB
         print(line("decode x1", size, seconds, cpu))
+        seconds, size, cpu = decode_only(image, options, 2)
+        print(line("decode x2", size, seconds, cpu, base))
         digests = set()
         rates = {}
         for jobs in (1, 2):

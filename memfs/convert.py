@@ -29,6 +29,7 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -176,9 +177,19 @@ def _read_chunk(file: VirtualFile, offset: int, length: int) -> bytes:
     return data
 
 
+@contextlib.contextmanager
+def _writing(output: str) -> Iterator[None]:
+    """Report a failed write (no space, quota, I/O error) as one line naming the output."""
+    try:
+        yield
+    except OSError as exc:
+        raise MemfsError(f"{output}: cannot write: {exc.strerror or exc}") from exc
+
+
 def _open_temporary(output: str) -> tuple[int, str]:
     directory = os.path.dirname(os.path.abspath(output))
-    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(output)}.", suffix=".partial", dir=directory)
+    with _writing(output):
+        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(output)}.", suffix=".partial", dir=directory)
     umask = os.umask(0)
     os.umask(umask)
     os.fchmod(fd, 0o666 & ~umask)  # like any new file, not mkstemp's 0600
@@ -228,14 +239,16 @@ def convert_file(
     started = time.monotonic()
     fd, temp = _open_temporary(output)
     try:
-        os.ftruncate(fd, size)
-        digest, data_bytes, written = _copy(file, fd, chunks, size, jobs, progress)
+        with _writing(output):
+            os.ftruncate(fd, size)
+        digest, data_bytes, written = _copy(file, fd, chunks, size, jobs, progress, output)
         if progress is not None:
             progress.note("100%: flushing to disk")
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.replace(temp, output)
+        with _writing(output):
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            os.replace(temp, output)
     except BaseException:
         with _SignalsDeferred():
             if fd >= 0:
@@ -255,7 +268,13 @@ def convert_file(
 
 
 def _copy(
-    file: VirtualFile, fd: int, chunks: list[Chunk], size: int, jobs: int, progress: Progress | None
+    file: VirtualFile,
+    fd: int,
+    chunks: list[Chunk],
+    size: int,
+    jobs: int,
+    progress: Progress | None,
+    output: str,
 ) -> tuple[str, int, int]:
     """Decode ``chunks`` on ``jobs`` threads; hash and write them in order.
 
@@ -283,7 +302,8 @@ def _copy(
             refill()
             _hash_zeros(digest, offset - position)  # a hole before this chunk
             digest.update(data)
-            written += _write_nonzero(fd, data, offset)
+            with _writing(output):
+                written += _write_nonzero(fd, data, offset)
             data_bytes += length
             position = offset + length
             if progress is not None:

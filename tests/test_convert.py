@@ -224,6 +224,41 @@ def test_failed_read_leaves_no_partial_output(tmp_path: Path, existing: bool) ->
         assert out.read_bytes() == b"previous content"  # --force replaces only on success
 
 
+def test_disk_full_is_one_clear_error(
+    raw_image: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import memfs.convert as convert
+
+    def full(*_: object) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    out = tmp_path / "out" / "image.raw"
+    out.parent.mkdir()
+    monkeypatch.setattr(convert.os, "pwrite", full)
+    with open_image(str(raw_image)) as source, pytest.raises(MemfsError) as error:
+        convert_file(select_file(source, "raw"), str(out), jobs=2)
+    assert str(error.value) == f"{out}: cannot write: No space left on device"
+    assert os.listdir(out.parent) == []
+
+
+def test_unwritable_directory_is_one_clear_error(
+    raw_image: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import memfs.convert as convert
+
+    def denied(**_: object) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(convert.tempfile, "mkstemp", denied)
+    with (
+        open_image(str(raw_image)) as source,
+        pytest.raises(MemfsError, match="cannot write: Permission denied"),
+    ):
+        convert_file(select_file(source, "raw"), str(tmp_path / "x.raw"))
+
+
 def test_refuses_to_overwrite_without_force(raw_image: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.raw"
     out.write_bytes(b"keep me")

@@ -1,0 +1,262 @@
+/*
+ * huffman_decode.c - [MS-XCA] LZ77+Huffman decoder (xpress.md §3.1-§3.4, §4).
+ *
+ * Bit reader.  The format's reader (xpress.md §3.3) keeps a 32-bit window of 16..32 valid bits and pulls
+ * one u16 word whenever fewer than 16 remain; extra length bytes are read at the byte position just
+ * after the last word pulled.  This decoder instead keeps a 64-bit buffer that may hold up to two words
+ * more (or one word fewer) than the format's window, refilled several words at a time.  Both consume
+ * the same bits, so they differ by whole words: with B bits in our buffer the format's window holds
+ * 16 + (B mod 16) bits (it never holds exactly 32 once a bit was consumed), and the format's byte
+ * position is ours minus 2 * (B / 16 - 1).  The rare events that need that position (an extra length
+ * byte, the start of the next block) re-synchronise the buffer to the format's window exactly.
+ */
+#include "xpress.h"
+#include "xp_util.h"
+
+#define BLOCK_OUT 65536u      /* a block ends once it has produced this many bytes (§3.4 step 4) */
+#define TABLE_BYTES 256u      /* 512 four-bit code lengths (§3.1) */
+#define MAX_LEN 15u
+#define PRIMARY_BITS 11u
+#define SUB_BITS (MAX_LEN - PRIMARY_BITS)
+#define TABLE_SIZE ((1u << PRIMARY_BITS) + 512u * (1u << SUB_BITS))
+#define SUBTABLE_FLAG 0x8000u
+/* Entry: symbol in bits 0-8, code length in bits 9-12; or SUBTABLE_FLAG | index of a subtable. */
+#define ENTRY(sym, len) ((uint16_t)((sym) | ((len) << 9)))
+
+typedef struct {
+    uint64_t buf;    /* next bit is bit 63; bits below the valid ones are either 0 or stream data */
+    unsigned bits;   /* valid bits in buf */
+    size_t ip;       /* byte position of the next word to load; may run past in_len (zero fill) */
+} bitreader;
+
+static xp_status fail(xp_error *err, xp_status st, size_t in_off, size_t out_off)
+{
+    if (err) {
+        err->in_offset = in_off;
+        err->out_offset = out_off;
+    }
+    return st;
+}
+
+/*
+ * Build the two-level decoding table for one block's 256-byte code-length table (xpress.md §3.2).
+ * Symbols in canonical order (length, then value) fill the 15-bit code space from 0 upward; codes up to
+ * PRIMARY_BITS long are resolved by the primary table, longer ones through 2^SUB_BITS-entry subtables.
+ * Returns 0 if the lengths form a complete prefix code (Kraft sum exactly 1), -1 otherwise.
+ */
+static int build_table(const uint8_t *packed, uint16_t *table)
+{
+    uint8_t lens[512];
+    uint16_t sorted[512];
+    unsigned count[MAX_LEN + 1] = {0};
+    unsigned start[MAX_LEN + 1];
+    uint32_t kraft = 0, pos = 0, next_sub = 1u << PRIMARY_BITS;
+    unsigned i, l, n;
+
+    for (i = 0; i < 256; i++) {
+        lens[2 * i] = packed[i] & 0x0F;
+        lens[2 * i + 1] = packed[i] >> 4;
+    }
+    for (i = 0; i < 512; i++) {
+        count[lens[i]]++;
+        if (lens[i])
+            kraft += 1u << (MAX_LEN - lens[i]);
+    }
+    if (kraft != 1u << MAX_LEN)
+        return -1;
+    n = 0;
+    for (l = 1; l <= MAX_LEN; l++) {
+        start[l] = n;
+        n += count[l];
+    }
+    for (i = 0; i < 512; i++)
+        if (lens[i])
+            sorted[start[lens[i]]++] = (uint16_t)i;
+
+    for (i = 0; i < n; i++) {
+        unsigned sym = sorted[i];
+        unsigned len = lens[sym];
+        uint32_t span = 1u << (MAX_LEN - len); /* entries of the 15-bit code space */
+        if (len <= PRIMARY_BITS) {
+            uint16_t e = ENTRY(sym, len);
+            uint32_t j = pos >> SUB_BITS, end = (pos + span) >> SUB_BITS;
+            for (; j < end; j++)
+                table[j] = e;
+        } else {
+            uint16_t e = ENTRY(sym, len);
+            uint32_t j, base;
+            if ((pos & ((1u << SUB_BITS) - 1)) == 0) { /* first long code with this prefix */
+                table[pos >> SUB_BITS] = (uint16_t)(SUBTABLE_FLAG | next_sub);
+                next_sub += 1u << SUB_BITS;
+            }
+            base = (table[pos >> SUB_BITS] & ~SUBTABLE_FLAG) + (pos & ((1u << SUB_BITS) - 1));
+            for (j = 0; j < span; j++)
+                table[base + j] = e;
+        }
+        pos += span;
+    }
+    return 0;
+}
+
+/* Swap the 16-bit words of a little-endian u64 so that the first word of the stream is on top. */
+XP_INLINE uint64_t words_msb_first(uint64_t v)
+{
+    v = ((v & 0xFFFF0000FFFF0000ull) >> 16) | ((v & 0x0000FFFF0000FFFFull) << 16);
+    return (v >> 32) | (v << 32);
+}
+
+/* Load one u16 word at br->ip, reading zero for bytes past the end (xpress.md §3.3 step 5). */
+XP_INLINE void load_word(bitreader *br, const uint8_t *in, size_t in_len)
+{
+    uint32_t w = 0;
+    if (br->ip < in_len) {
+        w = in[br->ip];
+        if (br->ip + 1 < in_len)
+            w |= (uint32_t)in[br->ip + 1] << 8;
+    }
+    br->buf |= (uint64_t)w << (48 - br->bits);
+    br->bits += 16;
+    br->ip += 2;
+}
+
+/* Make at least 32 bits valid (enough for a code and its distance bits). */
+XP_INLINE void refill(bitreader *br, const uint8_t *in, size_t in_len)
+{
+    if (br->bits >= 32)
+        return;
+    if (XP_LIKELY(br->ip + 8 <= in_len)) {
+        unsigned nwords = (64 - br->bits) >> 4;
+        br->buf |= words_msb_first(xp_load64(in + br->ip)) >> br->bits;
+        br->bits += 16 * nwords;
+        br->ip += 2 * nwords;
+    } else {
+        while (br->bits <= 48)
+            load_word(br, in, in_len);
+    }
+}
+
+/*
+ * Re-synchronise with the format's 32-bit window (see the file comment) and return the format's byte
+ * position: where extra length bytes are read and where the next block's table starts.
+ */
+static size_t sync_position(bitreader *br, const uint8_t *in, size_t in_len)
+{
+    unsigned extra;
+    if (br->bits < 16) /* the format has already pulled the word we have not loaded yet */
+        load_word(br, in, in_len);
+    extra = br->bits / 16 - 1;
+    br->ip -= 2 * extra;
+    br->bits -= 16 * extra;
+    br->buf &= ~(~0ull >> br->bits);
+    return br->ip;
+}
+
+/* Nonzero if the bits consumed so far include bits of a word lying (partly) past the input end. */
+XP_INLINE int consumed_past_end(const bitreader *br, size_t in_len)
+{
+    size_t over = br->ip > in_len ? br->ip - in_len : 0;
+    over = (over + 1) & ~(size_t)1;
+    return over * 8 > br->bits;
+}
+
+xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len,
+                            xp_error *err)
+{
+    uint16_t table[TABLE_SIZE];
+    uint8_t *op = out;
+    uint8_t *const oend = out + out_len;
+    size_t pos = 0; /* byte position of the current block's table */
+
+    if (out_len == 0)
+        return XP_OK;
+
+    for (;;) {
+        bitreader br;
+        uint8_t *limit;
+
+        /* Block start (§3.4 step 2): table, then two words for the initial window (§3.3 step 1). */
+        if (pos > in_len || in_len - pos < TABLE_BYTES + 4)
+            return fail(err, XP_E_TRUNCATED, pos, (size_t)(op - out));
+        if (build_table(in + pos, table) != 0)
+            return fail(err, XP_E_BAD_CODE, pos, (size_t)(op - out));
+        br.ip = pos + TABLE_BYTES;
+        br.buf = 0;
+        br.bits = 0;
+        load_word(&br, in, in_len);
+        load_word(&br, in, in_len);
+        limit = (size_t)(oend - op) > BLOCK_OUT ? op + BLOCK_OUT : oend;
+
+        /* Symbol loop (§3.4 step 3). */
+        while (op < limit) {
+            uint32_t e, sym;
+            uint64_t len;
+            size_t dist;
+            unsigned dbits;
+            size_t room;
+
+            refill(&br, in, in_len);
+            e = table[br.buf >> (64 - PRIMARY_BITS)];
+            if (e & SUBTABLE_FLAG)
+                e = table[(e & ~SUBTABLE_FLAG) + ((br.buf >> (64 - MAX_LEN)) & ((1u << SUB_BITS) - 1))];
+            br.buf <<= e >> 9;
+            br.bits -= e >> 9;
+            sym = e & 0x1FF;
+            if (sym < 256) {
+                *op++ = (uint8_t)sym;
+                continue;
+            }
+
+            /* Match (§3.1): length code, extra length bytes, then the distance bits. */
+            sym -= 256;
+            if (XP_UNLIKELY(sym == 0) && sync_position(&br, in, in_len) >= in_len) {
+                /* Symbol 256 with the input exhausted is the EOF marker ([MS-XCA] 2.2, xpress.md §3.1,
+                 * §4 row 3): the stream holds fewer bytes than requested. */
+                return fail(err, XP_E_SHORT, in_len, (size_t)(op - out));
+            }
+            len = sym & 15;
+            dbits = sym >> 4;
+            if (XP_UNLIKELY(len == 15)) {
+                size_t p = sync_position(&br, in, in_len);
+                if (p >= in_len)
+                    return fail(err, XP_E_TRUNCATED, p, (size_t)(op - out));
+                len = in[p++];
+                if (len == 255) {
+                    if (in_len - p < 2)
+                        return fail(err, XP_E_TRUNCATED, p, (size_t)(op - out));
+                    len = xp_load16(in + p);
+                    p += 2;
+                    if (len == 0) {
+                        if (in_len - p < 4)
+                            return fail(err, XP_E_TRUNCATED, p, (size_t)(op - out));
+                        len = xp_load32(in + p);
+                        p += 4;
+                    }
+                    if (len < 15)
+                        return fail(err, XP_E_BAD_LENGTH, p, (size_t)(op - out));
+                    len -= 15;
+                }
+                len += 15;
+                br.ip = p; /* the bit stream continues after the extra bytes (§3.3 step 4) */
+            }
+            len += 3;
+            dist = ((size_t)1 << dbits) | (size_t)((br.buf >> 1) >> (63 - dbits));
+            br.buf <<= dbits;
+            br.bits -= dbits;
+
+            room = (size_t)(oend - op);
+            if (XP_UNLIKELY(dist > (size_t)(op - out)))
+                return fail(err, XP_E_DISTANCE, sync_position(&br, in, in_len), (size_t)(op - out));
+            if (XP_UNLIKELY(len > room))
+                return fail(err, XP_E_OVERRUN, sync_position(&br, in, in_len), (size_t)(op - out));
+            xp_copy_match(op, dist, (size_t)len, room);
+            op += len;
+        }
+
+        /* Block end (§3.4 steps 4-6). */
+        if (consumed_past_end(&br, in_len))
+            return fail(err, XP_E_TRUNCATED, in_len, (size_t)(op - out));
+        if (op == oend)
+            return XP_OK;
+        pos = sync_position(&br, in, in_len);
+    }
+}

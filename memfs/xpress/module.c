@@ -1,0 +1,230 @@
+/*
+ * module.c - CPython binding of the Xpress codecs (memfs.xpress._xpress).
+ *
+ * Inputs are taken through the buffer protocol without copying; the GIL is released around every call
+ * into the pure-C core (xpress.h).  Decoding failures raise memfs.exceptions.DecompressionError with the
+ * input offset of the failure as its `offset` attribute.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "xpress.h"
+
+typedef xp_status (*decode_fn)(const uint8_t *, size_t, uint8_t *, size_t, xp_error *);
+typedef xp_status (*encode_fn)(const uint8_t *, size_t, uint8_t *, size_t, size_t *);
+typedef size_t (*bound_fn)(size_t);
+
+static PyObject *DecompressionError; /* memfs.exceptions.DecompressionError */
+
+/* Builds DecompressionError(message, offset=in_offset) and raises it. */
+static void set_decode_error(const char *algorithm, xp_status st, const xp_error *err)
+{
+    char text[256];
+    PyObject *exc;
+    snprintf(text, sizeof text, "%s: %s at input offset 0x%zx (output offset 0x%zx)", algorithm,
+             xp_strerror(st), err->in_offset, err->out_offset);
+    exc = PyObject_CallFunction(DecompressionError, "(sn)", text, (Py_ssize_t)err->in_offset);
+    if (!exc)
+        return;
+    PyErr_SetObject(DecompressionError, exc);
+    Py_DECREF(exc);
+}
+
+static int get_input(PyObject *obj, Py_buffer *view)
+{
+    return PyObject_GetBuffer(obj, view, PyBUF_SIMPLE);
+}
+
+static PyObject *decompress_common(PyObject *const *args, Py_ssize_t nargs, const char *name,
+                                   const char *algorithm, decode_fn fn)
+{
+    Py_buffer in;
+    Py_ssize_t out_size;
+    PyObject *result;
+    xp_status st;
+    xp_error err = {0, 0};
+
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly 2 arguments (%zd given)", name, nargs);
+        return NULL;
+    }
+    out_size = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
+    if (out_size == -1 && PyErr_Occurred())
+        return NULL;
+    if (out_size < 0) {
+        PyErr_SetString(PyExc_ValueError, "out_size must be >= 0");
+        return NULL;
+    }
+    if (get_input(args[0], &in) < 0)
+        return NULL;
+    result = PyBytes_FromStringAndSize(NULL, out_size);
+    if (!result) {
+        PyBuffer_Release(&in);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    st = fn((const uint8_t *)in.buf, (size_t)in.len, (uint8_t *)PyBytes_AS_STRING(result), (size_t)out_size,
+            &err);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&in);
+    if (st != XP_OK) {
+        Py_DECREF(result);
+        set_decode_error(algorithm, st, &err);
+        return NULL;
+    }
+    return result;
+}
+
+static PyObject *decompress_into_common(PyObject *const *args, Py_ssize_t nargs, const char *name,
+                                        const char *algorithm, decode_fn fn)
+{
+    Py_buffer in, out;
+    Py_ssize_t written;
+    xp_status st;
+    xp_error err = {0, 0};
+
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly 2 arguments (%zd given)", name, nargs);
+        return NULL;
+    }
+    if (get_input(args[0], &in) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[1], &out, PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&in);
+        return NULL;
+    }
+    if ((const char *)out.buf < (const char *)in.buf + in.len &&
+        (const char *)in.buf < (const char *)out.buf + out.len) {
+        PyBuffer_Release(&in);
+        PyBuffer_Release(&out);
+        PyErr_SetString(PyExc_ValueError, "output buffer overlaps the input");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    st = fn((const uint8_t *)in.buf, (size_t)in.len, (uint8_t *)out.buf, (size_t)out.len, &err);
+    Py_END_ALLOW_THREADS
+    written = out.len;
+    PyBuffer_Release(&in);
+    PyBuffer_Release(&out);
+    if (st != XP_OK) {
+        set_decode_error(algorithm, st, &err);
+        return NULL;
+    }
+    return PyLong_FromSsize_t(written);
+}
+
+static PyObject *compress_common(PyObject *const *args, Py_ssize_t nargs, const char *name, encode_fn fn,
+                                 bound_fn bound)
+{
+    Py_buffer in;
+    PyObject *result;
+    size_t cap, out_len = 0;
+    xp_status st;
+
+    if (nargs != 1) {
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly 1 argument (%zd given)", name, nargs);
+        return NULL;
+    }
+    if (get_input(args[0], &in) < 0)
+        return NULL;
+    cap = bound((size_t)in.len);
+    if (cap == 0 || cap > PY_SSIZE_T_MAX) {
+        PyBuffer_Release(&in);
+        return PyErr_NoMemory();
+    }
+    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cap);
+    if (!result) {
+        PyBuffer_Release(&in);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    st = fn((const uint8_t *)in.buf, (size_t)in.len, (uint8_t *)PyBytes_AS_STRING(result), cap, &out_len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&in);
+    if (st != XP_OK) {
+        Py_DECREF(result);
+        if (st == XP_E_NOMEM)
+            return PyErr_NoMemory();
+        PyErr_Format(PyExc_SystemError, "%s: %s", name, xp_strerror(st));
+        return NULL;
+    }
+    if (_PyBytes_Resize(&result, (Py_ssize_t)out_len) < 0)
+        return NULL;
+    return result;
+}
+
+static PyObject *py_decompress_plain(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    return decompress_common(args, nargs, "decompress_plain", "plain LZ77", xp_plain_decode);
+}
+
+static PyObject *py_decompress_huffman(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    return decompress_common(args, nargs, "decompress_huffman", "LZ77+Huffman", xp_huffman_decode);
+}
+
+static PyObject *py_decompress_plain_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    return decompress_into_common(args, nargs, "decompress_plain_into", "plain LZ77", xp_plain_decode);
+}
+
+static PyObject *py_decompress_huffman_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    return decompress_into_common(args, nargs, "decompress_huffman_into", "LZ77+Huffman",
+                                  xp_huffman_decode);
+}
+
+static PyObject *py_compress_plain(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    return compress_common(args, nargs, "compress_plain", xp_plain_encode, xp_plain_bound);
+}
+
+static PyObject *py_compress_huffman(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    return compress_common(args, nargs, "compress_huffman", xp_huffman_encode, xp_huffman_bound);
+}
+
+static PyMethodDef methods[] = {
+    {"decompress_plain", (PyCFunction)(void (*)(void))py_decompress_plain, METH_FASTCALL,
+     "decompress_plain(data, out_size, /) -> bytes"},
+    {"decompress_huffman", (PyCFunction)(void (*)(void))py_decompress_huffman, METH_FASTCALL,
+     "decompress_huffman(data, out_size, /) -> bytes"},
+    {"decompress_plain_into", (PyCFunction)(void (*)(void))py_decompress_plain_into, METH_FASTCALL,
+     "decompress_plain_into(data, out, /) -> int"},
+    {"decompress_huffman_into", (PyCFunction)(void (*)(void))py_decompress_huffman_into, METH_FASTCALL,
+     "decompress_huffman_into(data, out, /) -> int"},
+    {"compress_plain", (PyCFunction)(void (*)(void))py_compress_plain, METH_FASTCALL,
+     "compress_plain(data, /) -> bytes"},
+    {"compress_huffman", (PyCFunction)(void (*)(void))py_compress_huffman, METH_FASTCALL,
+     "compress_huffman(data, /) -> bytes"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "memfs.xpress._xpress",
+    "C core of the [MS-XCA] Plain LZ77 and LZ77+Huffman codecs (use memfs.xpress).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__xpress(void)
+{
+    PyObject *exceptions, *m;
+
+    exceptions = PyImport_ImportModule("memfs.exceptions");
+    if (!exceptions)
+        return NULL;
+    DecompressionError = PyObject_GetAttrString(exceptions, "DecompressionError");
+    Py_DECREF(exceptions);
+    if (!DecompressionError)
+        return NULL;
+    m = PyModule_Create(&moduledef);
+    if (!m)
+        Py_CLEAR(DecompressionError);
+    return m;
+}

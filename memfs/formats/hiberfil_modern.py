@@ -1,0 +1,163 @@
+"""Modern hibernation files (8 … 11 24H2): restore phases made of back-to-back compression sets.
+
+hibernation.md §3.5–§3.7: a phase starts at a page boundary and is a packed sequence of compression sets
+(4-byte header, D page-run descriptors, C data bytes).  The walk reads only set headers (≤ 132 bytes, one
+``pread`` each) and appends units and map runs to an :class:`~memfs.formats.hiberfil_index.IndexBuilder`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from memfs.exceptions import CorruptionError
+from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_PLAIN, KIND_RAW, IndexBuilder
+from memfs.formats.hiberfil_structs import PAGE
+
+_HEAD = struct.Struct("<I")
+_DESC = {8: [struct.Struct(f"<{n}Q") for n in range(256)], 4: [struct.Struct(f"<{n}I") for n in range(256)]}
+
+MAX_SET_PAGES = 256
+"""Largest set accepted (decoded 1 MiB).  Genuine sets hold ≤ 16 pages, but LC handles more (§3.6, §8.9)."""
+
+
+@dataclass
+class PhaseWalk:
+    """What one phase walk found, for ``header.txt``."""
+
+    start: int
+    sets: int = 0
+    pages: int = 0
+    end: int = 0
+    big_sets: int = 0  # sets of more than 16 pages
+    size20: int = 0  # sets whose size needed the 20-bit reading (bits 28–29 set, §3.6)
+    stop: str = ""
+    kinds: dict[int, int] = field(default_factory=dict)
+
+
+def parse_set(head: bytes, dsz: int, pfn_limit: int) -> tuple[int, int, int, tuple[int, ...]] | str:
+    """Decode a set header: (D, C, kind, descriptors) or a reason string when it is not valid.
+
+    ``head`` holds at least 4 + dsz × D bytes.  Size rule (§3.6): the 22-bit field when it is plausible,
+    else the 20-bit one (24H2 puts something in bits 28–29).
+    """
+    h = _HEAD.unpack_from(head)[0]
+    d = h & 0xFF
+    if d == 0:
+        return "descriptor count 0"
+    if len(head) < 4 + dsz * d:
+        return "header truncated by the end of the file"
+    descs = _DESC[dsz][d].unpack_from(head, 4)
+    pages = 0
+    for desc in descs:
+        count = (desc & 0xF) + 1
+        pfn = desc >> 4
+        if pfn + count > pfn_limit:
+            return f"page {pfn:#x} lies past the highest physical page {pfn_limit - 1:#x}"
+        pages += count
+    if pages > MAX_SET_PAGES:
+        return f"{pages} pages in one set"
+    full = pages * PAGE
+    c = (h >> 8) & 0x3FFFFF
+    if not 0 < c <= full:
+        c = (h >> 8) & 0xFFFFF
+        if not 0 < c <= full:
+            return f"compressed size {(h >> 8) & 0x3FFFFF:#x} impossible for {pages} pages"
+    if c == full:
+        kind = KIND_RAW
+    elif h >> 30:
+        kind = KIND_HUFFMAN  # method 2/3, or bit 30 alone (LC >= 2.22.2); decode falls back to plain
+    else:
+        kind = KIND_PLAIN
+    return d, c, kind, descs
+
+
+def walk_phase(
+    read, path: str, file_size: int, start_page: int, count: int | None, dsz: int, builder: IndexBuilder,
+    pfn_limit: int, name: str,
+) -> PhaseWalk:
+    """Index the sets of one phase.
+
+    ``count`` is the number of pages the header says the phase holds: the walk raises CorruptionError
+    if a set is invalid before that many pages are seen.  ``count=None`` walks until the first invalid
+    set header or the end of the file (H2B's strategy, §3.5) — used when the count is unknown.
+    """
+    off = start_page * PAGE
+    walk = PhaseWalk(start=off)
+    if off >= file_size:
+        raise CorruptionError(f"{path}: offset {off:#x}: {name} phase starts past the end of the file")
+    run_pfn, run_count = builder.run_pfn, builder.run_count
+    add_unit, add_run = builder.add_unit, builder.add_run
+    read_len = 4 + dsz * 16
+    kinds = walk.kinds
+    while count is None or walk.pages < count:
+        if off + 4 > file_size:
+            if count is None:
+                walk.stop = "end of file"
+                break
+            raise CorruptionError(
+                f"{path}: offset {off:#x}: {name} phase ends at the end of the file after {walk.pages} "
+                f"of {count} pages"
+            )
+        head = read(off, read_len)
+        if len(head) >= 4 and (head[0] > 16):
+            head = read(off, 4 + dsz * head[0])
+        parsed = parse_set(head, dsz, pfn_limit)
+        if isinstance(parsed, str):
+            if count is None:
+                walk.stop = f"invalid set header at {off:#x} ({parsed})"
+                break
+            raise CorruptionError(
+                f"{path}: offset {off:#x}: invalid compression set in the {name} phase after {walk.pages} "
+                f"of {count} pages: {parsed}"
+            )
+        d, c, kind, descs = parsed
+        data_off = off + 4 + dsz * d
+        if data_off + c > file_size:
+            if count is None:
+                walk.stop = f"set at {off:#x} runs past the end of the file"
+                break
+            raise CorruptionError(
+                f"{path}: offset {off:#x}: compression set of {c:#x} bytes runs past the end of the file"
+            )
+        pages = 0
+        unit = len(builder.unit_off)
+        for desc in descs:
+            n = (desc & 0xF) + 1
+            pfn = desc >> 4
+            # Contiguous descriptors of one set share a map run (fewer runs, same lookups).
+            if pages and run_pfn[-1] + run_count[-1] == pfn:
+                run_count[-1] += n
+                builder.pages += n
+            else:
+                add_run(pfn, n, unit, pages)
+            pages += n
+        add_unit(off, data_off, c, pages, kind)
+        kinds[kind] = kinds.get(kind, 0) + 1
+        walk.sets += 1
+        walk.pages += pages
+        walk.big_sets += pages > 16
+        walk.size20 += c != (_HEAD.unpack_from(head)[0] >> 8) & 0x3FFFFF
+        off = data_off + c
+    walk.end = off
+    if count is not None and walk.pages > count:
+        walk.stop = f"last set overshoots the header's count by {walk.pages - count} pages"
+    return walk
+
+
+def chain_valid(read, off: int, file_size: int, dsz: int, pfn_limit: int, sets: int) -> int:
+    """How many consecutive valid sets (of ≤ 16 pages, strict) start at ``off``, up to ``sets``."""
+    found = 0
+    while found < sets and off + 4 <= file_size:
+        head = read(off, 4 + dsz * 16)
+        parsed = parse_set(head, dsz, pfn_limit)
+        if isinstance(parsed, str):
+            break
+        d, c, _, descs = parsed
+        if d > 16 or sum((x & 0xF) + 1 for x in descs) > 16:
+            break
+        off += 4 + dsz * d + c
+        if off > file_size:
+            break
+        found += 1
+    return found

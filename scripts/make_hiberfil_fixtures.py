@@ -61,7 +61,9 @@ def _page(rng: random.Random, kind: int, pfn: int) -> bytes:
         return (text * 2)[:PAGE]
     if kind == 2:
         base = 0xFFFFF80000000000 + (rng.randrange(1 << 20) << 12)
-        vals = [base + rng.randrange(0x4000) * 8 if rng.random() < 0.7 else rng.randrange(256) for _ in range(512)]
+        vals = [
+            base + rng.randrange(0x4000) * 8 if rng.random() < 0.7 else rng.randrange(256) for _ in range(512)
+        ]
         return struct.pack("<512Q", *vals)
     if kind == 3:
         return rng.randbytes(PAGE)
@@ -237,8 +239,12 @@ def _sets(pfns: list[int], rng: random.Random, big: bool) -> list[list[tuple[int
 
 
 def _modern_phase(
-    sets: list[list[tuple[int, int]]], pages: dict[int, bytes], lay: ModernLayout, rng: random.Random,
-    codecs: tuple[str, ...], high_bits: bool,
+    sets: list[list[tuple[int, int]]],
+    pages: dict[int, bytes],
+    lay: ModernLayout,
+    rng: random.Random,
+    codecs: tuple[str, ...],
+    high_bits: bool,
 ) -> bytes:
     dsz = 8 if lay.wide else 4
     out = bytearray()
@@ -411,7 +417,7 @@ def build_large(path: str | os.PathLike, gib: float, codec: str = "huffman", spa
     total_pages -= total_pages % 16
     rng = random.Random(5)
     pool = []
-    for k in range(64):
+    for _ in range(64):
         chunk = b"".join(_page(rng, rng.choice((0, 1, 1, 2, 2, 2, 3, 4)), j) for j in range(16))
         comp, used = _encode(chunk, codec)
         method = 2 if used == "huffman" else 0
@@ -428,7 +434,9 @@ def build_large(path: str | os.PathLike, gib: float, codec: str = "huffman", spa
             start = off
             for s in range(count // 16):
                 comp, method, _ = pool[(first_pfn // 16 + s) % 64]
-                head = struct.pack("<IQ", 1 | (len(comp) << 8) | (method << 30), ((first_pfn + 16 * s) << 4) | 15)
+                head = struct.pack(
+                    "<IQ", 1 | (len(comp) << 8) | (method << 30), ((first_pfn + 16 * s) << 4) | 15
+                )
                 if sparse:
                     os.pwrite(fd, head, off)
                 else:
@@ -468,7 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", help="output directory (or file with --large)")
     parser.add_argument("names", nargs="*", help=f"fixtures (default: all): {', '.join(FIXTURES)}")
-    parser.add_argument("--large", type=float, metavar="GIB", help="write one large benchmark file of GIB GiB")
+    parser.add_argument(
+        "--large", type=float, metavar="GIB", help="write one large benchmark file of GIB GiB"
+    )
     parser.add_argument("--codec", default="huffman", choices=("huffman", "plain", "raw"))
     parser.add_argument("--sparse", action="store_true", help="with --large: headers only (open-time tests)")
     args = parser.parse_args(argv)
@@ -482,7 +492,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"unknown fixture {name!r}", file=sys.stderr)
             return 2
         info = build_fixture(name, args.out)
-        print(f"{info.path}  {info.layout:16} {info.arch}  physmem {info.physmem_size:#x}  sha256 {info.sha256}")
+        print(
+            f"{info.path}  {info.layout:16} {info.arch}  physmem {info.physmem_size:#x}  sha256 {info.sha256}"
+        )
     return 0
 
 

@@ -23,10 +23,22 @@ from memfs.exceptions import CorruptionError, DecompressionError, MemfsError, Mi
 from memfs.formats import hiberfil_detect
 from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_NAMES, KIND_PLAIN, KIND_RAW
 from memfs.formats.hiberfil_legacy import LegacyWalk
-from memfs.formats.hiberfil_structs import PAGE, SIGNATURES, LegacyLayout, ModernLayout
+from memfs.formats.hiberfil_structs import PAGE, SIGNATURES
 from memfs.memory import MemorySource, Section
 
 LOW_STUB_LIMIT = 0x100000
+HEADER_LABELS = {
+    "page_size": "PageSize",
+    "first_table_page": "FirstTablePage",
+    "num_pages_for_loader": "NumPagesForLoader",
+    "first_boot_page": "FirstBootRestorePage",
+    "first_kernel_page": "FirstKernelRestorePage",
+    "boot_pages_processed": "PerfInfo.BootPagesProcessed",
+    "kernel_pages_processed": "PerfInfo.KernelPagesProcessed",
+    "highest_physical_page": "HighestPhysicalPage",
+    "hv_cr3": "HvCr3 / HvPageTableRoot (hypervisor resume value, not the kernel CR3)",
+    "processor_count": "PerfInfo.ProcessorCount",
+}
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
 
 
@@ -80,7 +92,9 @@ class HiberfilSource(MemorySource):
         page0 = self._read_file(0, PAGE)
         self.signature = page0[:4]
         self.cache = UnitCache(options.cache_size)
-        self.det = hiberfil_detect.detect(self._read_file, self.path, self.file_size, page0, options.hiber_layout)
+        self.det = hiberfil_detect.detect(
+            self._read_file, self.path, self.file_size, page0, options.hiber_layout
+        )
         index = self.det.index
         self._index = index
         self._run_pfn, self._run_count = index.run_pfn, index.run_count
@@ -124,7 +138,9 @@ class HiberfilSource(MemorySource):
             meta.unknown("os_build", "the header is zeroed")
         stime = det.header.get("system_time")
         meta.system_time = filetime(stime) if stime else None
-        meta.unknown("system_time", "the header's SystemTime is zero" if det.header else "the header is zeroed")
+        meta.unknown(
+            "system_time", "the header's SystemTime is zero" if det.header else "the header is zeroed"
+        )
         if det.header.get("processor_count"):
             meta.number_processors = det.header["processor_count"]
         meta.unknown("number_processors", "only the 24H2 header carries a processor count")
@@ -139,7 +155,9 @@ class HiberfilSource(MemorySource):
         det, meta = self.det, self.metadata
         state = det.proc_state
         if state is None:
-            meta.unknown("directory_table_base", "no KPROCESSOR_STATE page (1, 2, 4) passes validation (§2.4)")
+            meta.unknown(
+                "directory_table_base", "no KPROCESSOR_STATE page (1, 2, 4) passes validation (§2.4)"
+            )
             meta.unknown("context", "no KPROCESSOR_STATE page passes validation")
             return
         meta.directory_table_base = state["cr3"]
@@ -177,7 +195,8 @@ class HiberfilSource(MemorySource):
                 self.low_stub = pfn * PAGE
                 return
         meta.unknown(
-            "directory_table_base", "no processor start block (x64 low stub) in the first 1 MiB of memory (§3.8)"
+            "directory_table_base",
+            "no processor start block (x64 low stub) in the first 1 MiB of memory (§3.8)",
         )
 
     # -- reads ----------------------------------------------------------------------------------------
@@ -258,9 +277,8 @@ class HiberfilSource(MemorySource):
         if lay is not None:
             rows.append(("LengthSelf", f"{lay.length_self:#x}"))
         for name, value in det.header.items():
-            if name in ("signature", "length_self", "system_time"):
-                continue
-            rows.append((name, f"{value:#x}"))
+            if name in HEADER_LABELS:
+                rows.append((HEADER_LABELS[name], f"{value:#x}"))
         counts = index.kind_counts()
         unit_name = "Xpress blocks" if det.family == "legacy" else "Compression sets"
         rows.append(
@@ -290,7 +308,9 @@ class HiberfilSource(MemorySource):
         slack = max(self.file_size - index.end_offset, 0)
         rows.append(("Referenced file bytes", f"up to {index.end_offset:#x} of {self.file_size:#x}"))
         rows.append(("Slack (file bytes after the last unit)", f"{slack} bytes ({slack:#x})"))
-        rows.append(("Index size", f"{index.nbytes()} bytes ({index.nbytes() / max(index.pages, 1):.2f} per page)"))
+        rows.append(
+            ("Index size", f"{index.nbytes()} bytes ({index.nbytes() / max(index.pages, 1):.2f} per page)")
+        )
         if self.fallbacks:
             rows.append(("Units decoded by the other codec", str(self.fallbacks)))
         if det.family == "legacy":

@@ -68,18 +68,35 @@ def _try_legacy(r: _Reader, page0: bytes, lay: LegacyLayout) -> Detection:
     hdr = dict(legacy_header_struct(lay).parse(page0))
     hdr.pop("_io", None)
     builder = IndexBuilder()
-    walk = legacy.walk_tables(
-        r.read, r.path, r.size, lay.table, hdr["first_table_page"], builder, PFN_LIMIT[lay.arch]
-    )
+    try:
+        walk = legacy.walk_tables(
+            r.read, r.path, r.size, lay.table, hdr["first_table_page"], builder, PFN_LIMIT[lay.arch]
+        )
+    except FormatError as exc:
+        exc.progress = builder.pages  # type: ignore[attr-defined]  # to report the most plausible failure
+        raise
+    if builder.pages == 0:
+        raise CorruptionError(
+            f"{r.path}: offset {hdr['first_table_page'] * PAGE:#x}: the range tables map no pages"
+        )
     det = Detection("legacy", lay.arch, lay, "", builder.finish(r.path), hdr, [walk])
-    det.proc_page, det.proc_state = _legacy_proc_state(r, lay, walk)
+    det.proc_page, det.proc_state = _legacy_proc_state(r, lay)
     return det
 
 
-def _legacy_proc_state(r: _Reader, lay: LegacyLayout, walk) -> tuple[int | None, dict[str, int] | None]:
+def _legacy_proc_state(r: _Reader, lay: LegacyLayout) -> tuple[int | None, dict[str, int] | None]:
     """The KPROCESSOR_STATE page of ``lay`` (§2.4), else the first other candidate page that validates."""
     for page in dict.fromkeys((lay.proc_page, 1, 2, 4)):
         state = legacy.parse_processor_state(r.read(page * PAGE, PAGE).ljust(PAGE, b"\0"), lay.arch)
+        if state is not None:
+            return page, state
+    return None, None
+
+
+def _scan_proc_state(r: _Reader, arch: str) -> tuple[int | None, dict[str, int] | None]:
+    """Without a header: the first of the pages 1, 2, 4 that validates as a KPROCESSOR_STATE (§2.4)."""
+    for page in (1, 2, 4):
+        state = legacy.parse_processor_state(r.read(page * PAGE, PAGE).ljust(PAGE, b"\0"), arch)
         if state is not None:
             return page, state
     return None, None
@@ -91,19 +108,36 @@ def _try_modern(r: _Reader, page0: bytes, lay: ModernLayout) -> Detection:
     highest = hdr["highest_physical_page"]
     if not 0 < highest < PFN_LIMIT[lay.arch]:
         raise CorruptionError(
-            f"{r.path}: offset {lay.highest_physical_page:#x}: HighestPhysicalPage {highest:#x} is implausible"
+            f"{r.path}: offset {lay.highest_physical_page:#x}: "
+            f"HighestPhysicalPage {highest:#x} is implausible"
         )
     limit = highest + 1
     dsz = 8 if lay.arch == "x64" else 4
     builder = IndexBuilder()
     notes: list[str] = []
     walks = []
-    boot_count = hdr["num_pages_for_loader"]
-    if boot_count > limit:
+    if hdr["num_pages_for_loader"] > limit:
         raise CorruptionError(
-            f"{r.path}: offset {lay.num_pages_for_loader:#x}: NumPagesForLoader {boot_count:#x} exceeds the "
+            f"{r.path}: offset {lay.num_pages_for_loader:#x}: "
+            f"NumPagesForLoader {hdr['num_pages_for_loader']:#x} "
+            f"exceeds the "
             f"{limit:#x} physical pages"
         )
+    try:
+        _modern_phases(r, lay, hdr, builder, walks, notes, limit, dsz)
+    except FormatError as exc:
+        exc.progress = builder.pages  # type: ignore[attr-defined]
+        raise
+    if builder.pages == 0:
+        raise CorruptionError(
+            f"{r.path}: offset {hdr['first_boot_page'] * PAGE:#x}: the restore phases map no pages"
+        )
+    return Detection("modern", lay.arch, lay, "", builder.finish(r.path), hdr, walks, notes)
+
+
+def _modern_phases(r, lay, hdr, builder, walks, notes, limit, dsz) -> None:
+    """Walk the boot phase (NumPagesForLoader pages) and the kernel phase (KernelPagesProcessed, §3.5)."""
+    boot_count = hdr["num_pages_for_loader"]
     if boot_count:
         walks.append(
             modern.walk_phase(
@@ -115,16 +149,21 @@ def _try_modern(r: _Reader, page0: bytes, lay: ModernLayout) -> Detection:
     try:
         if not 0 < kcount <= limit:
             raise CorruptionError(f"KernelPagesProcessed {kcount:#x} is implausible")
-        walks.append(
-            modern.walk_phase(
-                r.read, r.path, r.size, hdr["first_kernel_page"], kcount, dsz, builder, limit, "kernel"
-            )
+        walk = modern.walk_phase(
+            r.read, r.path, r.size, hdr["first_kernel_page"], kcount, dsz, builder, limit, "kernel"
         )
+        if walk.pages != kcount:
+            raise CorruptionError(f"the sets hold {walk.pages} pages, not {kcount}")
+        walks.append(walk)
+    except modern.TruncatedError:
+        raise
     except CorruptionError as exc:
         # KernelPagesProcessed moves between builds and is unconfirmed for 11 21H2-23H2 (§3.3, §8.3):
         # walk the kernel phase until its first invalid set instead (H2B's strategy, §3.5).
         builder.rollback(mark)
-        walk = modern.walk_phase(r.read, r.path, r.size, hdr["first_kernel_page"], None, dsz, builder, limit, "kernel")
+        walk = modern.walk_phase(
+            r.read, r.path, r.size, hdr["first_kernel_page"], None, dsz, builder, limit, "kernel"
+        )
         if walk.sets == 0:
             raise
         walks.append(walk)
@@ -133,8 +172,6 @@ def _try_modern(r: _Reader, page0: bytes, lay: ModernLayout) -> Detection:
             f"compression sets ({exc}); the kernel phase was walked to its first invalid set "
             f"({walk.pages} pages; stop: {walk.stop})"
         )
-    det = Detection("modern", lay.arch, lay, "", builder.finish(r.path), hdr, walks, notes)
-    return det
 
 
 def detect(read, path: str, size: int, page0: bytes, override: str | None) -> Detection:
@@ -159,7 +196,8 @@ def detect(read, path: str, size: int, page0: bytes, override: str | None) -> De
         if exact:
             candidates = exact
             names = " / ".join(lay.key for lay in exact)
-            why = f"LengthSelf {length_self:#x} with PageSize at {PAGE_SIZE_OFFSET[exact[0].arch]:#x} -> {names}"
+            where = PAGE_SIZE_OFFSET[exact[0].arch]
+            why = f"LengthSelf {length_self:#x} with PageSize at {where:#x} -> {names}"
         else:
             # Unknown LengthSelf (a newer build): try every layout of the architecture, newest first
             # (§1.3 step 5), and keep the one whose sets/tables validate.
@@ -177,13 +215,15 @@ def detect(read, path: str, size: int, page0: bytes, override: str | None) -> De
         found.append(det)
     if not found:
         sig = page0[:4]
+        # Report the failure of the candidate that got furthest (e.g. a table loop, not a zero field).
+        errors.sort(key=lambda e: getattr(e, "progress", 0), reverse=True)
         detail = errors[0] if errors else f"{path}: offset 0x0: no hibernation layout fits this header"
         if sig.upper() == b"WAKE":
             raise CorruptionError(
                 f"{detail} (signature {sig.decode()}: the system resumed from this image and Windows may "
                 f"have wiped its data, hibernation.md §3.9)"
             )
-        raise errors[0] if errors else CorruptionError(str(detail))
+        raise detail if isinstance(detail, FormatError) else CorruptionError(str(detail))
     # Prefer: no fallback needed, a validating processor-state page, then the most pages mapped.
     found.sort(key=lambda d: (not d.notes, d.proc_state is not None, d.index.pages), reverse=True)
     best = found[0]
@@ -221,7 +261,10 @@ def recover(r: _Reader, page0: bytes) -> Detection:
                     f"header {state}: first range table found at page {table_page:#x} (an Xpress block "
                     f"follows it); its shape matches the {arch} layout with {t.max_entries} entries per table"
                 )
-                best = Detection("legacy", arch, None, how, builder.finish(r.path), {}, [walk], recovered=True)
+                best = Detection(
+                    "legacy", arch, None, how, builder.finish(r.path), {}, [walk], recovered=True
+                )
+                best.proc_page, best.proc_state = _scan_proc_state(r, arch)
     if best is None:
         best = _recover_modern(r, state)
     if best is None:
@@ -253,7 +296,9 @@ def _recover_modern(r: _Reader, state: str) -> Detection | None:
         walks = []
         page = start
         while page is not None:
-            walk = modern.walk_phase(r.read, r.path, r.size, page, None, dsz, builder, RECOVERY_PFN_LIMIT, "recovered")
+            walk = modern.walk_phase(
+                r.read, r.path, r.size, page, None, dsz, builder, RECOVERY_PFN_LIMIT, "recovered"
+            )
             walks.append(walk)
             page = _next_chain(r, walk.end, dsz)
         how = (
@@ -273,7 +318,9 @@ def _next_chain(r: _Reader, off: int, dsz: int) -> int | None:
         for i in range(0, len(block), PAGE):
             # Cheap filter first: a set header has 1–16 descriptors and a non-zero size.
             if 0 < block[i] <= 16 and block[i + 1 : i + 4] != b"\0\0\0":
-                found = modern.chain_valid(r.read, (page + i // PAGE) * PAGE, r.size, dsz, RECOVERY_PFN_LIMIT, 2)
+                found = modern.chain_valid(
+                    r.read, (page + i // PAGE) * PAGE, r.size, dsz, RECOVERY_PFN_LIMIT, 2
+                )
                 if found >= 2:
                     return page + i // PAGE
         page += chunk

@@ -82,9 +82,7 @@ class IndexBuilder:
             runs = None
         else:
             order = sorted(range(n), key=pfn.__getitem__)
-            overlap = any(
-                pfn[order[i]] + count[order[i]] > pfn[order[i + 1]] for i in range(n - 1)
-            )
+            overlap = any(pfn[order[i]] + count[order[i]] > pfn[order[i + 1]] for i in range(n - 1))
             runs = None
             if overlap:
                 runs, duplicates = _resolve_overlaps(self)
@@ -169,7 +167,7 @@ class PageIndex:
     def byte_runs(self) -> list[tuple[int, int]]:
         """Present physical ranges in bytes, adjacent map runs merged."""
         out: list[list[int]] = []
-        for pfn, count in zip(self.run_pfn, self.run_count):
+        for pfn, count in zip(self.run_pfn, self.run_count, strict=True):
             if out and out[-1][0] + out[-1][1] == pfn:
                 out[-1][1] += count
             else:
@@ -192,5 +190,6 @@ def check_pfn_limit(path: str, offset: int, pfn: int, count: int, limit: int) ->
     """Refuse page numbers past ``limit`` (the header's highest page, or the architecture's)."""
     if pfn + count > limit:
         raise CorruptionError(
-            f"{path}: offset {offset:#x}: pages {pfn:#x}+{count} lie past the highest physical page {limit - 1:#x}"
+            f"{path}: offset {offset:#x}: pages {pfn:#x}+{count} lie past the highest physical page "
+            f"{limit - 1:#x}"
         )

@@ -61,7 +61,8 @@ def _parse_table(path: str, page: bytes, table_off: int, t: TableLayout) -> tupl
         end = int.from_bytes(page[base + t.end_off : base + t.end_off + size], "little")
         if end <= start:
             raise CorruptionError(
-                f"{path}: offset {table_off + base:#x}: range {i} has EndPage {end:#x} <= StartPage {start:#x}"
+                f"{path}: offset {table_off + base:#x}: range {i} has EndPage {end:#x} "
+                f"<= StartPage {start:#x}"
             )
         ranges.append((start, end))
     return (next_table if count == t.max_entries else 0), ranges
@@ -76,13 +77,22 @@ def _find_block(read, path: str, off: int, file_size: int) -> tuple[int, bytes, 
     pos = window.find(XPRESS_MAGIC)
     if pos < 0 or pos + BLOCK_HEADER > len(window):
         if off >= file_size:
-            raise CorruptionError(f"{path}: offset {off:#x}: the range table needs more Xpress blocks than the file holds")
-        raise CorruptionError(f"{path}: offset {off:#x}: no Xpress block header (81 81 'xpress') here or in the next 10 KiB")
+            raise CorruptionError(
+                f"{path}: offset {off:#x}: the range table needs more Xpress blocks than the file holds"
+            )
+        raise CorruptionError(
+            f"{path}: offset {off:#x}: no Xpress block header (81 81 'xpress') here or in the next 10 KiB"
+        )
     return off + pos, window[pos : pos + BLOCK_HEADER], True
 
 
 def walk_tables(
-    read, path: str, file_size: int, table_layout: TableLayout, first_table: int, builder: IndexBuilder,
+    read,
+    path: str,
+    file_size: int,
+    table_layout: TableLayout,
+    first_table: int,
+    builder: IndexBuilder,
     pfn_limit: int,
 ) -> LegacyWalk:
     """Index every table of the chain starting at page ``first_table`` (hibernation.md §2.7)."""
@@ -92,9 +102,13 @@ def walk_tables(
     while True:
         table_off = table * PAGE
         if table == 0 or table_off + PAGE > file_size:
-            raise CorruptionError(f"{path}: offset {table_off:#x}: range table page {table:#x} lies outside the file")
+            raise CorruptionError(
+                f"{path}: offset {table_off:#x}: range table page {table:#x} lies outside the file"
+            )
         if table in seen:
-            raise CorruptionError(f"{path}: offset {table_off:#x}: range table chain loops back to page {table:#x}")
+            raise CorruptionError(
+                f"{path}: offset {table_off:#x}: range table chain loops back to page {table:#x}"
+            )
         seen.add(table)
         next_table, ranges = _parse_table(path, read(table_off, PAGE), table_off, table_layout)
         walk.tables += 1
@@ -142,7 +156,7 @@ def walk_tables(
 
 
 def find_table_candidates(read, max_page: int = 0x30) -> list[int]:
-    """Pages that could be the first table of a zeroed header: each is followed by an Xpress block (§1.3 step 6)."""
+    """Candidate first tables of a zeroed header: pages followed by an Xpress block (§1.3 step 6)."""
     found = []
     for page in range(1, max_page):
         if read((page + 1) * PAGE, 8) == XPRESS_MAGIC:

@@ -21,6 +21,10 @@ MAX_SET_PAGES = 256
 """Largest set accepted (decoded 1 MiB).  Genuine sets hold ≤ 16 pages, but LC handles more (§3.6, §8.9)."""
 
 
+class TruncatedError(CorruptionError):
+    """A phase needs data past the end of the file (the file is cut short, not mis-described)."""
+
+
 @dataclass
 class PhaseWalk:
     """What one phase walk found, for ``header.txt``."""
@@ -73,8 +77,15 @@ def parse_set(head: bytes, dsz: int, pfn_limit: int) -> tuple[int, int, int, tup
 
 
 def walk_phase(
-    read, path: str, file_size: int, start_page: int, count: int | None, dsz: int, builder: IndexBuilder,
-    pfn_limit: int, name: str,
+    read,
+    path: str,
+    file_size: int,
+    start_page: int,
+    count: int | None,
+    dsz: int,
+    builder: IndexBuilder,
+    pfn_limit: int,
+    name: str,
 ) -> PhaseWalk:
     """Index the sets of one phase.
 
@@ -95,7 +106,7 @@ def walk_phase(
             if count is None:
                 walk.stop = "end of file"
                 break
-            raise CorruptionError(
+            raise TruncatedError(
                 f"{path}: offset {off:#x}: {name} phase ends at the end of the file after {walk.pages} "
                 f"of {count} pages"
             )
@@ -104,6 +115,10 @@ def walk_phase(
             head = read(off, 4 + dsz * head[0])
         parsed = parse_set(head, dsz, pfn_limit)
         if isinstance(parsed, str):
+            if count is not None and off + 4 + dsz * head[0] > file_size:
+                raise TruncatedError(
+                    f"{path}: offset {off:#x}: {name} phase set header is cut by the end of the file"
+                )
             if count is None:
                 walk.stop = f"invalid set header at {off:#x} ({parsed})"
                 break
@@ -117,7 +132,7 @@ def walk_phase(
             if count is None:
                 walk.stop = f"set at {off:#x} runs past the end of the file"
                 break
-            raise CorruptionError(
+            raise TruncatedError(
                 f"{path}: offset {off:#x}: compression set of {c:#x} bytes runs past the end of the file"
             )
         pages = 0

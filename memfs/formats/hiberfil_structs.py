@@ -76,9 +76,10 @@ class LegacyLayout:
         return self.arch == "x64"
 
 
+# fmt: off
 LEGACY_LAYOUTS = (
     LegacyLayout("xp-x86", "Windows XP / Server 2003 x86", "x86", 0xA8, (5, 1), 0x20, 0x58, T_X86_OLD, 2),
-    LegacyLayout("2003-x64", "Windows XP x64 / Server 2003 x64", "x64", 0xC0, (5, 2), 0x20, 0x68, T_X64_OLD, 2),
+    LegacyLayout("2003-x64", "Windows XP x64 / 2003 x64", "x64", 0xC0, (5, 2), 0x20, 0x68, T_X64_OLD, 2),
     LegacyLayout("vista-sp0-x86", "Windows Vista SP0 x86", "x86", 0xE0, (6, 0), 0x18, 0x50, T_X86_OLD, 4),
     LegacyLayout("vista-sp1-x86", "Windows Vista SP1 x86", "x86", 0xF0, (6, 0), 0x18, 0x50, T_X86_OLD, 1),
     LegacyLayout(
@@ -89,9 +90,10 @@ LEGACY_LAYOUTS = (
     LegacyLayout(
         "vista-sp2-x64", "Windows Vista SP2 x64", "x64", 0x138, (6, 0), 0x20, 0x68, T_X64_VISTA_SP2, 1
     ),
-    LegacyLayout("win7-x86", "Windows 7 / Server 2008 R2 x86", "x86", 0xE0, (6, 1), 0x18, 0x4C, T_X86_WIN7, 1),
-    LegacyLayout("win7-x64", "Windows 7 / Server 2008 R2 x64", "x64", 0x128, (6, 1), 0x20, 0x60, T_X64_WIN7, 1),
+    LegacyLayout("win7-x86", "Windows 7 / 2008 R2 x86", "x86", 0xE0, (6, 1), 0x18, 0x4C, T_X86_WIN7, 1),
+    LegacyLayout("win7-x64", "Windows 7 / 2008 R2 x64", "x64", 0x128, (6, 1), 0x20, 0x60, T_X64_WIN7, 1),
 )
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class ModernLayout:
         return self.arch == "x64"
 
 
+# fmt: off
 _W10 = (10, 0)
 MODERN_LAYOUTS = (
     ModernLayout(
@@ -175,6 +178,8 @@ MODERN_LAYOUTS = (
     ),
 )
 
+# fmt: on
+
 LAYOUT_KEYS = tuple(lay.key for lay in LEGACY_LAYOUTS + MODERN_LAYOUTS)
 
 
@@ -221,6 +226,7 @@ def modern_header_struct(layout: ModernLayout) -> Struct:
 # (2003 … 10 1607) — the legacy pages memfs reads are always the first x64 variant.
 KSTATE_X86_CR = {"cr0": 0x2CC, "cr2": 0x2D0, "cr3": 0x2D4, "cr4": 0x2D8}
 KSTATE_X86_CONTEXT = 0x0
+# fmt: off
 CONTEXT_X86 = {
     "eax": 0xB0, "ebx": 0xA4, "ecx": 0xAC, "edx": 0xA8, "esi": 0xA0, "edi": 0x9C, "ebp": 0xB4,
     "esp": 0xC4, "eip": 0xB8, "eflags": 0xC0, "cs": 0xBC, "ss": 0xC8, "ds": 0x98, "es": 0x94,
@@ -235,3 +241,4 @@ CONTEXT_X64_U64 = {
 }
 CONTEXT_X64_U16 = {"cs": 0x38, "ds": 0x3A, "es": 0x3C, "fs": 0x3E, "gs": 0x40, "ss": 0x42}
 CONTEXT_X64_EFLAGS = 0x44  # u32
+# fmt: on

@@ -97,24 +97,33 @@ def walk_phase(
     walk = PhaseWalk(start=off)
     if off >= file_size:
         raise CorruptionError(f"{path}: offset {off:#x}: {name} phase starts past the end of the file")
-    run_pfn, run_count = builder.run_pfn, builder.run_count
-    add_unit, add_run = builder.add_unit, builder.add_run
+    # Hot loop (one iteration per set, ~260k for 16 GiB): local names, no per-set method calls.
+    run_pfn, run_count, run_unit, run_slot = (
+        builder.run_pfn,
+        builder.run_count,
+        builder.run_unit,
+        builder.run_slot,
+    )
+    u_off, u_csize, u_pages = builder.unit_off.append, builder.unit_csize.append, builder.unit_pages.append
+    u_kind, u_head = builder.unit_kind.append, builder.unit_head.append
+    unit = len(builder.unit_off)
     read_len = 4 + dsz * 16
     kinds = walk.kinds
-    while count is None or walk.pages < count:
+    done = sets = big = size20 = 0
+    while count is None or done < count:
         if off + 4 > file_size:
             if count is None:
                 walk.stop = "end of file"
                 break
             raise TruncatedError(
-                f"{path}: offset {off:#x}: {name} phase ends at the end of the file after {walk.pages} "
+                f"{path}: offset {off:#x}: {name} phase ends at the end of the file after {done} "
                 f"of {count} pages"
             )
         head = read(off, read_len)
         if len(head) >= 4 and (head[0] > 16):
             head = read(off, 4 + dsz * head[0])
         parsed = parse_set(head, dsz, pfn_limit)
-        if isinstance(parsed, str):
+        if parsed.__class__ is str:
             if count is not None and off + 4 + dsz * head[0] > file_size:
                 raise TruncatedError(
                     f"{path}: offset {off:#x}: {name} phase set header is cut by the end of the file"
@@ -123,7 +132,7 @@ def walk_phase(
                 walk.stop = f"invalid set header at {off:#x} ({parsed})"
                 break
             raise CorruptionError(
-                f"{path}: offset {off:#x}: invalid compression set in the {name} phase after {walk.pages} "
+                f"{path}: offset {off:#x}: invalid compression set in the {name} phase after {done} "
                 f"of {count} pages: {parsed}"
             )
         d, c, kind, descs = parsed
@@ -136,24 +145,35 @@ def walk_phase(
                 f"{path}: offset {off:#x}: compression set of {c:#x} bytes runs past the end of the file"
             )
         pages = 0
-        unit = len(builder.unit_off)
         for desc in descs:
             n = (desc & 0xF) + 1
             pfn = desc >> 4
             # Contiguous descriptors of one set share a map run (fewer runs, same lookups).
             if pages and run_pfn[-1] + run_count[-1] == pfn:
                 run_count[-1] += n
-                builder.pages += n
             else:
-                add_run(pfn, n, unit, pages)
+                run_pfn.append(pfn)
+                run_count.append(n)
+                run_unit.append(unit)
+                run_slot.append(pages)
             pages += n
-        add_unit(off, data_off, c, pages, kind)
+        u_off(data_off)
+        u_csize(c)
+        u_pages(pages)
+        u_kind(kind)
+        u_head(off)
+        unit += 1
         kinds[kind] = kinds.get(kind, 0) + 1
-        walk.sets += 1
-        walk.pages += pages
-        walk.big_sets += pages > 16
-        walk.size20 += c != (_HEAD.unpack_from(head)[0] >> 8) & 0x3FFFFF
+        sets += 1
+        done += pages
+        if pages > 16:
+            big += 1
+        if c != (head[1] | head[2] << 8 | head[3] << 16) & 0x3FFFFF:
+            size20 += 1
         off = data_off + c
+    walk.sets, walk.pages, walk.big_sets, walk.size20 = sets, done, big, size20
+    builder.pages += done
+    builder.end_offset = max(builder.end_offset, off)
     walk.end = off
     if count is not None and walk.pages > count:
         walk.stop = f"last set overshoots the header's count by {walk.pages - count} pages"

@@ -171,9 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     if not image.exists():
         t = time.perf_counter()
         info = build_large(image, args.gib, "huffman")
-        print(
-            f"built {image}: {info['pages']} pages, {info['file_size']} bytes in {time.perf_counter() - t:.1f}s"
-        )
+        took = time.perf_counter() - t
+        print(f"built {image}: {info['pages']} pages, {info['file_size']} bytes in {took:.1f}s")
     t = time.perf_counter()
     with open_image(str(image)) as src:
         open_s = time.perf_counter() - t

@@ -218,11 +218,14 @@ class HiberfilSource(MemorySource):
                 pieces.append(self._pread(self._unit_off[unit] + start, take))
             else:
                 data = self.cache.get(unit, lambda u=unit: self._decode(u))
-                pieces.append(data[start : start + take])
+                # memoryview: the one copy is the join below (or bytes() for a single piece).
+                pieces.append(data if take == len(data) else memoryview(data)[start : start + take])
             pa += take
             n -= take
             i += 1
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        if len(pieces) == 1:
+            return bytes(pieces[0]) if isinstance(pieces[0], memoryview) else pieces[0]
+        return b"".join(pieces)
 
     def _decode(self, unit: int) -> bytes:
         """Decompress one unit to exactly pages × 4096 bytes; the declared codec first, then the other."""

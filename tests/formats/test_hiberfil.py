@@ -6,6 +6,7 @@ reading the whole physical space must give that image back byte for byte.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
@@ -337,3 +338,51 @@ def test_builder_cli(tmp_path):
     assert mk.main([str(tmp_path), "win8-x64"]) == 0
     assert (tmp_path / "win8-x64.hiberfil").stat().st_size > 0
     os.remove(tmp_path / "win8-x64.hiberfil")
+
+
+@pytest.mark.parametrize("name", ["win7-x64", "xp-x86", "win10-1809-x64", "win10-1809-x86"])
+def test_random_damage_never_hangs_or_escapes(built, tmp_path, name):
+    """Flip bytes in headers and tables: open either works or raises MemfsError; reads likewise."""
+    info = built(name)
+    original = info.path.read_bytes()
+    rng = random.Random(name)
+    path = tmp_path / "damaged"
+    for _ in range(40):
+        data = bytearray(original)
+        for _ in range(rng.randint(1, 6)):
+            pos = rng.randrange(0, min(len(data), 12 * PAGE))
+            data[pos] = rng.randrange(256)
+        path.write_bytes(bytes(data))
+        try:
+            src = open_image(str(path))
+        except MemfsError:
+            continue
+        with src:
+            for start, length in src.runs:
+                for pa in range(start, start + length, 16 * PAGE):
+                    with contextlib.suppress(MemfsError):
+                        src.read(pa, 16 * PAGE)
+
+
+def test_page_stored_twice_uses_the_later_copy():
+    from memfs.formats.hiberfil_index import IndexBuilder
+
+    b = IndexBuilder()
+    first = b.add_unit(0x1000, 0x1004, 100, 4, KIND_PLAIN)
+    b.add_run(10, 4, first, 0)  # pages 10-13
+    second = b.add_unit(0x2000, 0x2004, 100, 2, KIND_PLAIN)
+    b.add_run(12, 2, second, 0)  # pages 12-13 again, later
+    index = b.finish("x")
+    assert index.duplicates == 2
+    assert list(index.run_pfn) == [10, 12]
+    assert list(index.run_unit) == [first, second]
+    assert index.byte_runs() == [(10 * PAGE, 4 * PAGE)]
+
+
+def test_rstr_signature_is_reported(built, tmp_path):
+    info = built("win10-1809-x64")
+    path = _copy(info, tmp_path, lambda d: d.__setitem__(slice(0, 4), b"RSTR"))
+    assert detect_format(str(path)).name == "hiberfil"
+    with open_image(str(path)) as src:
+        assert "restore in progress" in render_header(src)
+        assert hashlib.sha256(src.read(0, src.size)).hexdigest() == info.sha256

@@ -39,7 +39,8 @@ from memfs.formats.hiberfil_structs import (
 )
 
 LAYOUTS = {lay.key: lay for lay in LEGACY_LAYOUTS + MODERN_LAYOUTS}
-SYSTEM_TIME = 133_500_000_000_000_000  # 2024-01-20 (FILETIME)
+SYSTEM_TIME = 133_500_000_000_000_000  # 2024-01-17 21:20 UTC (FILETIME)
+INTERRUPT_TIME = 36_000_000_000  # one hour since boot (100 ns units)
 KERNEL_CR3_X64 = 0x1AD000
 KERNEL_CR3_X86 = 0x185000
 KERNEL_CR3_PAE = 0x185020
@@ -186,6 +187,7 @@ def _legacy_header(out: bytearray, lay: LegacyLayout, signature: bytes, first_ta
     struct.pack_into("<I", out, 0xC, lay.length_self)
     struct.pack_into("<I", out, PAGE_SIZE_OFFSET[lay.arch], PAGE)
     struct.pack_into("<q", out, lay.system_time, SYSTEM_TIME)
+    struct.pack_into("<Q", out, lay.system_time + 8, INTERRUPT_TIME)
     struct.pack_into("<Q" if lay.wide else "<I", out, lay.first_table_page, first_table)
 
 

@@ -30,6 +30,7 @@ LOW_STUB_LIMIT = 0x100000
 HEADER_LABELS = {
     "page_size": "PageSize",
     "first_table_page": "FirstTablePage",
+    "interrupt_time": "InterruptTime (100 ns since boot)",
     "num_pages_for_loader": "NumPagesForLoader",
     "first_boot_page": "FirstBootRestorePage",
     "first_kernel_page": "FirstKernelRestorePage",
@@ -141,6 +142,9 @@ class HiberfilSource(MemorySource):
         meta.unknown(
             "system_time", "the header's SystemTime is zero" if det.header else "the header is zeroed"
         )
+        if det.header.get("interrupt_time"):
+            meta.system_uptime = timedelta(microseconds=det.header["interrupt_time"] // 10)
+        meta.unknown("system_uptime", "only legacy headers carry InterruptTime (time since boot)")
         if det.header.get("processor_count"):
             meta.number_processors = det.header["processor_count"]
         meta.unknown("number_processors", "only the 24H2 header carries a processor count")

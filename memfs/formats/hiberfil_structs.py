@@ -194,6 +194,8 @@ def legacy_header_struct(layout: LegacyLayout) -> Struct:
         "length_self" / Pointer(0xC, Int32ul),
         "page_size" / Pointer(PAGE_SIZE_OFFSET[layout.arch], Int32ul),
         "system_time" / Pointer(layout.system_time, Int64sl),
+        # InterruptTime follows SystemTime in every legacy column of §2.2 (100 ns since boot).
+        "interrupt_time" / Pointer(layout.system_time + 8, Int64ul),
         "first_table_page" / Pointer(layout.first_table_page, _word(layout.wide)),
     )
 

@@ -100,6 +100,7 @@ def test_legacy_context_and_pae(built):
         assert src.det.proc_page == 1
     with open_image(str(built("xp-x86").path)) as src:
         assert src.metadata.pae is False
+        assert src.metadata.system_uptime.total_seconds() == 3600
         assert src.det.proc_page == 2
     with open_image(str(built("vista-sp0-x64").path)) as src:
         assert src.det.proc_page == 4

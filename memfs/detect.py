@@ -56,10 +56,10 @@ class FormatSpec:
 
 def _format_specs() -> list[FormatSpec]:
     # Imported here so that importing memfs.detect stays cheap and cycle-free.
-    from memfs.formats import hiberfil, raw
+    from memfs.formats import crashdump, hiberfil, raw
 
     # Strong signatures first; the weak zeroed-header probe of hiberfil goes last before raw.
-    return [hiberfil.FORMAT, hiberfil.FORMAT_ZEROED, raw.FORMAT]
+    return [crashdump.FORMAT, hiberfil.FORMAT, hiberfil.FORMAT_ZEROED, raw.FORMAT]
 
 
 def format_names() -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import logging
 import os
+import stat
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -142,8 +143,12 @@ class MemorySource:
             raise MemfsError(f"{self.path}: permission denied") from None
         except OSError as exc:
             raise MemfsError(f"{self.path}: cannot open: {exc.strerror}") from None
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):  # os.open(O_RDONLY) succeeds on a directory on Linux
+            os.close(fd)
+            raise MemfsError(f"{self.path}: is a directory, not an image file")
         self._fd = fd
-        self.file_size = os.fstat(fd).st_size
+        self.file_size = st.st_size
         return fd
 
     def _set_runs(self, runs: Iterable[Run]) -> None:

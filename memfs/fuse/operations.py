@@ -1,0 +1,153 @@
+"""The FUSE callbacks: a thin, read-only layer over the mount's virtual files.
+
+Errno policy (architecture.md, "Errors"): a missing path is ENOENT, any attempt to change anything is
+EROFS, a page that cannot be decoded is EIO (the source logged it once), and no exception ever
+escapes into libfuse.  Files whose content never changes are opened with ``keep_cache`` so the
+kernel page cache serves re-reads without calling us (performance.md: 10–15 GB/s).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mfusepy import FuseOSError, Operations
+
+from memfs.exceptions import MemfsError
+from memfs.views.base import VirtualFile
+
+log = logging.getLogger(__name__)
+
+BLOCK_SIZE = 1 << 20
+"""``st_blksize`` we advertise, so that ``cp``, ``dd`` and friends issue 1 MiB reads."""
+
+
+def _read_only(*_: Any, **__: Any) -> int:
+    raise FuseOSError(errno.EROFS)
+
+
+class MemfsOperations(Operations):
+    """Serve a flat directory of :class:`VirtualFile` objects, read-only."""
+
+    use_ns = True
+
+    def __init__(self, files: dict[str, VirtualFile], on_ready: Callable[[], None] | None = None) -> None:
+        self.files = files
+        self._on_ready = on_ready
+        self._uid = os.getuid()
+        self._gid = os.getgid()
+        self._time_ns = time.time_ns()
+        self._logged_unexpected: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def init_with_config(self, conn_info: Any, config_3: Any) -> None:
+        """Called once the kernel has accepted the mount: tell whoever waits that it is ready."""
+        if config_3 is not None:
+            # Names and sizes never change while mounted: let the kernel remember lookups.
+            config_3.entry_timeout = 3600.0
+            config_3.negative_timeout = 3600.0
+        if self._on_ready is not None:
+            self._on_ready()
+
+    # -- lookups --------------------------------------------------------------------------------
+
+    def _file(self, path: str) -> VirtualFile:
+        file = self.files.get(path.lstrip("/"))
+        if file is None or "/" in path.lstrip("/"):
+            raise FuseOSError(errno.ENOENT)
+        return file
+
+    def getattr(self, path: str, fh: Any = None) -> dict[str, int]:
+        """Directory ``/`` (0555) and read-only regular files (0444)."""
+        common = {
+            "st_uid": self._uid,
+            "st_gid": self._gid,
+            "st_atime": self._time_ns,
+            "st_mtime": self._time_ns,
+            "st_ctime": self._time_ns,
+            "st_blksize": BLOCK_SIZE,
+        }
+        if path == "/":
+            return {**common, "st_mode": stat.S_IFDIR | 0o555, "st_nlink": 2, "st_size": 0}
+        size = self._guarded(path, lambda: self._file(path).size)
+        return {
+            **common,
+            "st_mode": stat.S_IFREG | 0o444,
+            "st_nlink": 1,
+            "st_size": size,
+            "st_blocks": (size + 511) // 512,
+        }
+
+    def readdir(self, path: str, fh: Any) -> list[str]:
+        """The root lists the mount's files; there are no subdirectories."""
+        if path != "/":
+            raise FuseOSError(errno.ENOTDIR if path.lstrip("/") in self.files else errno.ENOENT)
+        return [".", "..", *self.files]
+
+    def open(self, path: str, fi: Any) -> int:
+        """Refuse writers; enable the kernel page cache for files whose content is fixed."""
+        if fi.flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND):
+            raise FuseOSError(errno.EROFS)
+        file = self._file(path)
+        if file.cacheable:
+            fi.keep_cache = 1
+        else:
+            fi.direct_io = 1
+        return 0
+
+    def read(self, path: str, size: int, offset: int, fh: Any) -> bytes:
+        """Bytes of the file; EIO when the data behind them cannot be decoded."""
+        file = self._file(path)
+        return self._guarded(path, lambda: file.read(offset, size))
+
+    def _guarded(self, path: str, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except FuseOSError:
+            raise
+        except MemfsError as exc:
+            # The source has already logged this unit once (memory.FailureLog).
+            log.debug("%s: %s", path, exc)
+            raise FuseOSError(errno.EIO) from None
+        except Exception as exc:  # a bug must cost one read, not the daemon
+            key = f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                first = key not in self._logged_unexpected
+                self._logged_unexpected.add(key)
+            if first:
+                log.exception("unexpected error serving %s", path)
+            raise FuseOSError(errno.EIO) from None
+
+    def statfs(self, path: str) -> dict[str, int]:
+        """A read-only filesystem with no free space."""
+        total = sum(f.size for f in self.files.values())
+        return {
+            "f_bsize": BLOCK_SIZE,
+            "f_frsize": BLOCK_SIZE,
+            "f_blocks": (total + BLOCK_SIZE - 1) // BLOCK_SIZE,
+            "f_bfree": 0,
+            "f_bavail": 0,
+            "f_files": len(self.files),
+            "f_ffree": 0,
+            "f_namemax": 255,
+        }
+
+    def access(self, path: str, amode: int) -> int:
+        """Nothing here may be written or executed."""
+        if amode & os.W_OK:
+            raise FuseOSError(errno.EROFS)
+        if path != "/":
+            self._file(path)
+        return 0
+
+    # Everything that would change the filesystem.
+    write = truncate = create = mkdir = rmdir = unlink = rename = symlink = link = _read_only
+    chmod = chown = utimens = mknod = setxattr = removexattr = _read_only

@@ -1,0 +1,75 @@
+"""Real FUSE mounts for tests: mount through the CLI in the background, always unmount.
+
+Tests here are marked ``fuse``; they are skipped where ``/dev/fuse`` or ``fusermount3`` is absent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from memfs.fuse.mount import is_fuse_usable
+
+MEMFS = [sys.executable, "-m", "memfs"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in item.nodeid.split("/"):
+            item.add_marker(pytest.mark.fuse)
+
+
+def run_memfs(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the memfs CLI and capture its output."""
+    return subprocess.run([*MEMFS, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _wait_for_exit(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def unmount_quietly(mountpoint: Path) -> None:
+    """Unmount if mounted, lazily as a last resort, so a failing test never leaves a mount behind."""
+    if os.path.ismount(mountpoint):
+        subprocess.run(["fusermount3", "-u", str(mountpoint)], capture_output=True)
+    if os.path.ismount(mountpoint):
+        subprocess.run(["fusermount3", "-uz", str(mountpoint)], capture_output=True)
+
+
+@pytest.fixture
+def mount_image(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """Factory: ``mount_image(image, *cli_args) -> mount point``, mounted in the background."""
+    if not is_fuse_usable():
+        pytest.skip("FUSE is not usable here (/dev/fuse or fusermount3 missing)")
+    mounted: list[tuple[Path, int | None]] = []
+
+    def mount(image: Path | str, *args: str) -> Path:
+        mountpoint = tmp_path / f"mnt{len(mounted)}"
+        mountpoint.mkdir()
+        result = run_memfs("mount", str(image), str(mountpoint), *args)
+        assert result.returncode == 0, f"mount failed: {result.stderr}"
+        assert os.path.ismount(mountpoint), "memfs mount returned before the mount was ready"
+        match = re.search(r"daemon pid (\d+)", result.stdout)
+        mounted.append((mountpoint, int(match.group(1)) if match else None))
+        return mountpoint
+
+    yield mount
+    for mountpoint, pid in mounted:
+        unmount_quietly(mountpoint)
+        if pid is not None and not _wait_for_exit(pid):
+            os.kill(pid, 9)
+            pytest.fail(f"memfs daemon {pid} did not exit after unmount")

@@ -13,8 +13,10 @@ of at most the first 1 MiB of physical memory.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 from memfs.cache import UnitCache
@@ -27,6 +29,10 @@ from memfs.formats.hiberfil_structs import PAGE, SIGNATURES
 from memfs.memory import MemorySource, Section
 
 LOW_STUB_LIMIT = 0x100000
+PREFETCH_UNITS = 4
+"""Units decoded ahead of a sequential reader (4 × 64 KiB: enough to overlap one 128 KiB request)."""
+PREFETCH_MIN_CACHE = 4 << 20
+"""Below this cache budget read-ahead would evict what it decodes before use: it is turned off."""
 HEADER_LABELS = {
     "page_size": "PageSize",
     "first_table_page": "FirstTablePage",
@@ -104,6 +110,12 @@ class HiberfilSource(MemorySource):
         self._unit_kind, self._unit_pages = index.unit_kind, index.unit_pages
         self._set_runs(index.byte_runs())
         self.fallbacks = 0
+        # Sequential read-ahead (see _prefetch): where the next sequential read would start, how far
+        # ahead units were queued, and the one worker thread (decoders release the GIL).
+        self._expect_pa = -1
+        self._queued_run = -1
+        self._pool: ThreadPoolExecutor | None = None
+        self.prefetch_units = PREFETCH_UNITS if options.cache_size >= PREFETCH_MIN_CACHE else 0
         self._fill_metadata()
 
     # -- metadata -------------------------------------------------------------------------------------
@@ -211,6 +223,9 @@ class HiberfilSource(MemorySource):
     def _read_mapped(self, pa: int, n: int) -> bytes:
         run_pfn, run_count = self._run_pfn, self._run_count
         i = bisect.bisect_right(run_pfn, pa >> 12) - 1
+        if pa == self._expect_pa and self.prefetch_units:
+            self._prefetch(i)
+        self._expect_pa = pa + n
         pieces = []
         while n > 0:
             base = run_pfn[i] << 12
@@ -230,6 +245,37 @@ class HiberfilSource(MemorySource):
         if len(pieces) == 1:
             return bytes(pieces[0]) if isinstance(pieces[0], memoryview) else pieces[0]
         return b"".join(pieces)
+
+    def _prefetch(self, run: int) -> None:
+        """A sequential reader is here: decode the next few units on the worker thread.
+
+        One reader then keeps two cores busy (this thread copies and answers FUSE while the worker
+        decodes ahead); the UnitCache's single flight means a unit is never decoded twice.
+        """
+        queued = self._queued_run
+        start = queued + 1 if run <= queued <= run + self.prefetch_units else run + 1
+        stop = min(run + 1 + self.prefetch_units, len(self._run_unit))
+        if start >= stop:
+            return
+        self._queued_run = stop - 1
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hiberfil-prefetch")
+        units = dict.fromkeys(
+            self._run_unit[r] for r in range(start, stop) if self._unit_kind[self._run_unit[r]] != KIND_RAW
+        )
+        for unit in units:
+            self._pool.submit(self._prefetch_one, unit)
+
+    def _prefetch_one(self, unit: int) -> None:
+        with contextlib.suppress(MemfsError):  # a failure is recorded; the real read reports it
+            self.cache.get(unit, lambda: self._decode(unit))
+
+    def close(self) -> None:
+        pool = getattr(self, "_pool", None)  # absent when the constructor failed
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        super().close()
 
     def _decode(self, unit: int) -> bytes:
         """Decompress one unit to exactly pages × 4096 bytes; the declared codec first, then the other."""

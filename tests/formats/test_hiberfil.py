@@ -387,3 +387,14 @@ def test_rstr_signature_is_reported(built, tmp_path):
     with open_image(str(path)) as src:
         assert "restore in progress" in render_header(src)
         assert hashlib.sha256(src.read(0, src.size)).hexdigest() == info.sha256
+
+
+@pytest.mark.parametrize("cache_size", [64 << 20, 1 << 20])
+def test_sequential_reads_with_read_ahead(built, cache_size):
+    info = built("win10-1809-x64")
+    expected = mk.build_bytes("win10-1809-x64")[1]
+    with open_image(str(info.path), OpenOptions(cache_size=cache_size)) as src:
+        chunks = [src.read(pa, 0x6000) for pa in range(0, src.size, 0x6000)]
+        assert b"".join(chunks) == expected
+        assert (src._pool is not None) == (src.prefetch_units > 0)
+        assert src.prefetch_units == (4 if cache_size >= 4 << 20 else 0)

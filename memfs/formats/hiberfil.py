@@ -15,8 +15,9 @@ from __future__ import annotations
 import bisect
 import contextlib
 import os
+import queue
 import struct
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from datetime import datetime, timedelta, timezone
 
 from memfs.cache import UnitCache
@@ -31,6 +32,8 @@ from memfs.memory import MemorySource, Section
 LOW_STUB_LIMIT = 0x100000
 WILLNEED_WINDOW = 64 << 20
 _FADVISE = hasattr(os, "posix_fadvise")
+MAX_STREAMS = 8
+PREFETCH_WORKERS = 2
 PREFETCH_UNITS = 4
 """Units decoded ahead of a sequential reader (4 × 64 KiB: enough to overlap one 128 KiB request)."""
 PREFETCH_MIN_CACHE = 4 << 20
@@ -123,9 +126,10 @@ class HiberfilSource(MemorySource):
         self.fallbacks = 0
         # Sequential read-ahead (see _prefetch): where the next sequential read would start, how far
         # ahead units were queued, and the one worker thread (decoders release the GIL).
-        self._expect_pa = -1
-        self._queued_run = -1
-        self._pool: ThreadPoolExecutor | None = None
+        self._streams: dict[int, int] = {}  # next sequential PA of a reader -> last run queued for it
+        self._queue: queue.SimpleQueue | None = None
+        self._queue_lock = threading.Lock()
+        self._workers: list[threading.Thread] = []
         self.prefetch_units = PREFETCH_UNITS if options.cache_size >= PREFETCH_MIN_CACHE else 0
         self._fill_metadata()
 
@@ -234,9 +238,8 @@ class HiberfilSource(MemorySource):
     def _read_mapped(self, pa: int, n: int) -> bytes:
         run_pfn, run_count = self._run_pfn, self._run_count
         i = bisect.bisect_right(run_pfn, pa >> 12) - 1
-        if pa == self._expect_pa and self.prefetch_units:
-            self._prefetch(i)
-        self._expect_pa = pa + n
+        if self.prefetch_units:
+            self._follow_stream(pa, n, i)
         pieces = []
         while n > 0:
             base = run_pfn[i] << 12
@@ -257,35 +260,64 @@ class HiberfilSource(MemorySource):
             return bytes(pieces[0]) if isinstance(pieces[0], memoryview) else pieces[0]
         return b"".join(pieces)
 
-    def _prefetch(self, run: int) -> None:
-        """A sequential reader is here: decode the next few units on the worker thread.
+    def _follow_stream(self, pa: int, n: int, run: int) -> None:
+        """Recognise sequential readers (up to MAX_STREAMS at once) and read ahead for them.
 
-        One reader then keeps two cores busy (this thread copies and answers FUSE while the worker
-        decodes ahead); the UnitCache's single flight means a unit is never decoded twice.
+        A read starting where an earlier one ended continues that stream; its next few units are
+        decoded on the worker threads, so one reader keeps two cores busy (this thread copies and
+        answers FUSE while a worker decodes ahead).  The UnitCache's single flight means a unit is
+        never decoded twice.  Races between FUSE threads only cost a missed or repeated hint.
         """
-        queued = self._queued_run
+        streams = self._streams
+        queued = streams.pop(pa, None)
+        if queued is None:
+            if len(streams) >= MAX_STREAMS:
+                streams.pop(next(iter(streams)), None)
+            streams[pa + n] = -1
+            return
         start = queued + 1 if run <= queued <= run + self.prefetch_units else run + 1
         stop = min(run + 1 + self.prefetch_units, len(self._run_unit))
-        if start >= stop:
-            return
-        self._queued_run = stop - 1
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hiberfil-prefetch")
-        units = dict.fromkeys(
-            self._run_unit[r] for r in range(start, stop) if self._unit_kind[self._run_unit[r]] != KIND_RAW
-        )
-        for unit in units:
-            self._pool.submit(self._prefetch_one, unit)
+        streams[pa + n] = max(queued, stop - 1)
+        if start < stop:
+            self._prefetch(start, stop)
 
-    def _prefetch_one(self, unit: int) -> None:
-        with contextlib.suppress(MemfsError):  # a failure is recorded; the real read reports it
-            self.cache.get(unit, lambda: self._decode(unit))
+    def _prefetch(self, start: int, stop: int) -> None:
+        """Queue the compressed units of map runs ``start … stop-1`` for decoding (one queue item)."""
+        units = tuple(dict.fromkeys(u for u in self._run_unit[start:stop] if self._unit_kind[u] != KIND_RAW))
+        if not units:
+            return
+        if self._queue is None:
+            with self._queue_lock:
+                if self._queue is None:
+                    self._start_workers()
+        assert self._queue is not None
+        self._queue.put(units)
+
+    def _start_workers(self) -> None:
+        # A plain queue and daemon threads: a ThreadPoolExecutor's futures cost ~3x more CPU per unit.
+        q: queue.SimpleQueue = queue.SimpleQueue()
+        self._workers = [
+            threading.Thread(target=self._worker, args=(q,), name="hiberfil-prefetch", daemon=True)
+            for _ in range(PREFETCH_WORKERS)
+        ]
+        for worker in self._workers:
+            worker.start()
+        self._queue = q
+
+    def _worker(self, q: queue.SimpleQueue) -> None:
+        while (units := q.get()) is not None:
+            for unit in units:
+                with contextlib.suppress(MemfsError):  # a failure is recorded; the real read reports it
+                    self.cache.get(unit, lambda u=unit: self._decode(u))
 
     def close(self) -> None:
-        pool = getattr(self, "_pool", None)  # absent when the constructor failed
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        q = getattr(self, "_queue", None)  # absent when the constructor failed
+        if q is not None:
+            for _ in self._workers:
+                q.put(None)
+            for worker in self._workers:
+                worker.join()
+            self._queue = None
         super().close()
 
     def _decode(self, unit: int) -> bytes:

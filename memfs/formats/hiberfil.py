@@ -179,8 +179,14 @@ class HiberfilSource(MemorySource):
             self._legacy_state()
         else:
             self._modern_state()
-        for name in ("kd_debugger_data_block", "kernel_base", "ps_loaded_module_list"):
+        meta.machine_image_type = {"x64": 0x8664, "x86": 0x14C}[det.arch]
+        for name in (
+            "kd_debugger_data_block", "kernel_base", "ps_loaded_module_list", "ps_active_process_head",
+            "pfn_database", "ki_processor_block",
+        ):  # fmt: skip
             meta.unknown(name, "a hibernation file has no debugger data header; it lives in memory (KDBG)")
+        meta.unknown("bugcheck_code", "a hibernation file records no bug check")
+        meta.unknown("dump_type", "not a crash dump")
 
     def _legacy_state(self) -> None:
         det, meta = self.det, self.metadata

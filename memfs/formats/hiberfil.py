@@ -272,18 +272,19 @@ class HiberfilSource(MemorySource):
         A read starting where an earlier one ended continues that stream; its next few units are
         decoded on the worker threads, so one reader keeps two cores busy (this thread copies and
         answers FUSE while a worker decodes ahead).  The UnitCache's single flight means a unit is
-        never decoded twice.  Races between FUSE threads only cost a missed or repeated hint.
+        never decoded twice.
         """
         streams = self._streams
-        queued = streams.pop(pa, None)
-        if queued is None:
-            if len(streams) >= MAX_STREAMS:
-                streams.pop(next(iter(streams)), None)
-            streams[pa + n] = -1
-            return
-        start = queued + 1 if run <= queued <= run + self.prefetch_units else run + 1
-        stop = min(run + 1 + self.prefetch_units, len(self._run_unit))
-        streams[pa + n] = max(queued, stop - 1)
+        with self._queue_lock:  # FUSE threads share the stream table
+            queued = streams.pop(pa, None)
+            if queued is None:
+                if len(streams) >= MAX_STREAMS:
+                    del streams[next(iter(streams))]
+                streams[pa + n] = -1
+                return
+            start = queued + 1 if run <= queued <= run + self.prefetch_units else run + 1
+            stop = min(run + 1 + self.prefetch_units, len(self._run_unit))
+            streams[pa + n] = max(queued, stop - 1)
         if start < stop:
             self._prefetch(start, stop)
 

@@ -398,3 +398,27 @@ def test_sequential_reads_with_read_ahead(built, cache_size):
         assert b"".join(chunks) == expected
         assert (src._queue is not None) == (src.prefetch_units > 0)
         assert src.prefetch_units == (4 if cache_size >= 4 << 20 else 0)
+
+
+def test_concurrent_sequential_readers(built):
+    """Several threads streaming different parts at once (FUSE's threads do this) read correct data."""
+    import threading
+
+    info = built("win11-24h2-x64")
+    expected = mk.build_bytes("win11-24h2-x64")[1]
+    errors: list[BaseException] = []
+    with open_image(str(info.path), OpenOptions(cache_size=8 << 20)) as src:
+
+        def stream(first: int) -> None:
+            try:
+                for pa in range(first, src.size, 4 * 0x5000):
+                    assert src.read(pa, 0x5000) == expected[pa : pa + 0x5000]
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=stream, args=(k * 0x5000,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors

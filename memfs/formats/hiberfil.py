@@ -34,8 +34,8 @@ WILLNEED_WINDOW = 64 << 20
 _FADVISE = hasattr(os, "posix_fadvise")
 MAX_STREAMS = 8
 PREFETCH_WORKERS = 2
-PREFETCH_UNITS = 4
-"""Units decoded ahead of a sequential reader (4 × 64 KiB: enough to overlap one 128 KiB request)."""
+PREFETCH_UNITS = 8
+"""Map runs (≈ units) decoded ahead of a sequential reader, queued in batches of at least half."""
 PREFETCH_MIN_CACHE = 4 << 20
 """Below this cache budget read-ahead would evict what it decodes before use: it is turned off."""
 HEADER_LABELS = {
@@ -282,7 +282,13 @@ class HiberfilSource(MemorySource):
                     del streams[next(iter(streams))]
                 streams[pa + n] = -1
                 return
-            start = queued + 1 if run <= queued <= run + self.prefetch_units else run + 1
+            if run <= queued <= run + self.prefetch_units:
+                if queued - run > self.prefetch_units // 2:
+                    streams[pa + n] = queued  # still far enough ahead: queue in batches, not per read
+                    return
+                start = queued + 1
+            else:
+                start = run + 1
             stop = min(run + 1 + self.prefetch_units, len(self._run_unit))
             streams[pa + n] = max(queued, stop - 1)
         if start < stop:

@@ -18,6 +18,7 @@ import pytest
 
 from memfs.detect import OpenOptions, detect_format, open_image
 from memfs.exceptions import CorruptionError, DecompressionError, FormatError, MemfsError
+from memfs.formats import hiberfil
 from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_PLAIN, KIND_RAW
 from memfs.formats.hiberfil_structs import PAGE
 from memfs.report import info_dict
@@ -397,7 +398,7 @@ def test_sequential_reads_with_read_ahead(built, cache_size):
         chunks = [src.read(pa, 0x6000) for pa in range(0, src.size, 0x6000)]
         assert b"".join(chunks) == expected
         assert (src._queue is not None) == (src.prefetch_units > 0)
-        assert src.prefetch_units == (4 if cache_size >= 4 << 20 else 0)
+        assert src.prefetch_units == (hiberfil.PREFETCH_UNITS if cache_size >= 4 << 20 else 0)
 
 
 def test_concurrent_sequential_readers(built):

@@ -155,6 +155,13 @@ def _modern_phases(r, lay, hdr, builder, walks, notes, limit, dsz) -> None:
         if walk.pages != kcount:
             raise CorruptionError(f"the sets hold {walk.pages} pages, not {kcount}")
         walks.append(walk)
+        after = modern.chain_valid(r.read, walk.end, r.size, dsz, limit, 2)
+        if after >= 2:
+            # Could be stale sets in slack, or a KernelPagesProcessed that is too small (§8.3).
+            notes.append(
+                f"compression sets continue after the kernel phase's {kcount:#x} pages (at {walk.end:#x}); "
+                f"they are not mapped — if memory looks incomplete, KernelPagesProcessed may be wrong"
+            )
     except modern.TruncatedError:
         raise
     except CorruptionError as exc:

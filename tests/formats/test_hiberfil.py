@@ -425,3 +425,19 @@ def test_concurrent_sequential_readers(built):
         for t in threads:
             t.join()
     assert not errors
+
+
+def test_too_small_kernel_count_is_noted(built, tmp_path):
+    info = built("win10-1809-x64")
+    with open_image(str(info.path)) as src:
+        kernel = src.det.walks[1]
+        # Pages of the first kernel set: the smallest count that still ends on a set boundary.
+        head = src._read_file(kernel.start, 132)
+        count = head[0]
+        first_set_pages = sum(
+            (int.from_bytes(head[4 + 8 * i : 12 + 8 * i], "little") & 0xF) + 1 for i in range(count)
+        )
+        assert not any("continue after" in note for note in src.metadata.notes)
+    path = _copy(info, tmp_path, lambda d: struct.pack_into("<Q", d, 0x230, first_set_pages))
+    with open_image(str(path)) as src:
+        assert any("continue after the kernel phase" in note for note in src.metadata.notes)

@@ -15,9 +15,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import os
-import queue
 import struct
-import threading
 from datetime import datetime, timedelta, timezone
 
 from memfs.cache import UnitCache
@@ -28,16 +26,14 @@ from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_NAMES, KIND_PLAIN, K
 from memfs.formats.hiberfil_legacy import LegacyWalk
 from memfs.formats.hiberfil_structs import PAGE, SIGNATURES
 from memfs.memory import MemorySource, Section
+from memfs.readahead import ReadAhead
 
 LOW_STUB_LIMIT = 0x100000
 WILLNEED_WINDOW = 64 << 20
 _FADVISE = hasattr(os, "posix_fadvise")
-MAX_STREAMS = 8
-PREFETCH_WORKERS = 2
-PREFETCH_UNITS = 8
-"""Map runs (≈ units) decoded ahead of a sequential reader, queued in batches of at least half."""
-PREFETCH_MIN_CACHE = 4 << 20
-"""Below this cache budget read-ahead would evict what it decodes before use: it is turned off."""
+READAHEAD_DEPTH = 8
+"""Map runs (≈ 64 KiB units) decoded ahead of a sequential reader (memfs.readahead)."""
+READAHEAD_MIN_CACHE = 4 << 20
 HEADER_LABELS = {
     "page_size": "PageSize",
     "first_table_page": "FirstTablePage",
@@ -124,13 +120,12 @@ class HiberfilSource(MemorySource):
         self._unit_kind, self._unit_pages = index.unit_kind, index.unit_pages
         self._set_runs(index.byte_runs())
         self.fallbacks = 0
-        # Sequential read-ahead (see _prefetch): where the next sequential read would start, how far
-        # ahead units were queued, and the one worker thread (decoders release the GIL).
-        self._streams: dict[int, int] = {}  # next sequential PA of a reader -> last run queued for it
-        self._queue: queue.SimpleQueue | None = None
-        self._queue_lock = threading.Lock()
-        self._workers: list[threading.Thread] = []
-        self.prefetch_units = PREFETCH_UNITS if options.cache_size >= PREFETCH_MIN_CACHE else 0
+        # Below READAHEAD_MIN_CACHE, read-ahead would evict what it decodes before it is used.
+        self.readahead = (
+            ReadAhead(len(index.run_unit), self._units_between, self._warm, READAHEAD_DEPTH)
+            if options.cache_size >= READAHEAD_MIN_CACHE and index.kind_counts()[KIND_RAW] < index.units
+            else None
+        )
         self._fill_metadata()
 
     # -- metadata -------------------------------------------------------------------------------------
@@ -244,8 +239,8 @@ class HiberfilSource(MemorySource):
     def _read_mapped(self, pa: int, n: int) -> bytes:
         run_pfn, run_count = self._run_pfn, self._run_count
         i = bisect.bisect_right(run_pfn, pa >> 12) - 1
-        if self.prefetch_units:
-            self._follow_stream(pa, n, i)
+        if self.readahead is not None:
+            self.readahead.observe(pa, n, i)
         pieces = []
         while n > 0:
             base = run_pfn[i] << 12
@@ -266,71 +261,20 @@ class HiberfilSource(MemorySource):
             return bytes(pieces[0]) if isinstance(pieces[0], memoryview) else pieces[0]
         return b"".join(pieces)
 
-    def _follow_stream(self, pa: int, n: int, run: int) -> None:
-        """Recognise sequential readers (up to MAX_STREAMS at once) and read ahead for them.
+    def _units_between(self, start: int, stop: int) -> tuple[int, ...]:
+        """Compressed units behind map runs ``start … stop-1`` (for read-ahead)."""
+        kinds = self._unit_kind
+        return tuple(dict.fromkeys(u for u in self._run_unit[start:stop] if kinds[u] != KIND_RAW))
 
-        A read starting where an earlier one ended continues that stream; its next few units are
-        decoded on the worker threads, so one reader keeps two cores busy (this thread copies and
-        answers FUSE while a worker decodes ahead).  The UnitCache's single flight means a unit is
-        never decoded twice.
-        """
-        streams = self._streams
-        with self._queue_lock:  # FUSE threads share the stream table
-            queued = streams.pop(pa, None)
-            if queued is None:
-                if len(streams) >= MAX_STREAMS:
-                    del streams[next(iter(streams))]
-                streams[pa + n] = -1
-                return
-            if run <= queued <= run + self.prefetch_units:
-                if queued - run > self.prefetch_units // 2:
-                    streams[pa + n] = queued  # still far enough ahead: queue in batches, not per read
-                    return
-                start = queued + 1
-            else:
-                start = run + 1
-            stop = min(run + 1 + self.prefetch_units, len(self._run_unit))
-            streams[pa + n] = max(queued, stop - 1)
-        if start < stop:
-            self._prefetch(start, stop)
-
-    def _prefetch(self, start: int, stop: int) -> None:
-        """Queue the compressed units of map runs ``start … stop-1`` for decoding (one queue item)."""
-        units = tuple(dict.fromkeys(u for u in self._run_unit[start:stop] if self._unit_kind[u] != KIND_RAW))
-        if not units:
-            return
-        if self._queue is None:
-            with self._queue_lock:
-                if self._queue is None:
-                    self._start_workers()
-        assert self._queue is not None
-        self._queue.put(units)
-
-    def _start_workers(self) -> None:
-        # A plain queue and daemon threads: a ThreadPoolExecutor's futures cost ~3x more CPU per unit.
-        q: queue.SimpleQueue = queue.SimpleQueue()
-        self._workers = [
-            threading.Thread(target=self._worker, args=(q,), name="hiberfil-prefetch", daemon=True)
-            for _ in range(PREFETCH_WORKERS)
-        ]
-        for worker in self._workers:
-            worker.start()
-        self._queue = q
-
-    def _worker(self, q: queue.SimpleQueue) -> None:
-        while (units := q.get()) is not None:
-            for unit in units:
-                with contextlib.suppress(MemfsError):  # a failure is recorded; the real read reports it
-                    self.cache.get(unit, lambda u=unit: self._decode(u))
+    def _warm(self, unit: int) -> None:
+        """Decode ``unit`` into the cache (read-ahead worker); a failure is recorded, the read reports it."""
+        with contextlib.suppress(MemfsError):
+            self.cache.get(unit, lambda: self._decode(unit))
 
     def close(self) -> None:
-        q = getattr(self, "_queue", None)  # absent when the constructor failed
-        if q is not None:
-            for _ in self._workers:
-                q.put(None)
-            for worker in self._workers:
-                worker.join()
-            self._queue = None
+        readahead = getattr(self, "readahead", None)  # absent when the constructor failed
+        if readahead is not None:
+            readahead.close()
         super().close()
 
     def _decode(self, unit: int) -> bytes:

@@ -397,8 +397,9 @@ def test_sequential_reads_with_read_ahead(built, cache_size):
     with open_image(str(info.path), OpenOptions(cache_size=cache_size)) as src:
         chunks = [src.read(pa, 0x6000) for pa in range(0, src.size, 0x6000)]
         assert b"".join(chunks) == expected
-        assert (src._queue is not None) == (src.prefetch_units > 0)
-        assert src.prefetch_units == (hiberfil.PREFETCH_UNITS if cache_size >= 4 << 20 else 0)
+        assert (src.readahead is not None) == (cache_size >= hiberfil.READAHEAD_MIN_CACHE)
+        if src.readahead is not None:
+            assert src.readahead.started and src.readahead.batches > 0
 
 
 def test_concurrent_sequential_readers(built):

@@ -67,6 +67,12 @@ class _Reader:
 def _try_legacy(r: _Reader, page0: bytes, lay: LegacyLayout) -> Detection:
     hdr = dict(legacy_header_struct(lay).parse(page0))
     hdr.pop("_io", None)
+    first = hdr["first_table_page"]
+    if not 0 < first < r.size // PAGE - 1:
+        raise CorruptionError(
+            f"{r.path}: offset {lay.first_table_page:#x}: FirstTablePage {first:#x} lies outside the file "
+            f"(layout {lay.key})"
+        )
     builder = IndexBuilder()
     try:
         walk = legacy.walk_tables(

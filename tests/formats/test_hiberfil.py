@@ -442,3 +442,20 @@ def test_too_small_kernel_count_is_noted(built, tmp_path):
     path = _copy(info, tmp_path, lambda d: struct.pack_into("<Q", d, 0x230, first_set_pages))
     with open_image(str(path)) as src:
         assert any("continue after the kernel phase" in note for note in src.metadata.notes)
+
+
+def test_cli_info_json_and_layout_override(built):
+    import json
+    import subprocess
+    import sys
+
+    info = built("win7-x64")
+    cmd = [sys.executable, "-m", "memfs", "info", "--json", str(info.path)]
+    out = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    assert out["format"] == "hiberfil" and out["directory_table_base"] == f"{info.cr3:#x}"
+    assert out["context"]["rip"] == "0xfffff8021234abcd"
+    bad = subprocess.run(
+        [*cmd[:-1], "--hiber-layout", "xp-x86", str(info.path)], capture_output=True, text=True
+    )
+    assert bad.returncode != 0
+    assert f"{info.path}: offset 0x" in bad.stderr

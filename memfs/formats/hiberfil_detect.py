@@ -202,6 +202,7 @@ def detect(read, path: str, size: int, page0: bytes, override: str | None) -> De
             keys = ", ".join(lay.key for lay in all_layouts)
             raise FormatError(f"{path}: unknown hibernation layout {override!r}; known: {keys}")
         candidates, why = chosen, f"layout {override!r} given by the user (hiber_layout override)"
+        exact = chosen
     elif not arches:
         return recover(r, page0)
     else:
@@ -216,7 +217,8 @@ def detect(read, path: str, size: int, page0: bytes, override: str | None) -> De
             # (§1.3 step 5), and keep the one whose sets/tables validate.
             candidates = [lay for lay in reversed(all_layouts) if lay.arch in arches]
             candidates.sort(key=lambda lay: isinstance(lay, LegacyLayout))
-            why = f"LengthSelf {length_self:#x} is not a known value; probed {len(candidates)} layouts"
+            why = f"LengthSelf {length_self:#x} is not a known value; probed layouts newest first"
+    probing = not override and arches and not exact
     found: list[Detection] = []
     errors: list[FormatError] = []
     for lay in candidates:
@@ -226,6 +228,8 @@ def detect(read, path: str, size: int, page0: bytes, override: str | None) -> De
             errors.append(exc)
             continue
         found.append(det)
+        if probing and not det.notes:
+            break  # newest-first probing: the first clean fit wins (each try walks the whole file)
     if not found:
         sig = page0[:4]
         # Report the failure of the candidate that got furthest (e.g. a table loop, not a zero field).
@@ -240,7 +244,10 @@ def detect(read, path: str, size: int, page0: bytes, override: str | None) -> De
     # Prefer: no fallback needed, a validating processor-state page, then the most pages mapped.
     found.sort(key=lambda d: (not d.notes, d.proc_state is not None, d.index.pages), reverse=True)
     best = found[0]
-    if len(candidates) > 1:
+    if probing:
+        tried = len(found) + len(errors)
+        why += f"; kept {best.layout.key}, the first of {tried} tried whose structures validate"
+    elif len(candidates) > 1:
         kept = f"; walks validated for {len(found)} of {len(candidates)}, kept {best.layout.key}"
         if best.family == "legacy" and best.proc_state is not None and len(found) > 1:
             kept += f" (processor state page {best.proc_page} validates)"

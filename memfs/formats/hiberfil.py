@@ -44,7 +44,7 @@ HEADER_LABELS = {
     "boot_pages_processed": "PerfInfo.BootPagesProcessed",
     "kernel_pages_processed": "PerfInfo.KernelPagesProcessed",
     "highest_physical_page": "HighestPhysicalPage",
-    "hv_cr3": "HvCr3 / HvPageTableRoot (hypervisor resume value, not the kernel CR3)",
+    "hv_cr3": "HvCr3 (hypervisor, not kernel CR3)",
     "processor_count": "PerfInfo.ProcessorCount",
 }
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)

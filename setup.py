@@ -17,7 +17,5 @@ setup(
             depends=glob.glob("memfs/xpress/*.h"),
             extra_compile_args=["-O3", "-std=c11", "-Wall", "-Wextra"],
         )
-    ]
-    if XPRESS_SOURCES
-    else [],
+    ],
 )

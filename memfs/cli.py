@@ -51,6 +51,11 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help=f"budget for decoded pages kept in memory (default {DEFAULT_CACHE_SIZE >> 20}M)",
     )
+    parser.add_argument(
+        "--vmware-meta",
+        metavar="FILE",
+        help="the .vmss/.vmsn of a .vmem (default: the one beside it with the same name)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,20 +92,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _open(args: argparse.Namespace) -> MemorySource:
-    options = OpenOptions(cache_size=args.cache_size, format=args.format, hiber_layout=args.hiber_layout)
+    options = OpenOptions(
+        cache_size=args.cache_size,
+        format=args.format,
+        vmware_meta=args.vmware_meta,
+        hiber_layout=args.hiber_layout,
+    )
     return open_image(args.image, options)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     """``memfs info``: header.txt on stdout, or the JSON object."""
     from memfs.report import info_dict
-    from memfs.views.header_txt import render_header
+    from memfs.views.tree import build_files
 
     with _open(args) as source:
+        # The same files a mount would show: building them runs kernel discovery once.
+        header = build_files(source)["header.txt"]
         if args.json:
             print(json.dumps(info_dict(source), indent=2))
         else:
-            print(render_header(source))
+            print(header.read(0, header.size).decode())
     return 0
 
 

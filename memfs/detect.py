@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from memfs.cache import DEFAULT_CACHE_SIZE
 from memfs.exceptions import MemfsError, UnknownFormatError
-from memfs.memory import MemorySource
+from memfs.memory import MemorySource, open_image_file
 
 HEAD_SIZE = 0x10000
 
@@ -56,10 +56,19 @@ class FormatSpec:
 
 def _format_specs() -> list[FormatSpec]:
     # Imported here so that importing memfs.detect stays cheap and cycle-free.
-    from memfs.formats import crashdump, hiberfil, raw
+    from memfs.formats import crashdump, elf, hiberfil, lime, raw, vmware
 
-    # Strong signatures first; the weak zeroed-header probe of hiberfil goes last before raw.
-    return [crashdump.FORMAT, hiberfil.FORMAT, hiberfil.FORMAT_ZEROED, raw.FORMAT]
+    # Strong signatures first; vmware's .vmem rule looks at neighbouring files, not at a signature;
+    # hiberfil's weak zeroed-header probe (structure scan) goes last before raw.
+    return [
+        crashdump.FORMAT,
+        hiberfil.FORMAT,
+        lime.FORMAT,
+        elf.FORMAT,
+        vmware.FORMAT,
+        hiberfil.FORMAT_ZEROED,
+        raw.FORMAT,
+    ]
 
 
 def format_names() -> list[str]:
@@ -75,19 +84,8 @@ def _probe_input(path: str, fd: int) -> ProbeInput:
 def detect_format(path: str) -> FormatSpec:
     """Return the reader whose probe matches ``path``; raw when none does."""
     specs = _format_specs()
+    fd = open_image_file(path)
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except IsADirectoryError:
-        raise MemfsError(f"{path}: is a directory, not an image file") from None
-    except FileNotFoundError:
-        raise MemfsError(f"{path}: no such file") from None
-    except PermissionError:
-        raise MemfsError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise MemfsError(f"{path}: cannot open: {exc.strerror}") from None
-    try:
-        if os.path.isdir(path):
-            raise MemfsError(f"{path}: is a directory, not an image file")
         probe = _probe_input(path, fd)
         if probe.size == 0:
             raise UnknownFormatError(f"{path}: offset 0x0: file is empty")
@@ -109,6 +107,8 @@ def open_image(path: str, options: OpenOptions | None = None) -> MemorySource:
         spec = by_name[options.format]
         if os.path.isdir(path):
             raise MemfsError(f"{path}: is a directory, not an image file")
+    elif options.vmware_meta:
+        spec = next(spec for spec in _format_specs() if spec.name == "vmware")
     else:
         spec = detect_format(path)
     return spec.open(path, options)

@@ -86,6 +86,22 @@ class Metadata:
             self.unknown_reasons[name] = reason
 
 
+def open_image_file(path: str) -> int:
+    """Open ``path`` read-only; a missing file, a directory or no permission is a one-line MemfsError."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise MemfsError(f"{path}: no such file") from None
+    except PermissionError:
+        raise MemfsError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise MemfsError(f"{path}: cannot open: {exc.strerror}") from None
+    if stat.S_ISDIR(os.fstat(fd).st_mode):  # os.open(O_RDONLY) succeeds on a directory on Linux
+        os.close(fd)
+        raise MemfsError(f"{path}: is a directory, not an image file")
+    return fd
+
+
 class FailureLog:
     """Records units that failed to decode: each is logged once and counted for ``header.txt``."""
 
@@ -133,22 +149,9 @@ class MemorySource:
 
     def _open_file(self) -> int:
         """Open the image read-only and remember its descriptor and size."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        except IsADirectoryError:
-            raise MemfsError(f"{self.path}: is a directory, not an image file") from None
-        except FileNotFoundError:
-            raise MemfsError(f"{self.path}: no such file") from None
-        except PermissionError:
-            raise MemfsError(f"{self.path}: permission denied") from None
-        except OSError as exc:
-            raise MemfsError(f"{self.path}: cannot open: {exc.strerror}") from None
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):  # os.open(O_RDONLY) succeeds on a directory on Linux
-            os.close(fd)
-            raise MemfsError(f"{self.path}: is a directory, not an image file")
+        fd = open_image_file(self.path)
         self._fd = fd
-        self.file_size = st.st_size
+        self.file_size = os.fstat(fd).st_size
         return fd
 
     def _set_runs(self, runs: Iterable[Run]) -> None:

@@ -1,13 +1,19 @@
-"""Independent readers used to cross-check memfs: kdmp-parser and Volatility 3's crash layers.
+"""Independent readers used to cross-check memfs: kdmp-parser and Volatility 3's layers.
 
 Kept small and shared by the test modules.  Both libraries are test dependencies; a test that
-needs one skips when it is not installed.
+needs one skips when it is not installed.  Volatility 3 stacks a translation layer (crash dump,
+LiME, ELF, VMware...) on a ``FileLayer`` of the image; :func:`vol3_layer` builds that stack without
+the automagic, so a test can compare the bytes Volatility reads at each physical address with what
+memfs serves.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,30 +25,65 @@ def kdmp_read_pages(path: str | Path) -> dict[int, bytes]:
     return {pa: bytes(data) for pa, data in parser.pages.items()}
 
 
-@functools.lru_cache(maxsize=8)
-def _vol3_layer(path: str):
-    """A Volatility 3 crash layer standing alone: a context, a FileLayer, the crash layer on top."""
+def vol3_layer(
+    layer_class: Any,
+    path: str | Path,
+    extra_config: Mapping[str, Any] | None = None,
+    extra_files: Mapping[str, str | Path] | None = None,
+) -> Any:
+    """Return ``layer_class`` stacked on a file layer of ``path`` (config key ``base_layer``).
+
+    ``extra_files`` maps further requirement names to files (VMware's ``meta_layer``: the .vmss);
+    each gets its own file layer.  ``extra_config`` sets more config values of the new layer.
+    Skips the test when Volatility 3 is not installed.
+    """
     pytest.importorskip("volatility3")
     from volatility3.framework import contexts
-    from volatility3.framework.layers import crash, physical
+    from volatility3.framework.layers import physical
 
-    with open(path, "rb") as handle:
-        valid_dump = handle.read(8)[4:]
-    layer_class = crash.WindowsCrashDump64Layer if valid_dump == b"DU64" else crash.WindowsCrashDump32Layer
+    logging.getLogger("volatility3").setLevel(logging.WARNING)
     context = contexts.Context()
-    context.config["file.location"] = Path(path).resolve().as_uri()
-    context.add_layer(physical.FileLayer(context, "file", "file"))
-    context.config["crash.base_layer"] = "file"
-    layer = layer_class(context, "crash", "crash")
+    files = {"base_layer": path, **(extra_files or {})}
+    for key, file_path in files.items():
+        name = f"file_{key}"
+        context.config[f"{name}.location"] = Path(file_path).resolve().as_uri()
+        context.add_layer(physical.FileLayer(context, name, name))
+        context.config[f"stacked.{key}"] = name
+    for key, value in (extra_config or {}).items():
+        context.config[f"stacked.{key}"] = value
+    layer = layer_class(context, "stacked", "stacked")
     context.add_layer(layer)
     return layer
 
 
+def vol3_runs(layer: Any) -> list[tuple[int, int]]:
+    """The mapped ranges of a Volatility 3 layer, adjacent ones merged (comparable to memfs runs)."""
+    merged: list[list[int]] = []
+    for offset, length, *_ in layer.mapping(0, layer.maximum_address + 1, ignore_errors=True):
+        if merged and merged[-1][0] + merged[-1][1] == offset:
+            merged[-1][1] += length
+        else:
+            merged.append([offset, length])
+    return [(start, length) for start, length in merged]
+
+
+@functools.lru_cache(maxsize=8)
+def _vol3_crash_layer(path: str):
+    """A Volatility 3 crash layer standing alone (64- or 32-bit by the ValidDump signature)."""
+    pytest.importorskip("volatility3")
+    from volatility3.framework.layers import crash
+
+    with open(path, "rb") as handle:
+        valid_dump = handle.read(8)[4:]
+    layer_class = crash.WindowsCrashDump64Layer if valid_dump == b"DU64" else crash.WindowsCrashDump32Layer
+    return vol3_layer(layer_class, path)
+
+
 def vol3_crash_read(path: str | Path, pa: int, n: int) -> bytes:
     """``n`` bytes at physical address ``pa`` through Volatility 3 (absent pages read as zeros)."""
-    return bytes(_vol3_layer(str(path)).read(pa, n, pad=True))
+    return bytes(_vol3_crash_layer(str(path)).read(pa, n, pad=True))
 
 
 def vol3_is_present(path: str | Path, pa: int) -> bool:
     """Whether Volatility 3 maps physical address ``pa``."""
-    return bool(_vol3_layer(str(path)).is_valid(pa))
+    return bool(_vol3_crash_layer(str(path)).is_valid(pa))

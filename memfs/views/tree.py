@@ -5,6 +5,7 @@ from __future__ import annotations
 from memfs.memory import MemorySource
 from memfs.views.base import VirtualFile
 from memfs.views.header_txt import HeaderTextFile
+from memfs.views.memory_dmp import MemoryDmpFile
 from memfs.views.physmem import PhysmemFile
 
 
@@ -12,9 +13,14 @@ def build_files(source: MemorySource) -> dict[str, VirtualFile]:
     """Files for the mount root, by name.
 
     An image with no physical memory (a triage dump) shows ``header.txt`` only, and the header says why.
+    ``memory.dmp`` runs kernel discovery once (at mount) and adds its sections to ``header.txt``.
     """
     files: list[VirtualFile] = []
+    extra = []
     if source.runs:
         files.append(PhysmemFile(source))
-    files.append(HeaderTextFile(source))
+        dump = MemoryDmpFile(source)
+        files.append(dump)
+        extra = dump.describe()
+    files.append(HeaderTextFile(source, extra))
     return {f.name: f for f in files}

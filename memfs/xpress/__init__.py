@@ -9,6 +9,10 @@ Decoders produce exactly the requested number of bytes or raise
 the input offset where it was found.  They stop as soon as the requested size is reached, ignoring any
 remaining input (the Huffman EOF symbol, padding); a stream that encodes fewer bytes than requested, or
 a match that would run past the requested size, is an error (xpress.md §2.2, §3.4, §4).
+
+LZ77+Huffman streams do not record their length: the EOF symbol is also an ordinary match symbol and
+the final bits are zero padding, so a request a few bytes longer than the stream encodes can decode
+those as data (xpress.md §4 row 3).  Callers must pass the true size, as hibernation files provide.
 """
 
 from __future__ import annotations

@@ -159,6 +159,17 @@ XP_INLINE int consumed_past_end(const bitreader *br, size_t in_len)
     return over * 8 > br->bits;
 }
 
+/* Report an invalid match; if it was decoded from zero fill past the input end, the input is short. */
+static xp_status bad_match(bitreader *br, const uint8_t *in, size_t in_len, xp_status st, size_t out_off,
+                           xp_error *err)
+{
+    size_t p;
+    if (consumed_past_end(br, in_len))
+        return fail(err, XP_E_TRUNCATED, in_len, out_off);
+    p = sync_position(br, in, in_len);
+    return fail(err, st, p < in_len ? p : in_len, out_off);
+}
+
 xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len,
                             xp_error *err)
 {
@@ -176,7 +187,7 @@ xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size
 
         /* Block start (§3.4 step 2): table, then two words for the initial window (§3.3 step 1). */
         if (pos > in_len || in_len - pos < TABLE_BYTES + 4)
-            return fail(err, XP_E_TRUNCATED, pos, (size_t)(op - out));
+            return fail(err, XP_E_TRUNCATED, pos < in_len ? pos : in_len, (size_t)(op - out));
         if (build_table(in + pos, table) != 0)
             return fail(err, XP_E_BAD_CODE, pos, (size_t)(op - out));
         br.ip = pos + TABLE_BYTES;
@@ -206,19 +217,16 @@ xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size
                 continue;
             }
 
-            /* Match (§3.1): length code, extra length bytes, then the distance bits. */
+            /* Match (§3.1): length code, extra length bytes, then the distance bits.  Symbol 256 is
+             * also the EOF marker, but only the output size ends decoding: the marker cannot be told
+             * from a real (length 3, distance 1) match (xpress.md §4 row 3). */
             sym -= 256;
-            if (XP_UNLIKELY(sym == 0) && sync_position(&br, in, in_len) >= in_len) {
-                /* Symbol 256 with the input exhausted is the EOF marker ([MS-XCA] 2.2, xpress.md §3.1,
-                 * §4 row 3): the stream holds fewer bytes than requested. */
-                return fail(err, XP_E_SHORT, in_len, (size_t)(op - out));
-            }
             len = sym & 15;
             dbits = sym >> 4;
             if (XP_UNLIKELY(len == 15)) {
                 size_t p = sync_position(&br, in, in_len);
                 if (p >= in_len)
-                    return fail(err, XP_E_TRUNCATED, p, (size_t)(op - out));
+                    return fail(err, XP_E_TRUNCATED, in_len, (size_t)(op - out));
                 len = in[p++];
                 if (len == 255) {
                     if (in_len - p < 2)
@@ -244,10 +252,9 @@ xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size
             br.bits -= dbits;
 
             room = (size_t)(oend - op);
-            if (XP_UNLIKELY(dist > (size_t)(op - out)))
-                return fail(err, XP_E_DISTANCE, sync_position(&br, in, in_len), (size_t)(op - out));
-            if (XP_UNLIKELY(len > room))
-                return fail(err, XP_E_OVERRUN, sync_position(&br, in, in_len), (size_t)(op - out));
+            if (XP_UNLIKELY(dist > (size_t)(op - out) || len > room))
+                return bad_match(&br, in, in_len, dist > (size_t)(op - out) ? XP_E_DISTANCE : XP_E_OVERRUN,
+                                 (size_t)(op - out), err);
             xp_copy_match(op, dist, (size_t)len, room);
             op += len;
         }

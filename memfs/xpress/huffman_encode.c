@@ -14,8 +14,18 @@
 
 #define BLOCK_OUT 65536u
 #define MAX_DIST 65535u
-#define MAX_CHAIN 24u
-#define NICE_LEN 128u
+/* Matcher effort, chosen with scripts/bench_xpress.py: candidates per position, the length that ends
+ * a search, and the length below which the next position is also tried (lazy matching).  Can be
+ * overridden with -D for experiments. */
+#ifndef XP_HUFF_CHAIN
+#define XP_HUFF_CHAIN 12u
+#endif
+#ifndef XP_HUFF_NICE
+#define XP_HUFF_NICE 128u
+#endif
+#ifndef XP_HUFF_LAZY
+#define XP_HUFF_LAZY 16u
+#endif
 #define EOF_SYMBOL 256u
 /* A length-3 match this far away costs more bits than three literals; emit literals instead. */
 #define FAR_LEN3 4096u
@@ -168,14 +178,14 @@ xp_status xp_huffman_encode(const uint8_t *in, size_t in_len, uint8_t *out, size
         st = XP_E_NOMEM;
         goto done;
     }
-    xp_matcher_init(m, in, in_len, MAX_DIST, MAX_CHAIN, NICE_LEN);
+    xp_matcher_init(m, in, in_len, MAX_DIST, XP_HUFF_CHAIN, XP_HUFF_NICE);
     if (in_len)
         cur = xp_matcher_find(m, 0);
 
     /* Greedy parse with one step of lazy evaluation. */
     while (pos < in_len) {
         if (usable(cur)) {
-            if (cur.len < NICE_LEN && pos + 1 < in_len) {
+            if (cur.len < XP_HUFF_LAZY && pos + 1 < in_len) {
                 xp_match next = xp_matcher_find(m, pos + 1);
                 if (usable(next) && next.len > cur.len) {
                     toks[ntok++] = make_literal(in[pos]);

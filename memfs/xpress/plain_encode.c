@@ -8,8 +8,18 @@
 #include "xpress.h"
 
 #define MAX_DIST 8192u
-#define MAX_CHAIN 16u
-#define NICE_LEN 128u
+/* Matcher effort, chosen with scripts/bench_xpress.py: candidates per position, the length that ends
+ * a search, and the length below which the next position is also tried (lazy matching).  Can be
+ * overridden with -D for experiments. */
+#ifndef XP_PLAIN_CHAIN
+#define XP_PLAIN_CHAIN 8u
+#endif
+#ifndef XP_PLAIN_NICE
+#define XP_PLAIN_NICE 128u
+#endif
+#ifndef XP_PLAIN_LAZY
+#define XP_PLAIN_LAZY 16u
+#endif
 #define NO_NIBBLE SIZE_MAX
 /* Worst-case bytes one symbol plus a new flag word can add: token, nibble byte, byte, u16 0, u32. */
 #define SYMBOL_MAX_BYTES 16u
@@ -94,7 +104,7 @@ xp_status xp_plain_encode(const uint8_t *in, size_t in_len, uint8_t *out, size_t
     m = malloc(sizeof *m);
     if (!m)
         return XP_E_NOMEM;
-    xp_matcher_init(m, in, in_len, MAX_DIST, MAX_CHAIN, NICE_LEN);
+    xp_matcher_init(m, in, in_len, MAX_DIST, XP_PLAIN_CHAIN, XP_PLAIN_NICE);
     w.out = out;
     w.flag_slot = 0;
     w.pos = 4;
@@ -111,7 +121,7 @@ xp_status xp_plain_encode(const uint8_t *in, size_t in_len, uint8_t *out, size_t
             return XP_E_CAPACITY;
         }
         if (cur.len >= XP_MIN_MATCH) {
-            if (cur.len < NICE_LEN && pos + 1 < in_len) {
+            if (cur.len < XP_PLAIN_LAZY && pos + 1 < in_len) {
                 xp_match next = xp_matcher_find(m, pos + 1);
                 if (next.len > cur.len) {
                     w.out[w.pos++] = in[pos++];

@@ -31,14 +31,21 @@ def run_memfs(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([*MEMFS, *args], capture_output=True, text=True, timeout=timeout)
 
 
+def _has_exited(pid: int) -> bool:
+    """True once ``pid`` is gone or a zombie (the daemon's parent is init, which reaps when it likes)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
 def _wait_for_exit(pid: int, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if _has_exited(pid):
             return True
-        time.sleep(0.05)
+        time.sleep(0.02)
     return False
 
 

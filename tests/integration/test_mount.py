@@ -37,7 +37,7 @@ def raw_image(tmp_path: Path) -> Path:
 
 def test_raw_image_through_the_mount(raw_image: Path, mount_image) -> None:
     mnt = mount_image(raw_image)
-    assert sorted(os.listdir(mnt)) == ["header.txt", "physmem.bin"]
+    assert sorted(os.listdir(mnt)) == ["header.txt", "memory.dmp", "physmem.bin"]
     assert (mnt / "physmem.bin").stat().st_size == raw_image.stat().st_size
     assert sha256(mnt / "physmem.bin") == sha256(raw_image)
     header = (mnt / "header.txt").read_text()

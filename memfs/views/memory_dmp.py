@@ -1,0 +1,402 @@
+"""``memory.dmp``: a WinDbg-loadable full (DumpType 1) crash dump of the source's physical memory.
+
+Built lazily: the header is computed once (at mount), page data is read through the source on
+demand.  File layout (crashdump.md §1, §6.1): the header (0x2000 bytes ``PAGEDU64`` for x64 and
+ARM64, 0x1000 bytes ``PAGEDUMP`` for x86), then every run's pages packed in run order.
+
+Runs: one run per present range (rounded out to whole pages), so holes take no space.  When there
+are more than :data:`MAX_RUNS` ranges, the smallest gaps are merged (and read as zeros) until they
+fit.  32 keeps old LeechCore (< v2.15.3, §14.2) and every other reader happy and fits both headers
+(42 / 86, §4.1); the alternative, a bitmap (DumpType 5) dump, is refused by old dbgeng-era tools,
+LeechCore before v2.8 and 32-bit kdmp-parser-style readers, while DumpType 1 is known to all (§8).
+Merging the smallest gaps first costs the fewest zero pages.
+
+Header values: for a crash-dump source, its own header is kept and only the memory description,
+DumpType (1) and RequiredDumpSpace are rewritten (§9 observation on MemProcFS), so reading
+memory.dmp gives back the same pages.  Otherwise the header is synthesised per the §15 recipe from
+``source.metadata`` and :func:`memfs.kernel.discover.discover` (which runs once per source), and
+the page data carries its overlays: the decoded KDBG with KdpDataBlockEncoded cleared, and kernel
+segment selectors in each processor's CONTEXT (§15.2 step 11).
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import struct
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from memfs import __version__
+from memfs.kernel.discover import Discovery, discover
+from memfs.kernel.processors import CONTEXT_SIZE, context_from_registers, header_context
+from memfs.memory import PAGE_SIZE, MemorySource, Run, Section
+from memfs.views.base import VirtualFile
+
+MAX_RUNS = 32
+FILLER = b"PAGE"
+SIGNATURE = 0x45474150
+VALID_DUMP64 = 0x34365544
+VALID_DUMP32 = 0x504D5544
+MEMFS_BUGCHECK_CODE = 0x4D454D46
+"""BugCheckCode memfs writes into a header it synthesises: 'MEMF' read as a big-endian word."""
+MACHINE = {"x64": 0x8664, "arm64": 0xAA64, "x86": 0x014C}
+FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Field offsets of one header width (crashdump.md §2, §3)."""
+
+    size: int
+    ptr: str  # struct code of a pointer field
+    valid: int
+    dtb: int
+    pfn: int
+    modules: int
+    processes: int
+    machine: int
+    cpus: int
+    bugcheck: int
+    params: int
+    version_user: int
+    kdbg: int
+    memory: int
+    context: int
+    context_area: int
+    exception: int
+    exception_size: int
+    comment: int
+    dump_type: int
+    required: int
+    system_time: int
+    uptime: int
+    zero_u32: tuple[int, ...]  # MiniDumpFields, SecondaryDataState, WriterStatus, Attributes, BootId, pads
+    product: int
+    suite: int
+
+
+LAYOUT64 = Layout(
+    size=0x2000,
+    ptr="Q",
+    valid=VALID_DUMP64,
+    dtb=0x10,
+    pfn=0x18,
+    modules=0x20,
+    processes=0x28,
+    machine=0x30,
+    cpus=0x34,
+    bugcheck=0x38,
+    params=0x40,
+    version_user=0x60,
+    kdbg=0x80,
+    memory=0x88,
+    context=0x348,
+    context_area=3000,
+    exception=0xF00,
+    exception_size=0x98,
+    comment=0xFB0,
+    dump_type=0xF98,
+    required=0xFA0,
+    system_time=0xFA8,
+    uptime=0x1030,
+    zero_u32=(0x3C, 0xF9C, 0x1038, 0x103C, 0x1048, 0x1050, 0x1054),
+    product=0x1040,
+    suite=0x1044,
+)
+LAYOUT32 = Layout(
+    size=0x1000,
+    ptr="I",
+    valid=VALID_DUMP32,
+    dtb=0x10,
+    pfn=0x14,
+    modules=0x18,
+    processes=0x1C,
+    machine=0x20,
+    cpus=0x24,
+    bugcheck=0x28,
+    params=0x2C,
+    version_user=0x3C,
+    kdbg=0x60,
+    memory=0x64,
+    context=0x320,
+    context_area=1200,
+    exception=0x7D0,
+    exception_size=0x50,
+    comment=0x820,
+    dump_type=0xF88,
+    required=0xFA0,
+    system_time=0xFC0,
+    uptime=0xFB8,
+    zero_u32=(0x8A0, 0x8A4, 0xF8C, 0xF90, 0xF9C),
+    product=0xF94,
+    suite=0xF98,
+)
+MEMORY_BUFFER = 700
+
+
+def page_runs(runs: tuple[Run, ...] | list[Run], max_runs: int = MAX_RUNS) -> tuple[list[Run], int]:
+    """Page-granular ``(base_page, page_count)`` runs covering ``runs``, at most ``max_runs`` of them.
+
+    Byte runs are rounded out to whole pages; touching runs merge.  If too many remain, the
+    smallest gaps are merged (merging a gap leaves the others unchanged, so picking the k smallest
+    at once equals merging them one by one).  Returns the runs and the number of gap pages added.
+    """
+    pages: list[list[int]] = []
+    for start, length in runs:
+        first, end = start // PAGE_SIZE, -(-(start + length) // PAGE_SIZE)
+        if pages and first <= pages[-1][1]:
+            pages[-1][1] = max(pages[-1][1], end)
+        else:
+            pages.append([first, end])
+    added = 0
+    excess = len(pages) - max_runs
+    if excess > 0:
+        gaps = sorted(range(len(pages) - 1), key=lambda i: (pages[i + 1][0] - pages[i][1], i))[:excess]
+        merge_after = set(gaps)
+        merged: list[list[int]] = []
+        for i, run in enumerate(pages):
+            if merged and i - 1 in merge_after:
+                added += run[0] - merged[-1][1]
+                merged[-1][1] = run[1]
+            else:
+                merged.append(list(run))
+        pages = merged
+    return [(first, end - first) for first, end in pages], added
+
+
+def _filetime(when: datetime | None) -> int:
+    if when is None:
+        return 0
+    return (when - FILETIME_EPOCH) // timedelta(microseconds=1) * 10
+
+
+def _ticks(span: timedelta | None) -> int:
+    return 0 if span is None else span // timedelta(microseconds=1) * 10
+
+
+def _original_header(source: MemorySource, size: int) -> bytes | None:
+    """The source crash dump's own header bytes, if the source is one (crashdump.md §9 observation)."""
+    if source.metadata.format != "crashdump":
+        return None
+    data = getattr(source, "original_header", None)
+    if data is None:
+        try:
+            fd = os.open(source.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return None
+        try:
+            data = os.pread(fd, size, 0)
+        finally:
+            os.close(fd)
+    data = bytes(data[:size])
+    if len(data) != size or data[:4] != FILLER:
+        return None
+    return data
+
+
+class MemoryDmpFile(VirtualFile):
+    """The dump: header bytes, then each run's page data mapped to ``source.read`` plus overlays."""
+
+    name = "memory.dmp"
+
+    def __init__(self, source: MemorySource) -> None:
+        self.source = source
+        meta = source.metadata
+        # Discovery first: for a raw image it is what tells x86 from x64 (and so the header width).
+        self.discovery: Discovery | None = discover(source) if meta.arch in (None, "x64", "x86") else None
+        self.width = 32 if meta.arch == "x86" else 64
+        self.layout = LAYOUT32 if self.width == 32 else LAYOUT64
+        max_runs = min(MAX_RUNS, (MEMORY_BUFFER - (8 if self.width == 32 else 16)) // (self.width // 4))
+        self.runs, self.gap_pages = page_runs(source.runs, max_runs)
+        self.total_pages = sum(count for _, count in self.runs)
+        hdr = self.layout.size
+        self._file_starts: list[int] = []
+        self._pa_runs: list[tuple[int, int]] = []
+        offset = hdr
+        for base, count in self.runs:
+            self._file_starts.append(offset)
+            self._pa_runs.append((base * PAGE_SIZE, count * PAGE_SIZE))
+            offset += count * PAGE_SIZE
+        self._size = offset
+        original = _original_header(source, hdr)
+        self.kept_header = original is not None
+        if original is not None:
+            self.header = self._rewrite(original)
+            self.overlays: list[tuple[int, bytes, str]] = []
+        else:
+            self.header = self._synthesise()
+            self.overlays = sorted(self.discovery.overlays) if self.discovery else []
+        self._overlay_starts = [pa for pa, _, _ in self.overlays]
+
+    # -- header ------------------------------------------------------------------------------
+
+    def _memory_descriptor(self, header: bytearray) -> None:
+        lay = self.layout
+        header[lay.memory : lay.memory + MEMORY_BUFFER] = bytes(MEMORY_BUFFER)
+        if self.width == 64:
+            struct.pack_into("<IIQ", header, lay.memory, len(self.runs), 0, self.total_pages)
+            for i, (base, count) in enumerate(self.runs):
+                struct.pack_into("<QQ", header, lay.memory + 0x10 + 16 * i, base, count)
+        else:
+            struct.pack_into("<II", header, lay.memory, len(self.runs), self.total_pages)
+            for i, (base, count) in enumerate(self.runs):
+                struct.pack_into("<II", header, lay.memory + 8 + 8 * i, base, count)
+        struct.pack_into("<I", header, lay.dump_type, 1)
+        struct.pack_into("<q", header, lay.required, self._size)
+
+    def _rewrite(self, original: bytes) -> bytes:
+        """A crash-dump source's header with only the memory description and DumpType rewritten."""
+        header = bytearray(original)
+        self._memory_descriptor(header)
+        return bytes(header)
+
+    def _synthesise(self) -> bytes:
+        """A header from metadata and discovery (crashdump.md §15.1 / §15.3)."""
+        meta = self.source.metadata
+        lay = self.layout
+        header = bytearray(FILLER * (lay.size // 4))
+        ptr = "<" + lay.ptr
+        arch = meta.arch or "x64"
+        version = self.discovery.version if self.discovery else None
+        struct.pack_into(
+            "<IIII", header, 0, SIGNATURE, lay.valid, version.major if version else 0xF, meta.os_build or 0
+        )
+        for off, value in (
+            (lay.dtb, meta.directory_table_base),
+            (lay.pfn, meta.pfn_database),
+            (lay.modules, meta.ps_loaded_module_list),
+            (lay.processes, meta.ps_active_process_head),
+            (lay.kdbg, meta.kd_debugger_data_block),
+        ):
+            struct.pack_into(
+                ptr, header, off, (value or 0) & (0xFFFFFFFF if self.width == 32 else (1 << 64) - 1)
+            )
+        struct.pack_into(
+            "<II", header, lay.machine, MACHINE.get(arch, 0x8664), max(meta.number_processors or 1, 1)
+        )
+        code = MEMFS_BUGCHECK_CODE
+        params = [0, 0, 0, 0]
+        struct.pack_into("<I", header, lay.bugcheck, code)
+        struct.pack_into(ptr[0] + "4" + lay.ptr, header, lay.params, *params)
+        for off in lay.zero_u32:
+            struct.pack_into("<I", header, off, 0)
+        header[lay.version_user : lay.version_user + 32] = bytes(32)
+        if self.width == 32:
+            header[0x5C] = 1 if meta.pae else 0
+        self._memory_descriptor(header)
+        context_arch = "x86" if self.width == 32 else "x64"
+        header[lay.context : lay.context + lay.context_area] = bytes(lay.context_area)
+        # The CONTEXT the source states wins (a hibernation file's KPROCESSOR_STATE, hibernation.md
+        # §5): raw bytes as ``source.context_record``, else its registers in metadata.context;
+        # otherwise CPU 0's from discovery.  header_context() adds selectors and the MxCsr rule.
+        stated = getattr(self.source, "context_record", None)
+        size = CONTEXT_SIZE[context_arch]
+        from_discovery = self.discovery is not None and self.discovery.filled_context
+        if isinstance(stated, (bytes, bytearray)) and len(stated) >= size:
+            context = header_context(bytes(stated[:size]), context_arch)
+        elif meta.context and not from_discovery:
+            context = header_context(context_from_registers(meta.context, context_arch), context_arch)
+        else:
+            context = self.discovery.header_context if self.discovery else None
+        if context is None or len(context) != CONTEXT_SIZE[context_arch]:
+            context = header_context(None, context_arch)
+        header[lay.context : lay.context + len(context)] = context
+        header[lay.exception : lay.exception + lay.exception_size] = bytes(lay.exception_size)
+        comment = f"generated by memfs {__version__} from {meta.format}".encode()[:127]
+        header[lay.comment : lay.comment + 128] = comment.ljust(128, b"\0")
+        kuser = self.discovery.kuser if self.discovery else None
+        # Keep KUSER's full 100 ns precision when that is where the value came from.
+        system_time = _filetime(meta.system_time)
+        if kuser and kuser.system_time_raw and kuser.system_time == meta.system_time:
+            system_time = kuser.system_time_raw
+        uptime = _ticks(meta.system_uptime)
+        if kuser and kuser.uptime_raw is not None and kuser.uptime == meta.system_uptime:
+            uptime = kuser.uptime_raw
+        struct.pack_into("<q", header, lay.system_time, system_time)
+        struct.pack_into("<q", header, lay.uptime, uptime)
+        struct.pack_into("<II", header, lay.product, meta.product_type or 1, meta.suite_mask or 0)
+        return bytes(header)
+
+    # -- VirtualFile ---------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def read(self, offset: int, length: int) -> bytes:
+        end = min(offset + length, self._size)
+        if offset < 0 or offset >= end:
+            return b""
+        pieces = []
+        pos = offset
+        hdr = self.layout.size
+        if pos < hdr:
+            pieces.append(self.header[pos : min(end, hdr)])
+            pos = min(end, hdr)
+        index = bisect.bisect_right(self._file_starts, pos) - 1
+        while pos < end:
+            file_start = self._file_starts[index]
+            base_pa, nbytes = self._pa_runs[index]
+            take = min(end, file_start + nbytes) - pos
+            pa = base_pa + (pos - file_start)
+            data = self.source.read(pa, take)
+            if len(data) < take:  # the last page of the highest run may extend past source.size
+                data += bytes(take - len(data))
+            if self.overlays:
+                data = self._apply_overlays(pa, data)
+            pieces.append(data)
+            pos += take
+            index += 1
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _apply_overlays(self, pa: int, data: bytes) -> bytes:
+        end = pa + len(data)
+        i = bisect.bisect_left(self._overlay_starts, pa - PAGE_SIZE)
+        patched = None
+        while i < len(self.overlays) and self._overlay_starts[i] < end:
+            start, patch, _ = self.overlays[i]
+            lo, hi = max(start, pa), min(start + len(patch), end)
+            if lo < hi:
+                if patched is None:
+                    patched = bytearray(data)
+                patched[lo - pa : hi - pa] = patch[lo - start : hi - start]
+            i += 1
+        return data if patched is None else bytes(patched)
+
+    # -- header.txt ----------------------------------------------------------------------------
+
+    def describe(self) -> list[Section]:
+        """Sections for ``header.txt``: discovery details and what this dump holds and lacks."""
+        sections = self.discovery.sections() if self.discovery and not self.kept_header else []
+        kind = "64-bit PAGEDU64" if self.width == 64 else "32-bit PAGEDUMP"
+        rows = [
+            ("Header", f"{kind}, DumpType 1 (full, run based), {self.layout.size:#x} bytes"),
+            ("Size", f"{self._size} bytes ({self._size:#x})"),
+            ("Runs", f"{len(self.runs)} ({self.total_pages} pages)"),
+        ]
+        if self.gap_pages:
+            rows.append(("Merged gaps", f"{self.gap_pages} zero pages added to stay within {MAX_RUNS} runs"))
+        if self.kept_header:
+            rows.append(
+                (
+                    "Header values",
+                    "kept from the source crash dump; memory description and DumpType rewritten",
+                )
+            )
+        else:
+            rows.append(("Header values", "synthesised by memfs from the image and kernel discovery"))
+            rows.append(("BugCheckCode", f"{MEMFS_BUGCHECK_CODE:#x} (memfs marker; parameters 0)"))
+            rows.append(("Comment", f"generated by memfs {__version__} from {self.source.metadata.format}"))
+            for pa, patch, why in self.overlays[:32]:
+                rows.append(("Overlay", f"PA {pa:#x}, {len(patch)} bytes: {why}"))
+            if len(self.overlays) > 32:
+                rows.append(("Overlay", f"... and {len(self.overlays) - 32} more"))
+            missing = (
+                self.discovery.missing if self.discovery else ["kernel discovery does not support this arch"]
+            )
+            if self.source.metadata.arch is None:
+                missing = ["architecture unknown: a 64-bit x64 header was written", *missing]
+            for text in missing or ["nothing known to be missing"]:
+                rows.append(("WinDbg will miss", text))
+        return [*sections, Section("memory.dmp", rows)]

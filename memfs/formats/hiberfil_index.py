@@ -6,9 +6,9 @@ slots of one unit.  Open-time walks append units and map runs in file order; :me
 sorts the map runs by page number, resolves pages stored twice (the later one wins, §3.7) and returns a
 :class:`PageIndex` whose lookups are a bisect over an ``array('Q')``.
 
-Cost: a unit is 15 bytes (offset u64, size u32, pages u16, kind u8) and a map run 15 bytes (page u64,
-count u32, slot u16, plus the unit number u32 ... packed below), about one of each per 16 pages, i.e.
-about 2 bytes of index per page of memory.
+Cost: a unit is 23 bytes (data offset u64, header offset u64, size u32, pages u16, kind u8) and a
+map run 18 bytes (page u64, count u32, unit u32, slot u16); with about one of each per 16 pages that is
+2.6 bytes of index per page of memory (measured on a 16 GiB file: 10.7 MB for 4 Mi pages).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass
+from operator import itemgetter
 
 from memfs.exceptions import CorruptionError
 
@@ -75,28 +76,25 @@ class IndexBuilder:
         """Sort map runs by page, resolve duplicates, merge neighbours; return the read-side index."""
         n = len(self.run_pfn)
         pfn, count = self.run_pfn, self.run_count
-        ordered = all(pfn[i] + count[i] <= pfn[i + 1] for i in range(n - 1))
+        index = PageIndex(path, self)
         duplicates = 0
-        if ordered:
-            order = range(n)
-            runs = None
+        if all(pfn[i] + count[i] <= pfn[i + 1] for i in range(n - 1)):
+            index.run_pfn, index.run_count = pfn, count  # already in page order (typical of legacy files)
+            index.run_unit, index.run_slot = self.run_unit, self.run_slot
         else:
             order = sorted(range(n), key=pfn.__getitem__)
-            overlap = any(pfn[order[i]] + count[order[i]] > pfn[order[i + 1]] for i in range(n - 1))
-            runs = None
-            if overlap:
+            pick = itemgetter(*order)  # n >= 2 here: an unordered list has two runs
+            index.run_pfn = array("Q", pick(pfn))
+            index.run_count = array("I", pick(count))
+            index.run_unit = array("I", pick(self.run_unit))
+            index.run_slot = array("H", pick(self.run_slot))
+            p, c = index.run_pfn, index.run_count
+            if any(p[i] + c[i] > p[i + 1] for i in range(n - 1)):
                 runs, duplicates = _resolve_overlaps(self)
-        index = PageIndex(path, self)
-        if runs is None:
-            index.run_pfn = array("Q", (pfn[i] for i in order))
-            index.run_count = array("I", (count[i] for i in order))
-            index.run_unit = array("I", (self.run_unit[i] for i in order))
-            index.run_slot = array("H", (self.run_slot[i] for i in order))
-        else:
-            index.run_pfn = array("Q", (r[0] for r in runs))
-            index.run_count = array("I", (r[1] for r in runs))
-            index.run_unit = array("I", (r[2] for r in runs))
-            index.run_slot = array("H", (r[3] for r in runs))
+                index.run_pfn = array("Q", (r[0] for r in runs))
+                index.run_count = array("I", (r[1] for r in runs))
+                index.run_unit = array("I", (r[2] for r in runs))
+                index.run_slot = array("H", (r[3] for r in runs))
         index.duplicates = duplicates
         return index
 

@@ -459,3 +459,28 @@ def test_cli_info_json_and_layout_override(built):
     )
     assert bad.returncode != 0
     assert f"{info.path}: offset 0x" in bad.stderr
+
+
+@pytest.mark.parametrize("name", ["win11-24h2-x64", "win7-x64", "win10-1809-x86"])
+def test_fixture_units_decode_with_an_independent_decoder(built, name):
+    """The fixtures' Xpress streams are standard: xpress_lz77 (Rust, PyPI) decodes each one identically."""
+    xpress_lz77 = pytest.importorskip("xpress_lz77")
+    with open_image(str(built(name).path)) as src:
+        index = src._index
+        checked = 0
+        for unit in range(index.units):
+            kind = index.unit_kind[unit]
+            if kind == KIND_RAW:
+                continue
+            data = src._pread(index.unit_off[unit], index.unit_csize[unit])
+            size = index.unit_pages[unit] * PAGE
+            try:  # xpress_lz77 raises pyo3 PanicException (a BaseException) on some inputs, xpress.md §5
+                if kind == KIND_PLAIN:
+                    theirs = bytes(xpress_lz77.lz77_plain_decompress_py(data))[:size]
+                else:
+                    theirs = bytes(xpress_lz77.lz77_huffman_decompress_py(data, size))[:size]
+            except BaseException as exc:
+                pytest.fail(f"xpress_lz77 rejects unit {unit}: {exc!r}")
+            assert theirs == src._decode(unit)
+            checked += 1
+        assert checked > 10

@@ -41,9 +41,13 @@ from memfs.formats.hiberfil_structs import (
 LAYOUTS = {lay.key: lay for lay in LEGACY_LAYOUTS + MODERN_LAYOUTS}
 SYSTEM_TIME = 133_500_000_000_000_000  # 2024-01-17 21:20 UTC (FILETIME)
 INTERRUPT_TIME = 36_000_000_000  # one hour since boot (100 ns units)
-KERNEL_CR3_X64 = 0x1AD000
-KERNEL_CR3_X86 = 0x185000
-KERNEL_CR3_PAE = 0x185020
+# Kernel page tables live in low memory (always present in the source image); each maps
+# KUSER_SHARED_DATA, which is what kernel discovery checks before it trusts a CR3 (memfs.kernel.dtb).
+KERNEL_CR3_X64 = 0x10000  # PML4; PDPT 0x11000, PD 0x12000, PT 0x13000
+KERNEL_CR3_PAE = 0x15020  # PDPT inside page 0x15000; PDs 0x16000-0x19000, PT 0x1A000
+KERNEL_CR3_X86 = 0x1B000  # page directory; PT 0x1C000
+KUSER_PAGE = 0x14000
+KUSER_VA = {"x64": 0xFFFFF78000000000, "pae": 0xFFDF0000, "x86": 0xFFDF0000}
 HV_CR3 = 0x7FF000
 
 # -- the source image --------------------------------------------------------------------------------------
@@ -80,8 +84,52 @@ def source_ranges(pages: int) -> list[tuple[int, int]]:
     return [(0, low), (0x100, 0x100 + first), (0x400, 0x400 + rest - first)]
 
 
-def source_pages(pages: int, seed: int, low_stub: bool) -> dict[int, bytes]:
-    """The known memory image: page number → 4096 bytes."""
+def paging_pages(mode: str) -> dict[int, bytes]:
+    """Page tables of one address space (``x64``, ``pae`` or ``x86``) with the usual Windows self-map,
+    mapping KUSER_SHARED_DATA to KUSER_PAGE (crashdump.md §11, §13)."""
+    tables: dict[int, bytearray] = {}
+
+    def entry(table: int, index: int, target: int, size: int = 8) -> None:
+        page = tables.setdefault(table & ~0xFFF, bytearray(PAGE))
+        struct.pack_into("<Q" if size == 8 else "<I", page, (table & 0xFFF) + index * size, target | 3)
+
+    va = KUSER_VA[mode]
+    if mode == "x64":
+        pml4, pdpt, pd, pt = KERNEL_CR3_X64, 0x11000, 0x12000, 0x13000
+        entry(pml4, 0x1ED, pml4)  # self-map in the kernel half
+        entry(pml4, (va >> 39) & 0x1FF, pdpt)
+        entry(pdpt, (va >> 30) & 0x1FF, pd)
+        entry(pd, (va >> 21) & 0x1FF, pt)
+        entry(pt, (va >> 12) & 0x1FF, KUSER_PAGE)
+    elif mode == "pae":
+        pds = [0x16000, 0x17000, 0x18000, 0x19000]
+        for i, pd in enumerate(pds):
+            tables.setdefault(KERNEL_CR3_PAE & ~0xFFF, bytearray(PAGE))
+            struct.pack_into("<Q", tables[KERNEL_CR3_PAE & ~0xFFF], (KERNEL_CR3_PAE & 0xFFF) + 8 * i, pd | 1)
+            entry(pds[3], i, pd)  # the fourth directory maps all four (self-map at 0xC0600000)
+        entry(pds[(va >> 30) & 3], (va >> 21) & 0x1FF, 0x1A000)
+        entry(0x1A000, (va >> 12) & 0x1FF, KUSER_PAGE)
+    else:
+        pd, pt = KERNEL_CR3_X86, 0x1C000
+        entry(pd, 0x300, pd, 4)  # self-map at 0xC0000000
+        entry(pd, va >> 22, pt, 4)
+        entry(pt, (va >> 12) & 0x3FF, KUSER_PAGE, 4)
+    out = {pa >> 12: bytes(page) for pa, page in tables.items()}
+    kuser = bytearray(PAGE)
+    struct.pack_into("<II", kuser, 0x26C, 10 if mode != "x86" else 5, 0)  # NtMajorVersion / Minor
+    out[KUSER_PAGE >> 12] = bytes(kuser)
+    return out
+
+
+def paging_mode(lay: LegacyLayout | ModernLayout) -> str:
+    """The paging mode a fixture of ``lay`` uses: x64; PAE for 7 x86 and every modern x86; else 2-level."""
+    if lay.arch == "x64":
+        return "x64"
+    return "pae" if isinstance(lay, ModernLayout) or lay.key.startswith("win7") else "x86"
+
+
+def source_pages(pages: int, seed: int, low_stub: bool, paging: str | None = None) -> dict[int, bytes]:
+    """The known memory image: page number → 4096 bytes (with page tables for ``paging``)."""
     rng = random.Random(seed)
     out = {}
     for start, end in source_ranges(pages):
@@ -94,6 +142,8 @@ def source_pages(pages: int, seed: int, low_stub: bool) -> dict[int, bytes]:
         struct.pack_into("<Q", stub, 0x70, 0xFFFFF80212345670)
         struct.pack_into("<Q", stub, 0xA0, KERNEL_CR3_X64)
         out[1] = bytes(stub)
+    if paging:
+        out.update(paging_pages(paging))
     return out
 
 
@@ -204,7 +254,7 @@ def _legacy_proc_page(out: bytearray, lay: LegacyLayout) -> None:
         struct.pack_into("<Q", out, ctx + 0x98, 0xFFFFF80212A4FE28)  # rsp
         struct.pack_into("<Q", out, ctx + 0xF8, 0xFFFFF8021234ABCD)  # rip
     else:
-        pae = "win7" in lay.key  # the 7 x86 fixture is a PAE system
+        pae = paging_mode(lay) == "pae"  # the 7 x86 fixture is a PAE system
         cr3 = KERNEL_CR3_PAE if pae else KERNEL_CR3_X86
         struct.pack_into("<4I", out, base + 0x2CC, 0x80010031, 0xC0300000, cr3, 0x6F9 if pae else 0x6D9)
         struct.pack_into("<I", out, base + 0xB8, 0x8283ABCD)  # eip
@@ -352,7 +402,7 @@ class FixtureInfo:
     sha256: str
     physmem_size: int
     pages: int
-    cr3: int | None
+    cr3: int
     extra: dict = field(default_factory=dict)
 
 
@@ -363,7 +413,7 @@ def build_bytes(name: str, seed: int | None = None) -> tuple[bytes, bytes, Recip
     seed = seed if seed is not None else sum(name.encode())
     rng = random.Random(seed * 31 + 1)
     modern = isinstance(lay, ModernLayout)
-    pages = source_pages(recipe.pages, seed, low_stub=modern and lay.arch == "x64")
+    pages = source_pages(recipe.pages, seed, low_stub=modern and lay.arch == "x64", paging=paging_mode(lay))
     if modern:
         data = bytearray(_modern_file(lay, pages, rng, recipe.signature, recipe.codecs))
     else:
@@ -373,15 +423,10 @@ def build_bytes(name: str, seed: int | None = None) -> tuple[bytes, bytes, Recip
     return bytes(data), physmem_bytes(pages), recipe
 
 
-def expected_cr3(name: str) -> int | None:
-    """The CR3 a reader must report for fixture ``name`` (None: not derivable)."""
-    recipe = FIXTURES[name]
-    lay = LAYOUTS[recipe.layout]
-    if isinstance(lay, ModernLayout):
-        return KERNEL_CR3_X64 if lay.arch == "x64" else None
-    if lay.arch == "x64":
-        return KERNEL_CR3_X64
-    return KERNEL_CR3_PAE if "win7" in lay.key else KERNEL_CR3_X86
+def expected_cr3(name: str) -> int:
+    """The kernel CR3 of fixture ``name``: stated by the processor state (legacy) or found in memory."""
+    mode = paging_mode(LAYOUTS[FIXTURES[name].layout])
+    return {"x64": KERNEL_CR3_X64, "pae": KERNEL_CR3_PAE, "x86": KERNEL_CR3_X86}[mode]
 
 
 def build_fixture(name: str, out_dir: str | os.PathLike) -> FixtureInfo:

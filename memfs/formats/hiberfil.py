@@ -5,9 +5,8 @@ index (:mod:`hiberfil_index`) — nothing is decompressed for the index.  Read: 
 (bisect) → unit → decode through :class:`~memfs.cache.UnitCache` → slice.  A unit that fails to decode
 fails only the reads that touch it (``failures.record`` + DecompressionError).
 
-Processor state: legacy files keep a KPROCESSOR_STATE page (hibernation.md §2.4); modern x64 files are
-searched for the low-memory processor start block, which holds the kernel's CR3 (§3.8) — a bounded read
-of at most the first 1 MiB of physical memory.
+Processor state: legacy files keep a KPROCESSOR_STATE page (hibernation.md §2.4), read here; modern
+files keep it only in memory (§3.8), where kernel discovery (memfs.kernel.discover) finds CR3.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import os
-import struct
 from datetime import datetime, timedelta, timezone
 
 from memfs.cache import UnitCache
@@ -28,7 +26,6 @@ from memfs.formats.hiberfil_structs import PAGE, SIGNATURES
 from memfs.memory import MemorySource, Section
 from memfs.readahead import ReadAhead
 
-LOW_STUB_LIMIT = 0x100000
 WILLNEED_WINDOW = 64 << 20
 _FADVISE = hasattr(os, "posix_fadvise")
 READAHEAD_DEPTH = 8
@@ -198,37 +195,19 @@ class HiberfilSource(MemorySource):
             meta.pae = bool(state["cr4"] & 0x20)
 
     def _modern_state(self) -> None:
-        """CR3 from the x64 low stub (PROCESSOR_START_BLOCK) in the first 1 MiB (hibernation.md §3.8)."""
+        """Windows 8+ states no CR3 or CONTEXT in the file (hibernation.md §3.8): both live in memory.
+
+        Kernel discovery (memfs.kernel.discover, run when the mount's files are built) searches the
+        restored memory — x64 low stub, self-referencing page tables — and fills these fields.
+        """
         meta = self.metadata
         meta.unknown(
-            "context",
-            "Windows 8+ keeps the saved CONTEXT in KPRCB.ProcessorState inside memory; locating it needs "
-            "kernel symbols (hibernation.md §3.8)",
-        )
-        if self.det.arch != "x64":
-            meta.unknown("directory_table_base", "x86 modern files have no low stub to find CR3 from (§3.8)")
-            return
-        self.low_stub = None
-        for pfn in range(1, LOW_STUB_LIMIT // PAGE):
-            if not self.is_present(pfn * PAGE):
-                continue
-            try:
-                head = self.read(pfn * PAGE, 0xA8)
-            except MemfsError:
-                continue
-            first, entry, cr3 = (struct.unpack_from("<Q", head, off)[0] for off in (0, 0x70, 0xA0))
-            if (
-                first & 0xFFFFFFFFFFFF00FF == 0x00000001000600E9
-                and entry & 0xFFFFF80000000003 == 0xFFFFF80000000000
-                and cr3 & 0xFFFFFF0000000FFF == 0
-                and cr3
-            ):
-                meta.directory_table_base = cr3
-                self.low_stub = pfn * PAGE
-                return
-        meta.unknown(
             "directory_table_base",
-            "no processor start block (x64 low stub) in the first 1 MiB of memory (§3.8)",
+            "a Windows 8+ hibernation file states no kernel CR3; it is searched for in memory (§3.8)",
+        )
+        meta.unknown(
+            "context",
+            "Windows 8+ keeps the saved CONTEXT in KPRCB.ProcessorState inside memory (§3.8)",
         )
 
     # -- reads ----------------------------------------------------------------------------------------
@@ -369,8 +348,8 @@ class HiberfilSource(MemorySource):
         if det.family == "legacy":
             where = f"file page {det.proc_page}" if det.proc_page is not None else "not found"
             rows.append(("Processor state", f"KPROCESSOR_STATE at {where}"))
-        elif getattr(self, "low_stub", None) is not None:
-            rows.append(("Processor state", f"CR3 from the processor start block at PA {self.low_stub:#x}"))
+        else:
+            rows.append(("Processor state", "in memory (KPRCB), see kernel discovery"))
         return [Section("Hibernation file", rows)]
 
 

@@ -155,13 +155,11 @@ def test_zeroed_header_is_recovered(built, name):
 
 
 def test_index_is_lazy_and_small(built):
-    for name in ("win7-x64", "win10-1809-x86"):
+    for name in ("win7-x64", "win10-1809-x86", "win10-1809-x64", "win10-1809-x64-zeroed"):
         with open_image(str(built(name).path)) as src:
             assert src.cache.stats()["misses"] == 0  # nothing decoded at open
-    with open_image(str(built("win10-1809-x64").path)) as src:
-        # The x64 low-stub search (§3.8) reads at most the first 1 MiB: a few sets, never the file.
-        assert src.cache.stats()["misses"] <= 256 // 16 + 2
-        assert src._index.nbytes() / src._index.pages < 8
+            if src.det.family == "modern":
+                assert src._index.nbytes() / src._index.pages < 8
 
 
 def test_open_is_fast_on_a_large_sparse_file(tmp_path):

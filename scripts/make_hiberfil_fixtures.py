@@ -423,6 +423,17 @@ def build_bytes(name: str, seed: int | None = None) -> tuple[bytes, bytes, Recip
     return bytes(data), physmem_bytes(pages), recipe
 
 
+def build_from_pages(
+    layout: str, pages: dict[int, bytes], *, signature: bytes = b"HIBR", seed: int = 1
+) -> bytes:
+    """A hibernation file in ``layout`` (a key of :data:`LAYOUTS`) holding ``pages`` ({pfn: 4 KiB})."""
+    lay = LAYOUTS[layout]
+    rng = random.Random(seed)
+    if isinstance(lay, ModernLayout):
+        return _modern_file(lay, pages, rng, signature, ("plain", "huffman", "raw"))
+    return _legacy_file(lay, pages, rng, signature)
+
+
 def expected_cr3(name: str) -> int:
     """The kernel CR3 of fixture ``name``: stated by the processor state (legacy) or found in memory."""
     mode = paging_mode(LAYOUTS[FIXTURES[name].layout])

@@ -17,6 +17,7 @@ from memfs import __version__
 from memfs.cache import DEFAULT_CACHE_SIZE, parse_size
 from memfs.detect import OpenOptions, format_names, open_image
 from memfs.exceptions import MemfsError
+from memfs.formats.hiberfil_structs import LAYOUT_KEYS
 from memfs.memory import MemorySource
 
 log = logging.getLogger("memfs")
@@ -45,6 +46,13 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=format_names(),
         help="skip detection and read the image as this format (e.g. raw)",
+    )
+    parser.add_argument(
+        "--hiber-layout",
+        choices=LAYOUT_KEYS,
+        metavar="LAYOUT",
+        help="expert override for hibernation files: use this layout instead of detecting it "
+        f"({', '.join(LAYOUT_KEYS)})",
     )
     parser.add_argument(
         "--cache-size",
@@ -123,7 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _open(args: argparse.Namespace) -> MemorySource:
-    options = OpenOptions(cache_size=args.cache_size, format=args.format, vmware_meta=args.vmware_meta)
+    options = OpenOptions(
+        cache_size=args.cache_size,
+        format=args.format,
+        vmware_meta=args.vmware_meta,
+        hiber_layout=args.hiber_layout,
+    )
     return open_image(args.image, options)
 
 

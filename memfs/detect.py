@@ -56,10 +56,19 @@ class FormatSpec:
 
 def _format_specs() -> list[FormatSpec]:
     # Imported here so that importing memfs.detect stays cheap and cycle-free.
-    from memfs.formats import crashdump, elf, lime, raw, vmware
+    from memfs.formats import crashdump, elf, hiberfil, lime, raw, vmware
 
-    # vmware last before raw: its .vmem rule looks at neighbouring files, not at a signature.
-    return [crashdump.FORMAT, lime.FORMAT, elf.FORMAT, vmware.FORMAT, raw.FORMAT]
+    # Strong signatures first; vmware's .vmem rule looks at neighbouring files, not at a signature;
+    # hiberfil's weak zeroed-header probe (structure scan) goes last before raw.
+    return [
+        crashdump.FORMAT,
+        hiberfil.FORMAT,
+        lime.FORMAT,
+        elf.FORMAT,
+        vmware.FORMAT,
+        hiberfil.FORMAT_ZEROED,
+        raw.FORMAT,
+    ]
 
 
 def format_names() -> list[str]:

@@ -47,9 +47,13 @@ def tune_malloc() -> None:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return
-    m_trim_threshold, m_mmap_threshold = -1, -3
+    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
     libc.mallopt(m_trim_threshold, 512 * 1024 * 1024)
     libc.mallopt(m_mmap_threshold, 64 * 1024 * 1024)
+    # One arena: decoded units are allocated on read-ahead/FUSE threads and freed on others; with an
+    # arena per thread each keeps its own untrimmed free pool.  Measured on a 2 GiB Huffman hiberfil,
+    # cache 512M, one reader: peak RSS 920-984 -> 587 MiB and daemon CPU 4.7-5.3 -> 3.9 s.
+    libc.mallopt(m_arena_max, 1)
 
 
 FUSE_DEVICE = "/dev/fuse"

@@ -1,0 +1,379 @@
+"""Windows hibernation files (hiberfil.sys), XP to 11 24H2, x86 and x64, detected without flags.
+
+Open: read page 0, pick the layout (:mod:`hiberfil_detect`), walk table/set headers into a packed page
+index (:mod:`hiberfil_index`) — nothing is decompressed for the index.  Read: physical page → map run
+(bisect) → unit → decode through :class:`~memfs.cache.UnitCache` → slice.  A unit that fails to decode
+fails only the reads that touch it (``failures.record`` + DecompressionError).
+
+Processor state: legacy files keep a KPROCESSOR_STATE page (hibernation.md §2.4), read here; modern
+files keep it only in memory (§3.8), where kernel discovery (memfs.kernel.discover) finds CR3.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import os
+from datetime import datetime, timedelta, timezone
+
+from memfs.cache import UnitCache
+from memfs.detect import FormatSpec, OpenOptions, ProbeInput
+from memfs.exceptions import CorruptionError, DecompressionError, MemfsError, MissingDependencyError
+from memfs.formats import hiberfil_detect
+from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_NAMES, KIND_PLAIN, KIND_RAW
+from memfs.formats.hiberfil_legacy import LegacyWalk
+from memfs.formats.hiberfil_structs import PAGE, SIGNATURES
+from memfs.memory import MemorySource, Section
+from memfs.readahead import ReadAhead
+
+WILLNEED_WINDOW = 64 << 20
+_FADVISE = hasattr(os, "posix_fadvise")
+READAHEAD_DEPTH = 8
+"""Map runs (≈ 64 KiB units) decoded ahead of a sequential reader (memfs.readahead)."""
+READAHEAD_MIN_CACHE = 4 << 20
+HEADER_LABELS = {
+    "page_size": "PageSize",
+    "first_table_page": "FirstTablePage",
+    "interrupt_time": "InterruptTime (100 ns since boot)",
+    "num_pages_for_loader": "NumPagesForLoader",
+    "first_boot_page": "FirstBootRestorePage",
+    "first_kernel_page": "FirstKernelRestorePage",
+    "boot_pages_processed": "PerfInfo.BootPagesProcessed",
+    "kernel_pages_processed": "PerfInfo.KernelPagesProcessed",
+    "highest_physical_page": "HighestPhysicalPage",
+    "hv_cr3": "HvCr3 (hypervisor, not kernel CR3)",
+    "processor_count": "PerfInfo.ProcessorCount",
+}
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
+
+
+def _codec():
+    """The Xpress decoders (C extension); imported on first use so a stored-only file needs none."""
+    try:
+        from memfs import xpress
+    except ImportError as exc:  # pragma: no cover - depends on the build
+        raise MissingDependencyError(
+            f"the memfs.xpress extension is not built ({exc}); run: python3 setup.py build_ext --inplace"
+        ) from None
+    return xpress
+
+
+def filetime(value: int) -> datetime | None:
+    """A FILETIME as an aware UTC datetime, or None when zero or out of range."""
+    if value <= 0:
+        return None
+    try:
+        return _FILETIME_EPOCH + timedelta(microseconds=value // 10)
+    except OverflowError:
+        return None
+
+
+class HiberfilSource(MemorySource):
+    """Physical memory saved in a hibernation file."""
+
+    format_name = "hiberfil"
+
+    def __init__(self, path: str, options: OpenOptions | None = None) -> None:
+        super().__init__(path)
+        options = options or OpenOptions()
+        self._open_file()
+        try:
+            self._open(options)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_file(self, offset: int, n: int) -> bytes:
+        """Up to ``n`` bytes at ``offset`` (short at the end of the file) — for the open-time walks.
+
+        The walks read one small header per unit at rising offsets ~20 KiB apart, which the kernel's
+        read-ahead does not recognise: from a cold page cache that is one disk round trip per set.
+        Asking for the next WILLNEED_WINDOW bytes ahead of the walk turns it into large sequential I/O.
+        """
+        assert self._fd is not None
+        if offset >= self._willneed_at and _FADVISE:
+            os.posix_fadvise(self._fd, offset, WILLNEED_WINDOW, os.POSIX_FADV_WILLNEED)
+            self._willneed_at = offset + WILLNEED_WINDOW // 2
+        return os.pread(self._fd, n, offset)
+
+    def _open(self, options: OpenOptions) -> None:
+        if self.file_size < 2 * PAGE:
+            raise CorruptionError(
+                f"{self.path}: offset {self.file_size:#x}: file ends before the first table page "
+                f"({self.file_size} bytes; a hibernation file has at least two pages)"
+            )
+        self._willneed_at = 0
+        page0 = self._read_file(0, PAGE)
+        self.signature = page0[:4]
+        self.cache = UnitCache(options.cache_size)
+        self.det = hiberfil_detect.detect(
+            self._read_file, self.path, self.file_size, page0, options.hiber_layout
+        )
+        index = self.det.index
+        self._index = index
+        self._run_pfn, self._run_count = index.run_pfn, index.run_count
+        self._run_unit, self._run_slot = index.run_unit, index.run_slot
+        self._unit_off, self._unit_csize = index.unit_off, index.unit_csize
+        self._unit_kind, self._unit_pages = index.unit_kind, index.unit_pages
+        self._set_runs(index.byte_runs())
+        self.fallbacks = 0
+        # Below READAHEAD_MIN_CACHE, read-ahead would evict what it decodes before it is used.
+        self.readahead = (
+            ReadAhead(len(index.run_unit), self._units_between, self._warm, READAHEAD_DEPTH)
+            if options.cache_size >= READAHEAD_MIN_CACHE and index.kind_counts()[KIND_RAW] < index.units
+            else None
+        )
+        self._fill_metadata()
+
+    # -- metadata -------------------------------------------------------------------------------------
+
+    def _fill_metadata(self) -> None:
+        det, meta = self.det, self.metadata
+        meta.arch = det.arch
+        meta.notes.extend(det.notes)
+        lay = det.layout
+        sig = self.signature
+        if sig.upper() == b"WAKE":
+            meta.notes.append(
+                "signature WAKE: the system resumed from this image; Windows may have wiped parts of it "
+                "(hibernation.md §3.9) — every page shown was validated structurally, not its content"
+            )
+        elif sig not in SIGNATURES and any(sig):
+            meta.notes.append(f"unknown signature {sig!r}")
+        if lay is not None:
+            meta.os_major, meta.os_minor = lay.os_version
+            meta.format_detail = f"hibernation file, {lay.name} layout ({det.family} format)"
+            builds = getattr(lay, "builds", ())
+            if len(builds) == 1:
+                meta.os_build = builds[0]
+            else:
+                meta.unknown(
+                    "os_build",
+                    f"LengthSelf {lay.length_self:#x} is shared by builds {', '.join(map(str, builds))}"
+                    if builds
+                    else "legacy headers carry no build number",
+                )
+        else:
+            meta.format_detail = f"hibernation file, {det.family} format recovered without a header"
+            meta.unknown("os_build", "the header is zeroed")
+        stime = det.header.get("system_time")
+        meta.system_time = filetime(stime) if stime else None
+        meta.unknown(
+            "system_time", "the header's SystemTime is zero" if det.header else "the header is zeroed"
+        )
+        if det.header.get("interrupt_time"):
+            meta.system_uptime = timedelta(microseconds=det.header["interrupt_time"] // 10)
+        meta.unknown("system_uptime", "only legacy headers carry InterruptTime (time since boot)")
+        if det.header.get("processor_count"):
+            meta.number_processors = det.header["processor_count"]
+        meta.unknown("number_processors", "only the 24H2 header carries a processor count")
+        if det.family == "legacy":
+            self._legacy_state()
+        else:
+            self._modern_state()
+        meta.machine_image_type = {"x64": 0x8664, "x86": 0x14C}[det.arch]
+        for name in (
+            "kd_debugger_data_block", "kernel_base", "ps_loaded_module_list", "ps_active_process_head",
+            "pfn_database", "ki_processor_block",
+        ):  # fmt: skip
+            meta.unknown(name, "a hibernation file has no debugger data header; it lives in memory (KDBG)")
+        meta.unknown("bugcheck_code", "a hibernation file records no bug check")
+        meta.unknown("dump_type", "not a crash dump")
+
+    def _legacy_state(self) -> None:
+        det, meta = self.det, self.metadata
+        state = det.proc_state
+        if state is None:
+            meta.unknown(
+                "directory_table_base", "no KPROCESSOR_STATE page (1, 2, 4) passes validation (§2.4)"
+            )
+            meta.unknown("context", "no KPROCESSOR_STATE page passes validation")
+            return
+        meta.directory_table_base = state["cr3"]
+        meta.context = state
+        if det.arch == "x86":
+            meta.pae = bool(state["cr4"] & 0x20)
+
+    def _modern_state(self) -> None:
+        """Windows 8+ states no CR3 or CONTEXT in the file (hibernation.md §3.8): both live in memory.
+
+        Kernel discovery (memfs.kernel.discover, run when the mount's files are built) searches the
+        restored memory — x64 low stub, self-referencing page tables — and fills these fields.
+        """
+        meta = self.metadata
+        meta.unknown(
+            "directory_table_base",
+            "a Windows 8+ hibernation file states no kernel CR3; it is searched for in memory (§3.8)",
+        )
+        meta.unknown(
+            "context",
+            "Windows 8+ keeps the saved CONTEXT in KPRCB.ProcessorState inside memory (§3.8)",
+        )
+
+    # -- reads ----------------------------------------------------------------------------------------
+
+    def _runs_mergeable(self) -> bool:
+        return True  # map runs are looked up by page number, not through self.runs
+
+    def _read_mapped(self, pa: int, n: int) -> bytes:
+        run_pfn, run_count = self._run_pfn, self._run_count
+        i = bisect.bisect_right(run_pfn, pa >> 12) - 1
+        if self.readahead is not None:
+            self.readahead.observe(pa, n, i)
+        pieces = []
+        while n > 0:
+            base = run_pfn[i] << 12
+            inside = pa - base
+            take = min(n, (run_count[i] << 12) - inside)
+            unit = self._run_unit[i]
+            start = (self._run_slot[i] << 12) + inside
+            if self._unit_kind[unit] == KIND_RAW:
+                pieces.append(self._pread(self._unit_off[unit] + start, take))
+            else:
+                data = self.cache.get(unit, lambda u=unit: self._decode(u))
+                # memoryview: the one copy is the join below (or bytes() for a single piece).
+                pieces.append(data if take == len(data) else memoryview(data)[start : start + take])
+            pa += take
+            n -= take
+            i += 1
+        if len(pieces) == 1:
+            return bytes(pieces[0]) if isinstance(pieces[0], memoryview) else pieces[0]
+        return b"".join(pieces)
+
+    def _units_between(self, start: int, stop: int) -> tuple[int, ...]:
+        """Compressed units behind map runs ``start … stop-1`` (for read-ahead)."""
+        kinds = self._unit_kind
+        return tuple(dict.fromkeys(u for u in self._run_unit[start:stop] if kinds[u] != KIND_RAW))
+
+    def _warm(self, unit: int) -> None:
+        """Decode ``unit`` into the cache (read-ahead worker); a failure is recorded, the read reports it."""
+        with contextlib.suppress(MemfsError):
+            self.cache.get(unit, lambda: self._decode(unit))
+
+    def close(self) -> None:
+        readahead = getattr(self, "readahead", None)  # absent when the constructor failed
+        if readahead is not None:
+            readahead.close()
+        super().close()
+
+    def _decode(self, unit: int) -> bytes:
+        """Decompress one unit to exactly pages × 4096 bytes; the declared codec first, then the other."""
+        ref = self._index.unit(unit)
+        out_size = ref.pages * PAGE
+        try:
+            data = self._pread(ref.data_off, ref.csize)
+        except CorruptionError as exc:
+            self.failures.record(ref.head, str(exc))
+            raise DecompressionError(str(exc)) from None
+        codec = _codec()
+        order = (
+            (codec.decompress_huffman, codec.decompress_plain)
+            if ref.kind == KIND_HUFFMAN
+            else (codec.decompress_plain, codec.decompress_huffman)
+        )
+        errors = []
+        for attempt, decode in enumerate(order):
+            try:
+                out = decode(data, out_size)
+            except DecompressionError as exc:
+                errors.append(str(exc))
+                continue
+            if len(out) == out_size:
+                if attempt:
+                    self.fallbacks += 1
+                return out
+            errors.append(f"produced {len(out)} of {out_size} bytes")
+        what = "Xpress block" if self.det.family == "legacy" else "compression set"
+        message = (
+            f"{self.path}: offset {ref.head:#x}: {what} ({KIND_NAMES[ref.kind]}, {ref.csize:#x} bytes, "
+            f"{ref.pages} pages) does not decode: {'; '.join(errors)}"
+        )
+        self.failures.record(ref.head, message)
+        raise DecompressionError(message)
+
+    def cache_stats(self) -> dict[str, int]:
+        return self.cache.stats()
+
+    # -- header.txt -----------------------------------------------------------------------------------
+
+    def describe(self) -> list[Section]:
+        det, index = self.det, self._index
+        lay = det.layout
+        rows = [
+            ("Signature", f"{self.signature!r} ({SIGNATURES.get(self.signature, 'not a known signature')})"),
+            ("Family", f"{det.family} ({'XP - 7' if det.family == 'legacy' else '8 - 11'})"),
+            ("Layout", f"{lay.key}: {lay.name}" if lay is not None else "unknown (recovered)"),
+            ("Detected by", det.how),
+            ("Architecture", det.arch),
+        ]
+        if lay is not None:
+            rows.append(("LengthSelf", f"{lay.length_self:#x}"))
+        for name, value in det.header.items():
+            if name in HEADER_LABELS:
+                rows.append((HEADER_LABELS[name], f"{value:#x}"))
+        counts = index.kind_counts()
+        unit_name = "Xpress blocks" if det.family == "legacy" else "Compression sets"
+        rows.append(
+            (unit_name, f"{index.units} ({', '.join(f'{counts[k]} {KIND_NAMES[k]}' for k in KIND_NAMES)})")
+        )
+        rows.append(("Pages mapped", str(index.pages)))
+        for walk in det.walks:
+            if isinstance(walk, LegacyWalk):
+                rows.append(
+                    (
+                        "Range tables",
+                        f"{walk.tables} tables, {walk.blocks} blocks, {walk.resyncs} block headers found by "
+                        f"resync, {walk.surplus_slots} surplus block slots",
+                    )
+                )
+            else:
+                detail = f"{walk.sets} sets, {walk.pages} pages from {walk.start:#x} to {walk.end:#x}"
+                if walk.big_sets:
+                    detail += f", {walk.big_sets} sets of more than 16 pages"
+                if walk.size20:
+                    detail += f", {walk.size20} sizes read as 20-bit (bits 28-29 set)"
+                if walk.stop:
+                    detail += f"; stop: {walk.stop}"
+                rows.append(("Phase", detail))
+        if index.duplicates:
+            rows.append(("Pages stored twice", f"{index.duplicates} (the later copy is used, §3.7)"))
+        slack = max(self.file_size - index.end_offset, 0)
+        rows.append(("Referenced file bytes", f"up to {index.end_offset:#x} of {self.file_size:#x}"))
+        rows.append(("Slack (file bytes after the last unit)", f"{slack} bytes ({slack:#x})"))
+        rows.append(
+            ("Index size", f"{index.nbytes()} bytes ({index.nbytes() / max(index.pages, 1):.2f} per page)")
+        )
+        if self.fallbacks:
+            rows.append(("Units decoded by the other codec", str(self.fallbacks)))
+        if det.family == "legacy":
+            where = f"file page {det.proc_page}" if det.proc_page is not None else "not found"
+            rows.append(("Processor state", f"KPROCESSOR_STATE at {where}"))
+        else:
+            rows.append(("Processor state", "in memory (KPRCB), see kernel discovery"))
+        return [Section("Hibernation file", rows)]
+
+
+def _probe(p: ProbeInput) -> bool:
+    """Known signature (hibr, HIBR, wake, WAKE, RSTR, BRKP, HORM) at offset 0 (hibernation.md §1.2)."""
+    return p.head[:4] in SIGNATURES
+
+
+def _probe_zeroed(p: ProbeInput) -> bool:
+    return hiberfil_detect.weak_probe(p.head, p.size, p.pread)
+
+
+FORMAT = FormatSpec(
+    name="hiberfil",
+    description="Windows hibernation file (hiberfil.sys), XP to 11 24H2, x86 and x64",
+    probe=_probe,
+    open=lambda path, options: HiberfilSource(path, options),
+)
+
+FORMAT_ZEROED = FormatSpec(
+    name="hiberfil-recover",
+    description="hibernation file whose header was zeroed after resume (recovered by scanning)",
+    probe=_probe_zeroed,
+    open=lambda path, options: HiberfilSource(path, options),
+)
+
+__all__ = ["FORMAT", "FORMAT_ZEROED", "HiberfilSource", "KIND_PLAIN"]

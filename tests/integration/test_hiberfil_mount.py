@@ -1,0 +1,67 @@
+"""Hibernation files through a real FUSE mount: physmem.bin has the source image's sha256."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import struct
+
+import pytest
+
+pytest.importorskip("memfs.xpress._xpress", reason="memfs.xpress extension not built")
+
+from scripts import make_hiberfil_fixtures as mk  # noqa: E402
+
+PAGE = 0x1000
+
+
+def _sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize(
+    "name", ["win7-x64", "xp-x86", "win11-24h2-x64", "win10-1809-x86", "win10-1809-x64-zeroed"]
+)
+def test_physmem_through_fuse(mount_image, fixture_dir, name):
+    info = mk.build_fixture(name, fixture_dir)
+    mnt = mount_image(info.path)
+    physmem = mnt / "physmem.bin"
+    assert physmem.stat().st_size == info.physmem_size
+    assert _sha256(physmem) == info.sha256
+    header = (mnt / "header.txt").read_text()
+    assert "[Hibernation file]" in header
+    assert f"{info.cr3:#x}" in header
+
+
+def test_damaged_set_gives_eio_for_its_pages_only(mount_image, tmp_path):
+    info = mk.build_fixture("win10-1809-x64", tmp_path)
+    data = bytearray(info.path.read_bytes())
+    # The first boot-phase set starts at page 8 (builder layout); smash its data, keep its header.
+    off = 8 * PAGE
+    head = struct.unpack_from("<I", data, off)[0]
+    count, size = head & 0xFF, (head >> 8) & 0x3FFFFF
+    first_pfn = struct.unpack_from("<Q", data, off + 4)[0] >> 4
+    pages = sum((struct.unpack_from("<Q", data, off + 4 + 8 * i)[0] & 0xF) + 1 for i in range(count))
+    assert size != pages * PAGE, "builder changed: the first set is stored, pick another"
+    start = off + 4 + 8 * count
+    data[start : start + size] = b"\xff" * size
+    image = tmp_path / "damaged.hiberfil"
+    image.write_bytes(bytes(data))
+    expected = mk.build_bytes("win10-1809-x64")[1]
+    mnt = mount_image(image)
+    fd = os.open(mnt / "physmem.bin", os.O_RDONLY)
+    try:
+        with pytest.raises(OSError) as exc:
+            os.pread(fd, PAGE, first_pfn * PAGE)
+        assert exc.value.errno == errno.EIO
+        far = len(expected) - PAGE
+        assert os.pread(fd, PAGE, far) == expected[far:]
+    finally:
+        os.close(fd)
+    header = (mnt / "header.txt").read_text()
+    assert "Units that failed to decode : 1" in header

@@ -15,12 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pytest
+import kdmp_parser
 
 
 def kdmp_read_pages(path: str | Path) -> dict[int, bytes]:
     """Every page kdmp-parser finds in a 64-bit kernel dump, as ``{physical address: bytes}``."""
-    kdmp_parser = pytest.importorskip("kdmp_parser")
     parser = kdmp_parser.KernelDumpParser(str(path))
     return {pa: bytes(data) for pa, data in parser.pages.items()}
 
@@ -35,9 +34,7 @@ def vol3_layer(
 
     ``extra_files`` maps further requirement names to files (VMware's ``meta_layer``: the .vmss);
     each gets its own file layer.  ``extra_config`` sets more config values of the new layer.
-    Skips the test when Volatility 3 is not installed.
     """
-    pytest.importorskip("volatility3")
     from volatility3.framework import contexts
     from volatility3.framework.layers import physical
 
@@ -70,7 +67,6 @@ def vol3_runs(layer: Any) -> list[tuple[int, int]]:
 @functools.lru_cache(maxsize=8)
 def _vol3_crash_layer(path: str):
     """A Volatility 3 crash layer standing alone (64- or 32-bit by the ValidDump signature)."""
-    pytest.importorskip("volatility3")
     from volatility3.framework.layers import crash
 
     with open(path, "rb") as handle:

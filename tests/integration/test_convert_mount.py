@@ -9,6 +9,7 @@ import pytest
 
 import scripts.make_crashdump_fixtures as mk
 import scripts.make_other_fixtures as mo
+from scripts import make_hiberfil_fixtures
 from tests.integration.conftest import run_memfs
 from tests.integration.test_mount import sha256
 
@@ -29,13 +30,7 @@ def image(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
         path.write_bytes(rng.randbytes(1 << 20) + bytes(1 << 20) + rng.randbytes(4097))
         return path
     if name == "hiberfil":
-        try:
-            import scripts.make_hiberfil_fixtures as mh
-        except ImportError:
-            pytest.skip(
-                "the hibernation reader (branch hiberfil, scripts/make_hiberfil_fixtures.py) is not merged"
-            )
-        return Path(mh.build_fixture("win10-1809-x64", tmp_path).path)
+        return Path(make_hiberfil_fixtures.build_fixture("win10-1809-x64", tmp_path).path)
     if name in OTHERS:
         return Path(OTHERS[name](tmp_path).path)
     path = tmp_path / name

@@ -9,9 +9,7 @@ import struct
 
 import pytest
 
-pytest.importorskip("memfs.xpress._xpress", reason="memfs.xpress extension not built")
-
-from scripts import make_hiberfil_fixtures as mk  # noqa: E402
+from scripts import make_hiberfil_fixtures as mk
 
 PAGE = 0x1000
 

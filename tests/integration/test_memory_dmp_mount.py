@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import pytest
+import kdmp_parser
 
 from memfs.formats.raw import RawSource
 from memfs.views.tree import build_files
@@ -28,6 +28,5 @@ def test_memory_dmp_through_the_mount(tmp_path: Path, mount_image) -> None:
     assert digest.hexdigest() == expected.hexdigest()
     header = (mnt / "header.txt").read_text()
     assert "[Kernel discovery (symbol-free)]" in header and f"{image.kdbg_va:#x}" in header
-    kdmp_parser = pytest.importorskip("kdmp_parser")
     parser = kdmp_parser.KernelDumpParser(str(dump))
     assert parser.translate_virtual(image.kdbg_va) == image.kdbg_pa

@@ -7,6 +7,7 @@ import random
 import struct
 from pathlib import Path
 
+import kdmp_parser
 import pytest
 
 from memfs.detect import open_image
@@ -190,7 +191,6 @@ def test_memfs_crashdump_reader_reads_it_back(raw_dumps, name) -> None:
 
 @pytest.mark.parametrize("name", [n for n in VARIANTS if n.startswith("x64")])
 def test_kdmp_parser_accepts_and_agrees(raw_dumps, name) -> None:
-    kdmp_parser = pytest.importorskip("kdmp_parser")
     image, source, dump, path, _ = raw_dumps[name]
     expected = _expected_physmem(source, dump)
     pages = kdmp_read_pages(path)

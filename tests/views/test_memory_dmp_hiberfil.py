@@ -1,6 +1,6 @@
 """memory.dmp built from hibernation files: the header keeps what the file states (CR3, PAE, time,
 context) and the page data equals physmem; kdmp-parser, Volatility 3 and memfs's crash-dump reader
-accept it.  Runs once the hibernation reader and its fixture builder are present (branch hiberfil)."""
+accept it."""
 
 from __future__ import annotations
 
@@ -11,16 +11,14 @@ import pytest
 
 from memfs.detect import open_image
 from memfs.views.tree import build_files
+from scripts import make_hiberfil_fixtures as mk
 from tests.readers import kdmp_read_pages, vol3_crash_read
-
-mk = pytest.importorskip("scripts.make_hiberfil_fixtures", reason="hibernation fixtures not merged yet")
-pytest.importorskip("memfs.xpress._xpress", reason="memfs.xpress extension not built")
 
 PAGE = 0x1000
 NAMES = ["xp-x86", "win7-x86-pae", "win7-x64", "win10-1809-x64", "win11-24h2-x64"]
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n in mk.FIXTURES])
+@pytest.mark.parametrize("name", NAMES)
 def test_memory_dmp_from_hibernation_file(fixture_dir: Path, name: str) -> None:
     info = mk.build_fixture(name, fixture_dir)
     out = fixture_dir / f"{name}.memory.dmp"

@@ -9,6 +9,25 @@ from __future__ import annotations
 
 from construct import Array, Bytes, Int8ul, Int16ul, Int32ul, Int64sl, Int64ul, Padding, Struct
 
+
+def offset_of(struct_: Struct, name: str) -> int:
+    """Byte offset of the field ``name`` in the fixed-size ``struct_`` (the sizes of the fields before it)."""
+    offset = 0
+    for sub in struct_.subcons:
+        if sub.name == name:
+            return offset
+        offset += sub.sizeof()
+    raise KeyError(name)
+
+
+def size_of(struct_: Struct, name: str) -> int:
+    """Byte size of the field ``name`` in ``struct_``."""
+    for sub in struct_.subcons:
+        if sub.name == name:
+            return sub.sizeof()
+    raise KeyError(name)
+
+
 # -- constants (crashdump.md §5.1, §5.2, §4.4, §5.5) ------------------------------------------
 
 SIGNATURE = b"PAGE"
@@ -314,11 +333,15 @@ DUMP_HEADER64 = Struct(
     "_reserved0" / Bytes(4008),
 )
 
-# Byte offsets the reader quotes in error messages (checked against the structs by the tests).
-OFFSETS32 = {"PhysicalMemoryBlock": 0x064, "ContextRecord": 0x320, "DumpType": 0xF88, "Attributes": 0x8A0}
-OFFSETS64 = {"PhysicalMemoryBlock": 0x088, "ContextRecord": 0x348, "DumpType": 0xF98, "Attributes": 0x1050}
-RUN_TABLE_OFFSET = {32: 0x064 + 8, 64: 0x088 + 0x10}
-RUN_SIZE = {32: 8, 64: 16}
+# Byte offsets the reader quotes in error messages, and where the run table sits (§4.1).
+_QUOTED = ("PhysicalMemoryBlock", "ContextRecord", "DumpType", "Attributes")
+OFFSETS32 = {name: offset_of(DUMP_HEADER32, name) for name in _QUOTED}
+OFFSETS64 = {name: offset_of(DUMP_HEADER64, name) for name in _QUOTED}
+RUN_TABLE_OFFSET = {
+    32: OFFSETS32["PhysicalMemoryBlock"] + offset_of(PHYSICAL_MEMORY_DESCRIPTOR32, "Run"),
+    64: OFFSETS64["PhysicalMemoryBlock"] + offset_of(PHYSICAL_MEMORY_DESCRIPTOR64, "Run"),
+}
+RUN_SIZE = {32: PHYSICAL_MEMORY_RUN32.sizeof(), 64: PHYSICAL_MEMORY_RUN64.sizeof()}
 
 # -- §6.4 bitmap header of DumpTypes 5 and 6 (also the type-5-style DumpType 2) ----------------
 

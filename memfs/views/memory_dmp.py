@@ -28,29 +28,28 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from memfs import __version__
+from memfs.formats import crashdump_structs as cs
 from memfs.kernel.discover import Discovery, discover
 from memfs.kernel.processors import CONTEXT_SIZE, context_from_registers, header_context
 from memfs.memory import PAGE_SIZE, MemorySource, Run, Section
 from memfs.views.base import VirtualFile
 
 MAX_RUNS = 32
-FILLER = b"PAGE"
-SIGNATURE = 0x45474150
-VALID_DUMP64 = 0x34365544
-VALID_DUMP32 = 0x504D5544
 MEMFS_BUGCHECK_CODE = 0x4D454D46
 """BugCheckCode memfs writes into a header it synthesises: 'MEMF' read as a big-endian word."""
 MACHINE = {"x64": 0x8664, "arm64": 0xAA64, "x86": 0x014C}
 FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
+MEMORY_BUFFER = cs.PHYSICAL_MEMORY_DESCRIPTOR32.sizeof()
+"""The PhysicalMemoryBlockBuffer union: 700 bytes in both widths (crashdump.md §4.1)."""
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Field offsets of one header width (crashdump.md §2, §3)."""
+    """Field offsets of one header width, from the reader's construct definitions (crashdump.md §2, §3)."""
 
     size: int
     ptr: str  # struct code of a pointer field
-    valid: int
+    valid: bytes
     dtb: int
     pfn: int
     modules: int
@@ -60,13 +59,18 @@ class Layout:
     bugcheck: int
     params: int
     version_user: int
+    version_user_size: int
     kdbg: int
     memory: int
+    pages: int  # PhysicalMemoryBlock.NumberOfPages
+    run_table: int
+    run_size: int
     context: int
     context_area: int
     exception: int
     exception_size: int
     comment: int
+    comment_size: int
     dump_type: int
     required: int
     system_time: int
@@ -76,63 +80,55 @@ class Layout:
     suite: int
 
 
-LAYOUT64 = Layout(
-    size=0x2000,
-    ptr="Q",
-    valid=VALID_DUMP64,
-    dtb=0x10,
-    pfn=0x18,
-    modules=0x20,
-    processes=0x28,
-    machine=0x30,
-    cpus=0x34,
-    bugcheck=0x38,
-    params=0x40,
-    version_user=0x60,
-    kdbg=0x80,
-    memory=0x88,
-    context=0x348,
-    context_area=3000,
-    exception=0xF00,
-    exception_size=0x98,
-    comment=0xFB0,
-    dump_type=0xF98,
-    required=0xFA0,
-    system_time=0xFA8,
-    uptime=0x1030,
-    zero_u32=(0x3C, 0xF9C, 0x1038, 0x103C, 0x1048, 0x1050, 0x1054),
-    product=0x1040,
-    suite=0x1044,
-)
-LAYOUT32 = Layout(
-    size=0x1000,
-    ptr="I",
-    valid=VALID_DUMP32,
-    dtb=0x10,
-    pfn=0x14,
-    modules=0x18,
-    processes=0x1C,
-    machine=0x20,
-    cpus=0x24,
-    bugcheck=0x28,
-    params=0x2C,
-    version_user=0x3C,
-    kdbg=0x60,
-    memory=0x64,
-    context=0x320,
-    context_area=1200,
-    exception=0x7D0,
-    exception_size=0x50,
-    comment=0x820,
-    dump_type=0xF88,
-    required=0xFA0,
-    system_time=0xFC0,
-    uptime=0xFB8,
-    zero_u32=(0x8A0, 0x8A4, 0xF8C, 0xF90, 0xF9C),
-    product=0xF94,
-    suite=0xF98,
-)
-MEMORY_BUFFER = 700
+def _layout(width: int, zero_u32: tuple[str, ...]) -> Layout:
+    """The writer's offsets for one header width, computed once at import from the construct Structs."""
+    if width == 32:
+        header, descriptor, valid = cs.DUMP_HEADER32, cs.PHYSICAL_MEMORY_DESCRIPTOR32, cs.VALID_DUMP32
+    else:
+        header, descriptor, valid = cs.DUMP_HEADER64, cs.PHYSICAL_MEMORY_DESCRIPTOR64, cs.VALID_DUMP64
+
+    def at(name: str) -> int:
+        return cs.offset_of(header, name)
+
+    return Layout(
+        size=header.sizeof(),
+        ptr="I" if width == 32 else "Q",
+        valid=valid,
+        dtb=at("DirectoryTableBase"),
+        pfn=at("PfnDataBase"),
+        modules=at("PsLoadedModuleList"),
+        processes=at("PsActiveProcessHead"),
+        machine=at("MachineImageType"),
+        cpus=at("NumberProcessors"),
+        bugcheck=at("BugCheckCode"),
+        params=at("BugCheckParameter1"),
+        version_user=at("VersionUser"),
+        version_user_size=cs.size_of(header, "VersionUser"),
+        kdbg=at("KdDebuggerDataBlock"),
+        memory=at("PhysicalMemoryBlock"),
+        pages=at("PhysicalMemoryBlock") + cs.offset_of(descriptor, "NumberOfPages"),
+        run_table=cs.RUN_TABLE_OFFSET[width],
+        run_size=cs.RUN_SIZE[width],
+        context=at("ContextRecord"),
+        context_area=cs.size_of(header, "ContextRecord"),
+        exception=at("Exception"),
+        exception_size=cs.size_of(header, "Exception"),
+        comment=at("Comment"),
+        comment_size=cs.size_of(header, "Comment"),
+        dump_type=at("DumpType"),
+        required=at("RequiredDumpSpace"),
+        system_time=at("SystemTime"),
+        uptime=at("SystemUpTime"),
+        zero_u32=tuple(at(name) for name in zero_u32),
+        product=at("ProductType"),
+        suite=at("SuiteMask"),
+    )
+
+
+_ZERO_U32 = ("MiniDumpFields", "SecondaryDataState", "WriterStatus", "Attributes", "BootId")
+LAYOUT64 = _layout(64, ("_padding0", "_padding2", *_ZERO_U32))
+LAYOUT32 = _layout(32, _ZERO_U32)
+PAE_ENABLED32 = cs.offset_of(cs.DUMP_HEADER32, "PaeEnabled")
 
 
 def page_runs(runs: tuple[Run, ...] | list[Run], max_runs: int = MAX_RUNS) -> tuple[list[Run], int]:
@@ -190,7 +186,7 @@ def _original_header(source: MemorySource, size: int) -> bytes | None:
         finally:
             os.close(fd)
     data = bytes(data[:size])
-    if len(data) != size or data[:4] != FILLER:
+    if len(data) != size or data[:4] != cs.SIGNATURE:
         return None
     return data
 
@@ -207,7 +203,8 @@ class MemoryDmpFile(VirtualFile):
         self.discovery: Discovery | None = discover(source) if meta.arch in (None, "x64", "x86") else None
         self.width = 32 if meta.arch == "x86" else 64
         self.layout = LAYOUT32 if self.width == 32 else LAYOUT64
-        max_runs = min(MAX_RUNS, (MEMORY_BUFFER - (8 if self.width == 32 else 16)) // (self.width // 4))
+        lay = self.layout
+        max_runs = min(MAX_RUNS, (lay.memory + MEMORY_BUFFER - lay.run_table) // lay.run_size)
         self.runs, self.gap_pages = page_runs(source.runs, max_runs)
         self.total_pages = sum(count for _, count in self.runs)
         hdr = self.layout.size
@@ -234,14 +231,10 @@ class MemoryDmpFile(VirtualFile):
     def _memory_descriptor(self, header: bytearray) -> None:
         lay = self.layout
         header[lay.memory : lay.memory + MEMORY_BUFFER] = bytes(MEMORY_BUFFER)
-        if self.width == 64:
-            struct.pack_into("<IIQ", header, lay.memory, len(self.runs), 0, self.total_pages)
-            for i, (base, count) in enumerate(self.runs):
-                struct.pack_into("<QQ", header, lay.memory + 0x10 + 16 * i, base, count)
-        else:
-            struct.pack_into("<II", header, lay.memory, len(self.runs), self.total_pages)
-            for i, (base, count) in enumerate(self.runs):
-                struct.pack_into("<II", header, lay.memory + 8 + 8 * i, base, count)
+        struct.pack_into("<I", header, lay.memory, len(self.runs))  # NumberOfRuns
+        struct.pack_into("<" + lay.ptr, header, lay.pages, self.total_pages)
+        for i, (base, count) in enumerate(self.runs):
+            struct.pack_into("<2" + lay.ptr, header, lay.run_table + lay.run_size * i, base, count)
         struct.pack_into("<I", header, lay.dump_type, 1)
         struct.pack_into("<q", header, lay.required, self._size)
 
@@ -255,13 +248,12 @@ class MemoryDmpFile(VirtualFile):
         """A header from metadata and discovery (crashdump.md §15.1 / §15.3)."""
         meta = self.source.metadata
         lay = self.layout
-        header = bytearray(FILLER * (lay.size // 4))
+        header = bytearray(cs.SIGNATURE * (lay.size // 4))
         ptr = "<" + lay.ptr
         arch = meta.arch or "x64"
         version = self.discovery.version if self.discovery else None
-        struct.pack_into(
-            "<IIII", header, 0, SIGNATURE, lay.valid, version.major if version else 0xF, meta.os_build or 0
-        )
+        major = version.major if version else 0xF
+        struct.pack_into("<4s4sII", header, 0, cs.SIGNATURE, lay.valid, major, meta.os_build or 0)
         for off, value in (
             (lay.dtb, meta.directory_table_base),
             (lay.pfn, meta.pfn_database),
@@ -281,9 +273,9 @@ class MemoryDmpFile(VirtualFile):
         struct.pack_into(ptr[0] + "4" + lay.ptr, header, lay.params, *params)
         for off in lay.zero_u32:
             struct.pack_into("<I", header, off, 0)
-        header[lay.version_user : lay.version_user + 32] = bytes(32)
+        header[lay.version_user : lay.version_user + lay.version_user_size] = bytes(lay.version_user_size)
         if self.width == 32:
-            header[0x5C] = 1 if meta.pae else 0
+            header[PAE_ENABLED32] = 1 if meta.pae else 0
         self._memory_descriptor(header)
         context_arch = "x86" if self.width == 32 else "x64"
         header[lay.context : lay.context + lay.context_area] = bytes(lay.context_area)
@@ -303,8 +295,8 @@ class MemoryDmpFile(VirtualFile):
             context = header_context(None, context_arch)
         header[lay.context : lay.context + len(context)] = context
         header[lay.exception : lay.exception + lay.exception_size] = bytes(lay.exception_size)
-        comment = f"generated by memfs {__version__} from {meta.format}".encode()[:127]
-        header[lay.comment : lay.comment + 128] = comment.ljust(128, b"\0")
+        comment = f"generated by memfs {__version__} from {meta.format}".encode()[: lay.comment_size - 1]
+        header[lay.comment : lay.comment + lay.comment_size] = comment.ljust(lay.comment_size, b"\0")
         kuser = self.discovery.kuser if self.discovery else None
         # Keep KUSER's full 100 ns precision when that is where the value came from.
         system_time = _filetime(meta.system_time)

@@ -38,6 +38,23 @@ log = logging.getLogger(__name__)
 
 MACHINE_TYPES = {"x64": 0x8664, "x86": 0x14C}
 PHYS_KDBG_SCAN = 1 << 30
+_KDBG_FIELDS = (
+    "kd_debugger_data_block",
+    "ps_loaded_module_list",
+    "ps_active_process_head",
+    "pfn_database",
+    "ki_processor_block",
+    "number_processors",
+    "os_build",
+)
+"""Metadata fields discovery fills from the KDBG and what it points to."""
+_KUSER_FIELDS = {
+    "system_time": "system_time",
+    "system_uptime": "uptime",
+    "product_type": "product_type",
+    "suite_mask": "suite_mask",
+}
+"""Metadata fields discovery fills from KUSER_SHARED_DATA: field -> KUserData attribute."""
 
 Overlay = tuple[int, bytes, str]
 """A patch memory.dmp applies on top of physical memory: ``(pa, bytes, why)``; never crosses a page."""
@@ -105,6 +122,11 @@ def _set(meta: Metadata, name: str, value: object, reason: str) -> None:
             meta.unknown_reasons.pop(name, None)
 
 
+def _set_pointer(meta: Metadata, space: AddressSpace, name: str, value: int | None) -> None:
+    """Fill a metadata field from a KDBG field, kept only if it looks like a kernel pointer."""
+    _set(meta, name, value if space.pointer_ok(value) else None, "KDBG field is not a pointer")
+
+
 def _patch(source: MemorySource, space: AddressSpace, va: int, data: bytes, why: str) -> list[Overlay]:
     """Overlay ``data`` at ``va``, split per page; parts on unmapped or absent pages are skipped."""
     out: list[Overlay] = []
@@ -130,21 +152,7 @@ def _run(source: MemorySource, d: Discovery) -> None:
         d.rows.append(("DTB search", line))
     if found is None:
         reason = "no valid page-table root found (" + "; ".join(attempts or ["no candidate"]) + ")"
-        for name in (
-            "directory_table_base",
-            "kernel_base",
-            "kd_debugger_data_block",
-            "ps_loaded_module_list",
-            "ps_active_process_head",
-            "pfn_database",
-            "ki_processor_block",
-            "number_processors",
-            "os_build",
-            "system_time",
-            "system_uptime",
-            "product_type",
-            "suite_mask",
-        ):
+        for name in ("directory_table_base", "kernel_base", *_KDBG_FIELDS, *_KUSER_FIELDS):
             _set(meta, name, None, reason)
         return
     d.mode, d.space = found.mode, found.space
@@ -172,15 +180,7 @@ def _run(source: MemorySource, d: Discovery) -> None:
         d.rows.append(("KDBG", why))
         reason = f"KDBG not found ({why})"
         _set(meta, "kernel_base", kernel.base if kernel else None, reason)
-        for name in (
-            "kd_debugger_data_block",
-            "ps_loaded_module_list",
-            "ps_active_process_head",
-            "pfn_database",
-            "ki_processor_block",
-            "number_processors",
-            "os_build",
-        ):
+        for name in _KDBG_FIELDS:
             _set(meta, name, None, reason)
         return
     _use_kdbg(source, meta, d, space, kdbg)
@@ -239,19 +239,8 @@ def _use_kdbg(
     kern_base = kdbg.ptr(kdbg_mod.KERN_BASE)
     _set(meta, "kernel_base", kern_base, "")
     modules = kdbg.ptr(kdbg_mod.PS_LOADED_MODULE_LIST)
-    _set(
-        meta,
-        "ps_loaded_module_list",
-        modules if space.pointer_ok(modules) else None,
-        "KDBG field is not a pointer",
-    )
-    processes = kdbg.ptr(kdbg_mod.PS_ACTIVE_PROCESS_HEAD)
-    _set(
-        meta,
-        "ps_active_process_head",
-        processes if space.pointer_ok(processes) else None,
-        "KDBG field is not a pointer",
-    )
+    _set_pointer(meta, space, "ps_loaded_module_list", modules)
+    _set_pointer(meta, space, "ps_active_process_head", kdbg.ptr(kdbg_mod.PS_ACTIVE_PROCESS_HEAD))
 
     # PfnDataBase: the value of nt!MmPfnDatabase, as MemProcFS writes and LeechCore reads it (§5.6).
     pfn_var = kdbg.ptr(kdbg_mod.MM_PFN_DATABASE)
@@ -277,10 +266,7 @@ def _use_kdbg(
         "DBGKD_GET_VERSION64 not found within 8 pages of the KDBG",
     )
 
-    block = kdbg.ptr(kdbg_mod.KI_PROCESSOR_BLOCK)
-    _set(
-        meta, "ki_processor_block", block if space.pointer_ok(block) else None, "KDBG field is not a pointer"
-    )
+    _set_pointer(meta, space, "ki_processor_block", kdbg.ptr(kdbg_mod.KI_PROCESSOR_BLOCK))
     processors, how = read_processors(space, kdbg, meta.os_build)
     d.processors = processors
     d.rows.append(("Processors", f"{len(processors)} in KiProcessorBlock; contexts: {how}"))
@@ -314,10 +300,8 @@ def _discover_kuser(meta: Metadata, d: Discovery, space: AddressSpace) -> None:
     reason = "KUSER_SHARED_DATA not mapped" if kuser is None else "KUSER_SHARED_DATA value implausible"
     if kuser is not None:
         d.rows.append(("KUSER_SHARED_DATA", f"{kuser.va:#x}"))
-    _set(meta, "system_time", kuser and kuser.system_time, reason)
-    _set(meta, "system_uptime", kuser and kuser.uptime, reason)
-    _set(meta, "product_type", kuser and kuser.product_type, reason)
-    _set(meta, "suite_mask", kuser and kuser.suite_mask, reason)
+    for name, attr in _KUSER_FIELDS.items():
+        _set(meta, name, getattr(kuser, attr) if kuser is not None else None, reason)
 
 
 def _explain_missing(meta: Metadata, d: Discovery) -> None:

@@ -7,6 +7,8 @@ These are parsed once per open; nothing here is on a per-page path.
 
 from __future__ import annotations
 
+import struct
+
 from construct import Array, Bytes, Int8ul, Int16ul, Int32ul, Int64sl, Int64ul, Padding, Struct
 
 
@@ -246,6 +248,31 @@ CONTEXT_X86_REGISTERS = [
     ("eflags", "EFlags"), ("context_flags", "ContextFlags"),
     ("dr0", "Dr0"), ("dr1", "Dr1"), ("dr2", "Dr2"), ("dr3", "Dr3"), ("dr6", "Dr6"), ("dr7", "Dr7"),
 ]  # fmt: skip
+
+_INT_FORMATS = {2: "<H", 4: "<I", 8: "<Q"}
+
+
+def _register_fields(struct_: Struct, registers: list[tuple[str, str]]) -> dict[str, tuple[int, str]]:
+    return {
+        name: (offset_of(struct_, field), _INT_FORMATS[size_of(struct_, field)]) for name, field in registers
+    }
+
+
+CONTEXT_FIELDS = {
+    "x64": _register_fields(CONTEXT_AMD64, CONTEXT_AMD64_REGISTERS),
+    "x86": _register_fields(CONTEXT_X86, CONTEXT_X86_REGISTERS),
+}
+"""Where each register (lower-case name) sits in a CONTEXT record, per arch: ``(offset, struct format)``."""
+CONTEXT_SIZE = {"x64": CONTEXT_AMD64.sizeof(), "x86": CONTEXT_X86.sizeof()}
+FLTSAVE_MXCSR = offset_of(CONTEXT_AMD64, "FltSave") + offset_of(XMM_SAVE_AREA32, "MxCsr")
+"""Offset of FltSave.MxCsr in an x64 CONTEXT (0x118, §4.3)."""
+
+
+def unpack_registers(data: bytes, base: int, arch: str, names: tuple[str, ...]) -> dict[str, int]:
+    """The registers ``names``, in that order, of the CONTEXT record at ``data[base:]``."""
+    fields = CONTEXT_FIELDS[arch]
+    return {name: struct.unpack_from(fields[name][1], data, base + fields[name][0])[0] for name in names}
+
 
 # -- §2 DUMP_HEADER32 (0x1000 bytes) ---------------------------------------------------------
 

@@ -12,16 +12,16 @@ import struct
 from dataclasses import dataclass
 
 from memfs.exceptions import CorruptionError
+from memfs.formats.crashdump_structs import unpack_registers
 from memfs.formats.hiberfil_index import KIND_PLAIN, KIND_RAW, IndexBuilder, check_pfn_limit
 from memfs.formats.hiberfil_structs import (
-    CONTEXT_X64_EFLAGS,
-    CONTEXT_X64_U16,
-    CONTEXT_X64_U64,
-    CONTEXT_X86,
     KSTATE_X64_CONTEXT,
     KSTATE_X64_CR,
+    KSTATE_X64_GENERAL,
+    KSTATE_X64_SELECTORS,
     KSTATE_X86_CONTEXT,
     KSTATE_X86_CR,
+    KSTATE_X86_REGISTERS,
     PAGE,
     XPRESS_MAGIC,
     TableLayout,
@@ -187,11 +187,9 @@ def parse_processor_state(page: bytes, arch: str) -> dict[str, int] | None:
     if arch == "x64":
         regs = {name: struct.unpack_from("<Q", page, off)[0] for name, off in KSTATE_X64_CR.items()}
         ctx = KSTATE_X64_CONTEXT
-        for name, off in CONTEXT_X64_U64.items():
-            regs[name] = struct.unpack_from("<Q", page, ctx + off)[0]
-        regs["rflags"] = struct.unpack_from("<I", page, ctx + CONTEXT_X64_EFLAGS)[0]
-        for name, off in CONTEXT_X64_U16.items():
-            regs[name] = struct.unpack_from("<H", page, ctx + off)[0]
+        regs.update(unpack_registers(page, ctx, "x64", KSTATE_X64_GENERAL))
+        regs["rflags"] = unpack_registers(page, ctx, "x64", ("eflags",))["eflags"]
+        regs.update(unpack_registers(page, ctx, "x64", KSTATE_X64_SELECTORS))
         ok = (
             regs["cr3"] & 0xFFF == 0
             and regs["cr3"] != 0
@@ -201,8 +199,7 @@ def parse_processor_state(page: bytes, arch: str) -> dict[str, int] | None:
         )
     else:
         regs = {name: struct.unpack_from("<I", page, off)[0] for name, off in KSTATE_X86_CR.items()}
-        for name, off in CONTEXT_X86.items():
-            regs[name] = struct.unpack_from("<I", page, KSTATE_X86_CONTEXT + off)[0]
+        regs.update(unpack_registers(page, KSTATE_X86_CONTEXT, "x86", KSTATE_X86_REGISTERS))
         align = 0x1F if regs["cr4"] & 0x20 else 0xFFF  # PAE: PDPT is 32-byte aligned
         ok = (
             regs["cr3"] & align == 0

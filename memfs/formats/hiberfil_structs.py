@@ -229,18 +229,16 @@ def modern_header_struct(layout: ModernLayout) -> Struct:
 KSTATE_X86_CR = {"cr0": 0x2CC, "cr2": 0x2D0, "cr3": 0x2D4, "cr4": 0x2D8}
 KSTATE_X86_CONTEXT = 0x0
 # fmt: off
-CONTEXT_X86 = {
-    "eax": 0xB0, "ebx": 0xA4, "ecx": 0xAC, "edx": 0xA8, "esi": 0xA0, "edi": 0x9C, "ebp": 0xB4,
-    "esp": 0xC4, "eip": 0xB8, "eflags": 0xC0, "cs": 0xBC, "ss": 0xC8, "ds": 0x98, "es": 0x94,
-    "fs": 0x90, "gs": 0x8C,
-}  # all u32
+# Registers read from the CONTEXT, in display order; their offsets: crashdump_structs.CONTEXT_FIELDS.
+KSTATE_X86_REGISTERS = (
+    "eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip", "eflags",
+    "cs", "ss", "ds", "es", "fs", "gs",
+)  # all u32
 KSTATE_X64_CR = {"cr0": 0x00, "cr2": 0x08, "cr3": 0x10, "cr4": 0x18}
 KSTATE_X64_CONTEXT = 0xE0
-CONTEXT_X64_U64 = {
-    "rax": 0x78, "rcx": 0x80, "rdx": 0x88, "rbx": 0x90, "rsp": 0x98, "rbp": 0xA0, "rsi": 0xA8,
-    "rdi": 0xB0, "r8": 0xB8, "r9": 0xC0, "r10": 0xC8, "r11": 0xD0, "r12": 0xD8, "r13": 0xE0,
-    "r14": 0xE8, "r15": 0xF0, "rip": 0xF8,
-}
-CONTEXT_X64_U16 = {"cs": 0x38, "ds": 0x3A, "es": 0x3C, "fs": 0x3E, "gs": 0x40, "ss": 0x42}
-CONTEXT_X64_EFLAGS = 0x44  # u32
+KSTATE_X64_GENERAL = (
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
+    "r14", "r15", "rip",
+)  # u64, then EFlags (u32, shown as rflags) and the u16 selectors
+KSTATE_X64_SELECTORS = ("cs", "ds", "es", "fs", "gs", "ss")
 # fmt: on

@@ -12,56 +12,39 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from memfs.formats.crashdump_structs import CONTEXT_FIELDS, CONTEXT_SIZE, FLTSAVE_MXCSR, unpack_registers
 from memfs.kernel.kdbg import KI_PROCESSOR_BLOCK, OFFSET_PRCB_CONTEXT, OFFSET_PRCB_PROC_STATE_CONTEXT, Kdbg
 from memfs.kernel.paging import AddressSpace
 
-CONTEXT_SIZE = {"x64": 0x4D0, "x86": 0x2CC}
 MAX_PROCESSORS = {"x64": 64, "x86": 32}
 CONTEXT_FULL = {"x64": 0x0010000B, "x86": 0x00010007}
+_X64, _X86 = CONTEXT_FIELDS["x64"], CONTEXT_FIELDS["x86"]
 
 # Selector fix-ups (crashdump.md §15.1 step 7, §15.3 step 5): (offset in CONTEXT, packed bytes).
-# x64: SegCs, SegDs, SegEs, SegFs, SegGs, SegSs are consecutive u16 at +0x38.
-# x86: SegGs, SegFs, SegEs, SegDs are consecutive u32 at +0x8C; SegCs u32 +0xBC; SegSs u32 +0xC8.
+# x64: SegCs, SegDs, SegEs, SegFs, SegGs, SegSs are consecutive u16.
+# x86: SegGs, SegFs, SegEs, SegDs are consecutive u32; SegCs and SegSs u32 elsewhere.
 SELECTOR_PATCHES = {
-    "x64": ((0x38, struct.pack("<6H", 0x10, 0x2B, 0x2B, 0x53, 0x2B, 0x18)),),
+    "x64": ((_X64["cs"][0], struct.pack("<6H", 0x10, 0x2B, 0x2B, 0x53, 0x2B, 0x18)),),
     "x86": (
-        (0x8C, struct.pack("<4I", 0, 0x30, 0x23, 0x23)),
-        (0xBC, struct.pack("<I", 0x08)),
-        (0xC8, struct.pack("<I", 0x10)),
+        (_X86["gs"][0], struct.pack("<4I", 0, 0x30, 0x23, 0x23)),
+        (_X86["cs"][0], struct.pack("<I", 0x08)),
+        (_X86["ss"][0], struct.pack("<I", 0x10)),
     ),
 }
 
-_X64_REGS = (
-    ("rax", 0x78),
-    ("rcx", 0x80),
-    ("rdx", 0x88),
-    ("rbx", 0x90),
-    ("rsp", 0x98),
-    ("rbp", 0xA0),
-    ("rsi", 0xA8),
-    ("rdi", 0xB0),
-    ("r8", 0xB8),
-    ("r9", 0xC0),
-    ("r10", 0xC8),
-    ("r11", 0xD0),
-    ("r12", 0xD8),
-    ("r13", 0xE0),
-    ("r14", 0xE8),
-    ("r15", 0xF0),
-    ("rip", 0xF8),
-)
-_X86_REGS = (
-    ("edi", 0x9C),
-    ("esi", 0xA0),
-    ("ebx", 0xA4),
-    ("edx", 0xA8),
-    ("ecx", 0xAC),
-    ("eax", 0xB0),
-    ("ebp", 0xB4),
-    ("eip", 0xB8),
-    ("eflags", 0xC0),
-    ("esp", 0xC4),
-)
+# The registers registers() reads into ``metadata.context``, in display order: the general ones
+# (those context_from_registers writes back), then flags and selectors.
+_GENERAL = {
+    "x64": (
+        "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+        "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip",
+    ),
+    "x86": ("edi", "esi", "ebx", "edx", "ecx", "eax", "ebp", "eip", "eflags", "esp"),
+}  # fmt: skip
+_REGISTERS = {
+    "x64": (*_GENERAL["x64"], "eflags", "cs", "ds", "es", "fs", "gs", "ss"),
+    "x86": (*_GENERAL["x86"], "gs", "fs", "es", "ds", "cs", "ss"),
+}
 
 
 @dataclass
@@ -116,31 +99,22 @@ def read_processors(space: AddressSpace, kdbg: Kdbg, build: int | None) -> tuple
 
 def registers(context: bytes, arch: str) -> dict[str, int]:
     """Register values of a CONTEXT record, by lower-case name."""
-    if arch == "x64":
-        regs = {name: struct.unpack_from("<Q", context, off)[0] for name, off in _X64_REGS}
-        regs["eflags"] = struct.unpack_from("<I", context, 0x44)[0]
-        for name, off in (("cs", 0x38), ("ds", 0x3A), ("es", 0x3C), ("fs", 0x3E), ("gs", 0x40), ("ss", 0x42)):
-            regs[name] = struct.unpack_from("<H", context, off)[0]
-        return regs
-    regs = {name: struct.unpack_from("<I", context, off)[0] for name, off in _X86_REGS}
-    for name, off in (("gs", 0x8C), ("fs", 0x90), ("es", 0x94), ("ds", 0x98), ("cs", 0xBC), ("ss", 0xC8)):
-        regs[name] = struct.unpack_from("<I", context, off)[0]
-    return regs
+    return unpack_registers(context, 0, arch, _REGISTERS[arch])
 
 
 def context_from_registers(regs: dict[str, int], arch: str) -> bytes:
     """A CONTEXT record holding the named registers a reader stated (e.g. a hibernation file's
     KPROCESSOR_STATE, hibernation.md §5); unnamed fields stay zero."""
     ctx = bytearray(CONTEXT_SIZE[arch])
-    table, fmt = (_X64_REGS, "<Q") if arch == "x64" else (_X86_REGS, "<I")
-    mask = (1 << (8 * struct.calcsize(fmt))) - 1
-    for name, off in table:
+    fields = CONTEXT_FIELDS[arch]
+    for name in _GENERAL[arch]:
         if name in regs:
-            struct.pack_into(fmt, ctx, off, regs[name] & mask)
+            off, fmt = fields[name]
+            struct.pack_into(fmt, ctx, off, regs[name] & ((1 << (8 * struct.calcsize(fmt))) - 1))
     flags = regs.get("eflags", regs.get("rflags"))
     if flags is not None:
-        struct.pack_into("<I", ctx, 0x44 if arch == "x64" else 0xC0, flags & 0xFFFFFFFF)
-    struct.pack_into("<I", ctx, 0x30 if arch == "x64" else 0, CONTEXT_FULL[arch])
+        struct.pack_into("<I", ctx, fields["eflags"][0], flags & 0xFFFFFFFF)
+    struct.pack_into("<I", ctx, fields["context_flags"][0], CONTEXT_FULL[arch])
     return bytes(ctx)
 
 
@@ -149,10 +123,11 @@ def header_context(context: bytes | None, arch: str) -> bytes:
     ctx = bytearray(context if context is not None else bytes(CONTEXT_SIZE[arch]))
     for off, data in SELECTOR_PATCHES[arch]:
         ctx[off : off + len(data)] = data
-    (flags,) = struct.unpack_from("<I", ctx, 0x30 if arch == "x64" else 0)
+    flags_at = CONTEXT_FIELDS[arch]["context_flags"][0]
+    (flags,) = struct.unpack_from("<I", ctx, flags_at)
     if flags & 0xFFFF0000 != CONTEXT_FULL[arch] & 0xFFFF0000:
-        struct.pack_into("<I", ctx, 0x30 if arch == "x64" else 0, CONTEXT_FULL[arch])
+        struct.pack_into("<I", ctx, flags_at, CONTEXT_FULL[arch])
     if arch == "x64":
-        (fltsave_mxcsr,) = struct.unpack_from("<I", ctx, 0x118)
-        struct.pack_into("<I", ctx, 0x34, fltsave_mxcsr)  # CONTEXT.MxCsr must equal FltSave.MxCsr
+        (fltsave_mxcsr,) = struct.unpack_from("<I", ctx, FLTSAVE_MXCSR)
+        struct.pack_into("<I", ctx, _X64["mxcsr"][0], fltsave_mxcsr)  # CONTEXT.MxCsr must equal FltSave.MxCsr
     return bytes(ctx)

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from memfs import __version__
 from memfs.formats import crashdump_structs as cs
 from memfs.kernel.discover import Discovery, discover
-from memfs.kernel.processors import CONTEXT_SIZE, context_from_registers, header_context
+from memfs.kernel.processors import context_from_registers, header_context
 from memfs.memory import PAGE_SIZE, MemorySource, Run, Section
 from memfs.views.base import VirtualFile
 
@@ -283,7 +283,7 @@ class MemoryDmpFile(VirtualFile):
         # §5): raw bytes as ``source.context_record``, else its registers in metadata.context;
         # otherwise CPU 0's from discovery.  header_context() adds selectors and the MxCsr rule.
         stated = getattr(self.source, "context_record", None)
-        size = CONTEXT_SIZE[context_arch]
+        size = cs.CONTEXT_SIZE[context_arch]
         from_discovery = self.discovery is not None and self.discovery.filled_context
         if isinstance(stated, (bytes, bytearray)) and len(stated) >= size:
             context = header_context(bytes(stated[:size]), context_arch)
@@ -291,7 +291,7 @@ class MemoryDmpFile(VirtualFile):
             context = header_context(context_from_registers(meta.context, context_arch), context_arch)
         else:
             context = self.discovery.header_context if self.discovery else None
-        if context is None or len(context) != CONTEXT_SIZE[context_arch]:
+        if context is None or len(context) != cs.CONTEXT_SIZE[context_arch]:
             context = header_context(None, context_arch)
         header[lay.context : lay.context + len(context)] = context
         header[lay.exception : lay.exception + lay.exception_size] = bytes(lay.exception_size)

@@ -219,7 +219,7 @@ class CrashDumpSource(MemorySource):
         meta = self.metadata
         nbytes = self.width // 8
         machine = h.MachineImageType
-        arch = {0x014C: "x86", 0x8664: "x64", 0xAA64: "arm64"}.get(machine)
+        arch = cs.ARCH_BY_MACHINE.get(machine)
         expected = ("x86",) if self.width == 32 else ("x64", "arm64")
         if arch not in expected:
             arch = expected[0]

@@ -58,6 +58,9 @@ DUMP_TYPE_NAMES = {
 }
 
 MACHINE_TYPES = {0x014C: "I386", 0x8664: "AMD64", 0xAA64: "ARM64"}
+MACHINE_BY_ARCH = {"x86": 0x014C, "x64": 0x8664, "arm64": 0xAA64}
+"""MachineImageType (IMAGE_FILE_MACHINE_*) of each ``Metadata.arch``."""
+ARCH_BY_MACHINE = {machine: arch for arch, machine in MACHINE_BY_ARCH.items()}
 PRODUCT_TYPES = {1: "VER_NT_WORKSTATION", 2: "VER_NT_DOMAIN_CONTROLLER", 3: "VER_NT_SERVER"}
 
 ATTRIBUTE_BITS = [

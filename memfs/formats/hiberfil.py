@@ -20,6 +20,7 @@ from memfs.cache import UnitCache
 from memfs.detect import FormatSpec, OpenOptions, ProbeInput
 from memfs.exceptions import CorruptionError, DecompressionError, MemfsError, MissingDependencyError
 from memfs.formats import hiberfil_detect
+from memfs.formats.crashdump_structs import MACHINE_BY_ARCH
 from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_NAMES, KIND_PLAIN, KIND_RAW
 from memfs.formats.hiberfil_legacy import LegacyWalk
 from memfs.formats.hiberfil_structs import PAGE, SIGNATURES
@@ -171,7 +172,7 @@ class HiberfilSource(MemorySource):
             self._legacy_state()
         else:
             self._modern_state()
-        meta.machine_image_type = {"x64": 0x8664, "x86": 0x14C}[det.arch]
+        meta.machine_image_type = MACHINE_BY_ARCH[det.arch]
         for name in (
             "kd_debugger_data_block", "kernel_base", "ps_loaded_module_list", "ps_active_process_head",
             "pfn_database", "ki_processor_block",

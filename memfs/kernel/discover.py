@@ -25,6 +25,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from memfs.exceptions import MemfsError
+from memfs.formats.crashdump_structs import MACHINE_BY_ARCH
 from memfs.kernel import dtb as dtb_mod
 from memfs.kernel import kdbg as kdbg_mod
 from memfs.kernel.kuser import KUserData, read_kuser
@@ -36,7 +37,6 @@ from memfs.memory import MemorySource, Metadata, Section
 
 log = logging.getLogger(__name__)
 
-MACHINE_TYPES = {"x64": 0x8664, "x86": 0x14C}
 PHYS_KDBG_SCAN = 1 << 30
 _KDBG_FIELDS = (
     "kd_debugger_data_block",
@@ -165,7 +165,7 @@ def _run(source: MemorySource, d: Discovery) -> None:
     else:
         meta.unknown("pae", "PAE is a 32-bit x86 setting; not applicable to x64")
     _set(meta, "directory_table_base", found.dtb, "")
-    _set(meta, "machine_image_type", MACHINE_TYPES[found.arch], "")
+    _set(meta, "machine_image_type", MACHINE_BY_ARCH[found.arch], "")
 
     _discover_kuser(meta, d, space)
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from memfs.formats.crashdump_structs import ARCH_BY_MACHINE
 from memfs.kernel.paging import AddressSpace
 
 PAGE = 0x1000
-MACHINES = (0x8664, 0x14C, 0xAA64)
 
 
 @dataclass
@@ -48,7 +48,7 @@ def find_version_block(
                 (modules,) = struct.unpack_from("<Q", page, pos + 8)
                 if x86:
                     modules &= 0xFFFFFFFF
-                if modules == module_list and major in (0xF, 0xC) and machine in MACHINES and minor:
+                if modules == module_list and major in (0xF, 0xC) and machine in ARCH_BY_MACHINE and minor:
                     return VersionBlock(page_va + start, major, minor, secondary, machine)
             pos = page.find(key, pos + 1)
     return None

@@ -37,7 +37,6 @@ from memfs.views.base import VirtualFile
 MAX_RUNS = 32
 MEMFS_BUGCHECK_CODE = 0x4D454D46
 """BugCheckCode memfs writes into a header it synthesises: 'MEMF' read as a big-endian word."""
-MACHINE = {"x64": 0x8664, "arm64": 0xAA64, "x86": 0x014C}
 FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
 MEMORY_BUFFER = cs.PHYSICAL_MEMORY_DESCRIPTOR32.sizeof()
 """The PhysicalMemoryBlockBuffer union: 700 bytes in both widths (crashdump.md §4.1)."""
@@ -264,9 +263,8 @@ class MemoryDmpFile(VirtualFile):
             struct.pack_into(
                 ptr, header, off, (value or 0) & (0xFFFFFFFF if self.width == 32 else (1 << 64) - 1)
             )
-        struct.pack_into(
-            "<II", header, lay.machine, MACHINE.get(arch, 0x8664), max(meta.number_processors or 1, 1)
-        )
+        machine = cs.MACHINE_BY_ARCH.get(arch, cs.MACHINE_BY_ARCH["x64"])
+        struct.pack_into("<II", header, lay.machine, machine, max(meta.number_processors or 1, 1))
         code = MEMFS_BUGCHECK_CODE
         params = [0, 0, 0, 0]
         struct.pack_into("<I", header, lay.bugcheck, code)

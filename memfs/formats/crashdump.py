@@ -13,18 +13,18 @@ import bisect
 import os
 import re
 import struct
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from itertools import accumulate
 
 from construct import Container
 
 from memfs.detect import FormatSpec, OpenOptions, ProbeInput
 from memfs.exceptions import CorruptionError, FormatError, UnknownFormatError, at
+from memfs.filetime import to_datetime, to_timedelta
 from memfs.formats import crashdump_structs as cs
 from memfs.memory import PAGE_SIZE, MemorySource, Rows, Section
 
 MAX_PFN = 1 << 40  # 52-bit physical addresses: the architectural maximum on x64 and PAE
-FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
 NOT_WRITTEN = "not written ('PAGE' filler)"
 
 # -- bitmap scanning (crashdump.md §6.4) --------------------------------------------------------
@@ -80,21 +80,11 @@ def _text(raw: bytes) -> str | None:
 
 
 def _filetime(value: int) -> datetime | None:
-    if value <= 0 or _is_filler(value, 8):
-        return None
-    try:
-        return FILETIME_EPOCH + timedelta(microseconds=value // 10)
-    except OverflowError:
-        return None
+    return None if value <= 0 or _is_filler(value, 8) else to_datetime(value)
 
 
 def _uptime(value: int) -> timedelta | None:
-    if value < 0 or _is_filler(value, 8):
-        return None
-    try:
-        return timedelta(microseconds=value // 10)
-    except OverflowError:
-        return None
+    return None if value < 0 or _is_filler(value, 8) else to_timedelta(value)
 
 
 def _attributes(value: int) -> str:

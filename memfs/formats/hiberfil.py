@@ -14,11 +14,12 @@ from __future__ import annotations
 import bisect
 import contextlib
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from memfs.cache import UnitCache
 from memfs.detect import FormatSpec, OpenOptions, ProbeInput
 from memfs.exceptions import CorruptionError, DecompressionError, MemfsError, MissingDependencyError
+from memfs.filetime import to_datetime
 from memfs.formats import hiberfil_detect
 from memfs.formats.crashdump_structs import MACHINE_BY_ARCH
 from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_NAMES, KIND_PLAIN, KIND_RAW
@@ -45,7 +46,6 @@ HEADER_LABELS = {
     "hv_cr3": "HvCr3 (hypervisor, not kernel CR3)",
     "processor_count": "PerfInfo.ProcessorCount",
 }
-_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
 
 
 def _codec():
@@ -61,12 +61,7 @@ def _codec():
 
 def filetime(value: int) -> datetime | None:
     """A FILETIME as an aware UTC datetime, or None when zero or out of range."""
-    if value <= 0:
-        return None
-    try:
-        return _FILETIME_EPOCH + timedelta(microseconds=value // 10)
-    except OverflowError:
-        return None
+    return to_datetime(value) if value > 0 else None
 
 
 class HiberfilSource(MemorySource):

@@ -12,10 +12,10 @@ import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from memfs.filetime import to_datetime
 from memfs.kernel.dtb import KUSER_VA
 from memfs.kernel.paging import AddressSpace
 
-FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
 _EARLIEST = datetime(1995, 1, 1, tzinfo=timezone.utc)
 _LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
 
@@ -43,11 +43,8 @@ def _ksystem_time(page: bytes, off: int) -> int | None:
 
 def filetime_to_datetime(ticks: int) -> datetime | None:
     """A FILETIME (100 ns since 1601-01-01 UTC) as an aware datetime, None when out of range."""
-    try:
-        value = FILETIME_EPOCH + timedelta(microseconds=ticks // 10)
-    except OverflowError:
-        return None
-    return value if _EARLIEST <= value < _LATEST else None
+    value = to_datetime(ticks)
+    return value if value is not None and _EARLIEST <= value < _LATEST else None
 
 
 def read_kuser(space: AddressSpace) -> KUserData | None:

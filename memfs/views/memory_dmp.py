@@ -25,9 +25,9 @@ import bisect
 import os
 import struct
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 
 from memfs import __version__
+from memfs.filetime import from_datetime, from_timedelta
 from memfs.formats import crashdump_structs as cs
 from memfs.kernel.discover import Discovery, discover
 from memfs.kernel.processors import context_from_registers, header_context
@@ -37,7 +37,6 @@ from memfs.views.base import VirtualFile
 MAX_RUNS = 32
 MEMFS_BUGCHECK_CODE = 0x4D454D46
 """BugCheckCode memfs writes into a header it synthesises: 'MEMF' read as a big-endian word."""
-FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=timezone.utc)
 MEMORY_BUFFER = cs.PHYSICAL_MEMORY_DESCRIPTOR32.sizeof()
 """The PhysicalMemoryBlockBuffer union: 700 bytes in both widths (crashdump.md §4.1)."""
 
@@ -158,16 +157,6 @@ def page_runs(runs: tuple[Run, ...] | list[Run], max_runs: int = MAX_RUNS) -> tu
                 merged.append(list(run))
         pages = merged
     return [(first, end - first) for first, end in pages], added
-
-
-def _filetime(when: datetime | None) -> int:
-    if when is None:
-        return 0
-    return (when - FILETIME_EPOCH) // timedelta(microseconds=1) * 10
-
-
-def _ticks(span: timedelta | None) -> int:
-    return 0 if span is None else span // timedelta(microseconds=1) * 10
 
 
 def _original_header(source: MemorySource, size: int) -> bytes | None:
@@ -297,10 +286,10 @@ class MemoryDmpFile(VirtualFile):
         header[lay.comment : lay.comment + lay.comment_size] = comment.ljust(lay.comment_size, b"\0")
         kuser = self.discovery.kuser if self.discovery else None
         # Keep KUSER's full 100 ns precision when that is where the value came from.
-        system_time = _filetime(meta.system_time)
+        system_time = from_datetime(meta.system_time)
         if kuser and kuser.system_time_raw and kuser.system_time == meta.system_time:
             system_time = kuser.system_time_raw
-        uptime = _ticks(meta.system_uptime)
+        uptime = from_timedelta(meta.system_uptime)
         if kuser and kuser.uptime_raw is not None and kuser.uptime == meta.system_uptime:
             uptime = kuser.uptime_raw
         struct.pack_into("<q", header, lay.system_time, system_time)

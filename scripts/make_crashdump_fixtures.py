@@ -174,6 +174,17 @@ def _bitmap(pfns: list[int]) -> tuple[bytes, int]:
     return value.to_bytes(bits // 8, "little"), bits
 
 
+_HEAD_FIELDS = (
+    "DirectoryTableBase",
+    "PfnDataBase",
+    "PsLoadedModuleList",
+    "PsActiveProcessHead",
+    "MachineImageType",
+    "NumberProcessors",
+    "BugCheckCode",
+)
+
+
 def _header(width: int, dump_type: int, pae: bool, attributes: int | None) -> bytearray:
     values = HEADER_VALUES[width]
     size = 0x2000 if width == 64 else 0x1000
@@ -188,20 +199,11 @@ def _header(width: int, dump_type: int, pae: bool, attributes: int | None) -> by
         values["MajorVersion"],
         values["MinorVersion"],
     )
+    # DirectoryTableBase .. BugCheckCode from +0x10: pointer-sized, then ULONGs (§2, §3).
+    head = [values[name] for name in _HEAD_FIELDS]
+    uptime = SYSTEM_UPTIME // timedelta(microseconds=1) * 10
     if width == 64:
-        struct.pack_into(
-            "<QQQQIIII",
-            hdr,
-            0x10,
-            values["DirectoryTableBase"],
-            values["PfnDataBase"],
-            values["PsLoadedModuleList"],
-            values["PsActiveProcessHead"],
-            values["MachineImageType"],
-            values["NumberProcessors"],
-            values["BugCheckCode"],
-            0,
-        )
+        struct.pack_into("<QQQQIIII", hdr, 0x10, *head, 0)
         struct.pack_into("<4Q", hdr, 0x40, *values["BugCheckParameters"])
         hdr[0x60:0x80] = bytes(32)  # VersionUser
         struct.pack_into("<Q", hdr, 0x80, values["KdDebuggerDataBlock"])
@@ -215,23 +217,11 @@ def _header(width: int, dump_type: int, pae: bool, attributes: int | None) -> by
         struct.pack_into("<II", hdr, 0xF98, dump_type, 0)
         struct.pack_into("<q", hdr, 0xFA8, to_filetime(SYSTEM_TIME))
         comment_at = 0xFB0
-        struct.pack_into("<q", hdr, 0x1030, SYSTEM_UPTIME // timedelta(microseconds=1) * 10)
+        struct.pack_into("<q", hdr, 0x1030, uptime)
         struct.pack_into("<IIIII", hdr, 0x1038, 0, 0, values["ProductType"], values["SuiteMask"], 0)
         attributes_at = 0x1050
     else:
-        struct.pack_into(
-            "<IIIIIII4I",
-            hdr,
-            0x10,
-            values["DirectoryTableBase"],
-            values["PfnDataBase"],
-            values["PsLoadedModuleList"],
-            values["PsActiveProcessHead"],
-            values["MachineImageType"],
-            values["NumberProcessors"],
-            values["BugCheckCode"],
-            *values["BugCheckParameters"],
-        )
+        struct.pack_into("<IIIIIII4I", hdr, 0x10, *head, *values["BugCheckParameters"])
         hdr[0x3C:0x5C] = bytes(32)  # VersionUser
         hdr[0x5C] = 1 if pae else 0  # PaeEnabled; KdSecondaryVersion and Spare3 stay filler ('AGE')
         struct.pack_into("<I", hdr, 0x60, values["KdDebuggerDataBlock"])
@@ -247,7 +237,7 @@ def _header(width: int, dump_type: int, pae: bool, attributes: int | None) -> by
         struct.pack_into(
             "<IIIIII", hdr, 0xF88, dump_type, 0, 0, values["ProductType"], values["SuiteMask"], 0
         )
-        struct.pack_into("<q", hdr, 0xFB8, SYSTEM_UPTIME // timedelta(microseconds=1) * 10)
+        struct.pack_into("<q", hdr, 0xFB8, uptime)
         struct.pack_into("<q", hdr, 0xFC0, to_filetime(SYSTEM_TIME))
     # A CONTEXT as Windows writes it: the CONTEXT-sized start is meaningful, the rest zero.
     hdr[context_at : context_at + context_len] = bytes(context_len)
@@ -273,17 +263,16 @@ def _header(width: int, dump_type: int, pae: bool, attributes: int | None) -> by
 
 
 def _write_runs(hdr: bytearray, width: int, runs: list[tuple[int, int]]) -> None:
-    desc, size = (0x88, 0x2C0) if width == 64 else (0x64, 700)
+    # PHYSICAL_MEMORY_DESCRIPTOR (§4.1): NumberOfRuns (ULONG), NumberOfPages and the runs (pointer-sized).
+    desc, size, ptr, pages_at, runs_at = (
+        (0x88, 0x2C0, "Q", 8, 0x10) if width == 64 else (0x64, 700, "I", 4, 8)
+    )
     hdr[desc : desc + size] = bytes(size)
-    total = sum(count for _, count in runs)
-    if width == 64:
-        struct.pack_into("<IIQ", hdr, desc, len(runs), 0, total)
-        for index, (base, count) in enumerate(runs):
-            struct.pack_into("<QQ", hdr, desc + 0x10 + 16 * index, base, count)
-    else:
-        struct.pack_into("<II", hdr, desc, len(runs), total)
-        for index, (base, count) in enumerate(runs):
-            struct.pack_into("<II", hdr, desc + 8 + 8 * index, base, count)
+    struct.pack_into("<I", hdr, desc, len(runs))
+    struct.pack_into("<" + ptr, hdr, desc + pages_at, sum(count for _, count in runs))
+    run = struct.Struct("<2" + ptr)  # BasePage, PageCount
+    for index, (base, count) in enumerate(runs):
+        run.pack_into(hdr, desc + runs_at + run.size * index, base, count)
 
 
 def build_dump(

@@ -221,41 +221,15 @@ def build_elf(
     e_phnum = 0xFFFF if xnum else phnum
     machine = EM_386 if bits == 32 else EM_X86_64
     ident = b"\x7fELF" + bytes([1 if bits == 32 else 2, 1, 1]) + bytes(9)
+    # e_type e_machine e_version e_entry e_phoff e_shoff e_flags e_ehsize e_phentsize e_phnum e_shentsize
+    # e_shnum e_shstrndx: only e_entry, e_phoff and e_shoff are address-sized.
+    shnum = 1 if xnum else 0
+    ehdr_fields = (4, machine, 1, 0, phoff, shoff, 0, ehsize, phentsize, e_phnum, shentsize, shnum, 0)
     if bits == 32:
-        ehdr = ident + struct.pack(
-            "<HHIIIIIHHHHHH",
-            4,
-            machine,
-            1,
-            0,
-            phoff,
-            shoff,
-            0,
-            ehsize,
-            phentsize,
-            e_phnum,
-            shentsize,
-            1 if xnum else 0,
-            0,
-        )
+        ehdr = ident + struct.pack("<HHIIIIIHHHHHH", *ehdr_fields)
         phdr = lambda t, off, pa, fs, ms: struct.pack("<IIIIIIII", t, off, 0, pa, fs, ms, 4, 0)  # noqa: E731
     else:
-        ehdr = ident + struct.pack(
-            "<HHIQQQIHHHHHH",
-            4,
-            machine,
-            1,
-            0,
-            phoff,
-            shoff,
-            0,
-            ehsize,
-            phentsize,
-            e_phnum,
-            shentsize,
-            1 if xnum else 0,
-            0,
-        )
+        ehdr = ident + struct.pack("<HHIQQQIHHHHHH", *ehdr_fields)
         phdr = lambda t, off, pa, fs, ms: struct.pack("<IIQQQQQQ", t, 4, off, 0, pa, fs, ms, 0)  # noqa: E731
     table = b""
     if note_blob:

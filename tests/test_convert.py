@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import random
@@ -25,19 +24,12 @@ from memfs.memory import BufferSource
 from memfs.progress import Progress, format_bytes, format_duration
 from memfs.views.tree import build_files
 from tests.conftest import REPO
+from tests.digest import sha256
 
 MEMFS = [sys.executable, "-m", "memfs"]
 SLOW_MEMFS = [sys.executable, "-m", "tests.slow_memfs"]
 
 CRASHDUMPS = ["full64.dmp", "summary64_bitmap.dmp", "bitmap64_full.dmp", "rdmp64_complete.dmp", "full32.dmp"]
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def run(*args: str, command: list[str] = MEMFS, **env: str) -> subprocess.CompletedProcess:

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from memfs.detect import detect_format, open_image
-from memfs.exceptions import CorruptionError, FormatError
+from memfs.exceptions import FormatError
 from memfs.report import info_dict
 from memfs.views.header_txt import render_header
 from scripts.make_other_fixtures import ELF_SEGMENTS, PAGE, build_elf
 from tests.formats.compare import assert_source_matches, mismatches
+from tests.formats.errors import open_error
 from tests.readers import vol3_layer, vol3_runs
 
 ALL = ["elf64_qemu", "elf32_qemu", "elf64_vbox", "elf64_xnum"]
@@ -112,25 +113,16 @@ def test_core_without_register_notes(other_fixtures) -> None:
 # -- bad input ---------------------------------------------------------------------------------
 
 
-def _error(path: Path, error=CorruptionError) -> str:
-    with pytest.raises(error) as info:
-        open_image(str(path))
-    message = str(info.value)
-    assert message.startswith(f"{path}: offset 0x"), message
-    assert "\n" not in message
-    return message
-
-
 def test_truncated_elf_header(tmp_path: Path, other_fixtures) -> None:
     path = tmp_path / "short.elf"
     path.write_bytes(other_fixtures["elf64_qemu"].path.read_bytes()[:40])
-    assert "ELF64 header truncated" in _error(path)
+    assert "ELF64 header truncated" in open_error(path)
 
 
 def test_program_headers_past_eof(tmp_path: Path, other_fixtures) -> None:
     path = tmp_path / "phdrs.elf"
     path.write_bytes(other_fixtures["elf64_qemu"].path.read_bytes()[:100])
-    message = _error(path)
+    message = open_error(path)
     assert message.startswith(f"{path}: offset 0x40: 5 program headers")
     assert "run past the end of the file" in message
 
@@ -152,7 +144,7 @@ def test_segment_past_eof_is_served_with_a_note(tmp_path: Path) -> None:
 
 def test_overlapping_segments(tmp_path: Path) -> None:
     fixture = build_elf(tmp_path / "overlap.elf", [(0x0, 0x3000), (0x2000, 0x2000)], notes=None)
-    message = _error(fixture.path)
+    message = open_error(fixture.path)
     assert "PT_LOAD #1 maps physical 0x2000-0x4000, which overlaps PT_LOAD #0" in message
     assert message.startswith(f"{fixture.path}: offset {0x40 + 56:#x}")
 
@@ -162,12 +154,12 @@ def test_not_a_core(tmp_path: Path, other_fixtures) -> None:
     data[16:18] = struct.pack("<H", 2)  # ET_EXEC
     path = tmp_path / "exec.elf"
     path.write_bytes(bytes(data))
-    assert "ELF file of ET_EXEC, not a core dump" in _error(path, FormatError)
+    assert "ELF file of ET_EXEC, not a core dump" in open_error(path, FormatError)
 
 
 def test_process_core_without_physical_addresses(tmp_path: Path) -> None:
     fixture = build_elf(tmp_path / "proc.elf", [(0x0, 0x1000), (0x0, 0x1000)], notes=None)
-    assert "every PT_LOAD segment has physical address 0" in _error(fixture.path, FormatError)
+    assert "every PT_LOAD segment has physical address 0" in open_error(fixture.path, FormatError)
 
 
 def test_bad_class(tmp_path: Path, other_fixtures) -> None:
@@ -175,7 +167,7 @@ def test_bad_class(tmp_path: Path, other_fixtures) -> None:
     data[4] = 7
     path = tmp_path / "class.elf"
     path.write_bytes(bytes(data))
-    assert "offset 0x4: unknown ELF class 7" in _error(path, FormatError)
+    assert "offset 0x4: unknown ELF class 7" in open_error(path, FormatError)
 
 
 def test_short_qemu_note_is_ignored_with_a_note(tmp_path: Path) -> None:
@@ -196,4 +188,4 @@ def test_absurd_program_header_count(tmp_path: Path) -> None:
     (shoff,) = struct.unpack_from("<Q", data, 0x28)
     struct.pack_into("<I", data, shoff + 44, 0xFFFFFFFF)  # sh_info of section header 0
     fixture.path.write_bytes(bytes(data))
-    assert "4294967295 program headers (more than" in _error(fixture.path)
+    assert "4294967295 program headers (more than" in open_error(fixture.path)

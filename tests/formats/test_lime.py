@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from memfs.detect import detect_format, open_image
-from memfs.exceptions import CorruptionError, FormatError
+from memfs.exceptions import FormatError
 from memfs.report import info_dict
 from memfs.views.header_txt import render_header
 from scripts.make_other_fixtures import LIME_RANGES, PAGE, build_lime, lime_header
 from tests.formats.compare import assert_source_matches, mismatches
+from tests.formats.errors import open_error
 from tests.readers import vol3_layer, vol3_runs
 
 
@@ -57,25 +58,16 @@ def test_adjacent_ranges_merge_into_one_run(tmp_path: Path) -> None:
 # -- bad input ---------------------------------------------------------------------------------
 
 
-def _error(path: Path, error=CorruptionError) -> str:
-    with pytest.raises(error) as info:
-        open_image(str(path))
-    message = str(info.value)
-    assert message.startswith(f"{path}: offset 0x"), message
-    assert "\n" not in message
-    return message
-
-
 def test_truncated_first_header(tmp_path: Path) -> None:
     path = tmp_path / "trunc.lime"
     path.write_bytes(lime_header(0, PAGE)[:20])
-    assert "LiME header truncated" in _error(path)
+    assert "LiME header truncated" in open_error(path)
 
 
 def test_bad_version(tmp_path: Path) -> None:
     path = tmp_path / "v2.lime"
     path.write_bytes(lime_header(0, PAGE, version=2) + bytes(PAGE))
-    assert "offset 0x4: unsupported LiME header version 2" in _error(path, FormatError)
+    assert "offset 0x4: unsupported LiME header version 2" in open_error(path, FormatError)
 
 
 def test_overlapping_ranges(tmp_path: Path) -> None:
@@ -83,7 +75,7 @@ def test_overlapping_ranges(tmp_path: Path) -> None:
     path.write_bytes(
         lime_header(0x1000, 0x2000) + bytes(0x2000) + lime_header(0x2000, 0x1000) + bytes(0x1000)
     )
-    message = _error(path)
+    message = open_error(path)
     assert message.startswith(f"{path}: offset {0x2020:#x}: LiME range #1")
     assert "overlaps LiME range #0" in message
 
@@ -91,13 +83,13 @@ def test_overlapping_ranges(tmp_path: Path) -> None:
 def test_end_before_start(tmp_path: Path) -> None:
     path = tmp_path / "backwards.lime"
     path.write_bytes(struct.pack("<IIQQ8s", 0x4C694D45, 1, 0x5000, 0x4000, bytes(8)))
-    assert "ends (0x4000) before it starts (0x5000)" in _error(path)
+    assert "ends (0x4000) before it starts (0x5000)" in open_error(path)
 
 
 def test_garbage_between_ranges(tmp_path: Path) -> None:
     path = tmp_path / "garbage.lime"
     path.write_bytes(lime_header(0, PAGE) + bytes(PAGE) + b"NOTLIME!" * 8)
-    message = _error(path)
+    message = open_error(path)
     assert message.startswith(f"{path}: offset {0x1020:#x}: expected a LiME range header")
 
 

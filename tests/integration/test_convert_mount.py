@@ -10,8 +10,8 @@ import pytest
 import scripts.make_crashdump_fixtures as mk
 import scripts.make_other_fixtures as mo
 from scripts import make_hiberfil_fixtures
+from tests.digest import sha256
 from tests.integration.conftest import run_memfs
-from tests.integration.test_mount import sha256
 
 CRASHDUMPS = ["full64.dmp", "bitmap64_kernel.dmp", "rdmp64_kernel.dmp", "summary32_bitmap.dmp"]
 OTHERS = {

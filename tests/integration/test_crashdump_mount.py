@@ -10,8 +10,8 @@ import pytest
 
 from memfs.detect import open_image
 from scripts.make_crashdump_fixtures import FIXTURES, build_dump
+from tests.digest import sha256
 from tests.integration.conftest import run_memfs
-from tests.integration.test_mount import sha256
 
 
 @pytest.fixture(scope="module")

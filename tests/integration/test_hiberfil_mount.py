@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import struct
 
 import pytest
 
 from scripts import make_hiberfil_fixtures as mk
+from tests.digest import sha256
 
 PAGE = 0x1000
-
-
-def _sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @pytest.mark.parametrize(
@@ -30,7 +22,7 @@ def test_physmem_through_fuse(mount_image, fixture_dir, name):
     mnt = mount_image(info.path)
     physmem = mnt / "physmem.bin"
     assert physmem.stat().st_size == info.physmem_size
-    assert _sha256(physmem) == info.sha256
+    assert sha256(physmem) == info.sha256
     header = (mnt / "header.txt").read_text()
     assert "[Hibernation file]" in header
     assert f"{info.cr3:#x}" in header

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import random
 import signal
@@ -14,15 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.digest import sha256
 from tests.integration.conftest import MEMFS, run_memfs, unmount_quietly
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @pytest.fixture

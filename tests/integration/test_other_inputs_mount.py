@@ -11,15 +11,8 @@ from pathlib import Path
 import pytest
 
 from scripts.make_other_fixtures import GIB, PAGE, Fixture, build_all
+from tests.digest import sha256
 from tests.integration.conftest import run_memfs
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +35,7 @@ def test_physmem_sha256_matches_the_source(fixtures, mount_image, name: str, for
     mnt = mount_image(fixture.path)
     physmem = mnt / "physmem.bin"
     assert physmem.stat().st_size == fixture.size
-    assert sha256_file(physmem) == hashlib.sha256(fixture.image_bytes()).hexdigest()
+    assert sha256(physmem) == hashlib.sha256(fixture.image_bytes()).hexdigest()
     header = (mnt / "header.txt").read_text()
     assert f"Format          : {format_name}" in header
 
@@ -94,7 +87,7 @@ def test_vmware_meta_option_through_the_mount(fixtures, mount_image, tmp_path: P
     meta = tmp_path / "state.vmss.copy"
     shutil.copy(fixture.extra["meta"], meta)
     mnt = mount_image(vmem, "--vmware-meta", str(meta))
-    assert sha256_file(mnt / "physmem.bin") == hashlib.sha256(fixture.image_bytes()).hexdigest()
+    assert sha256(mnt / "physmem.bin") == hashlib.sha256(fixture.image_bytes()).hexdigest()
     assert "Format          : vmware" in (mnt / "header.txt").read_text()
 
 

@@ -3,6 +3,10 @@
 Offsets and field names follow ``docs/formats/crashdump.md`` (§2 DUMP_HEADER32, §3 DUMP_HEADER64,
 §4 embedded structures, §6 per-DumpType headers); field names are the Windows ones, verbatim.
 These are parsed once per open; nothing here is on a per-page path.
+
+The structs are the single statement of every offset: the byte offsets other modules need (the
+reader's error messages, the ``memory.dmp`` writer, CONTEXT register tables) are computed from them
+with :func:`offset_of` / :func:`size_of` at import time.
 """
 
 from __future__ import annotations

@@ -87,6 +87,11 @@ class UnitCache:
             pending.done.set()
         return value
 
+    def clear(self) -> None:
+        """Drop every cached unit (the hit/miss counters stay)."""
+        with self._lock:
+            self._lru.clear()
+
     @property
     def current_bytes(self) -> int:
         """Bytes held right now."""

@@ -239,15 +239,30 @@ def cmd_share(args: argparse.Namespace) -> int:
 
 def cmd_mount(args: argparse.Namespace) -> int:
     """``memfs mount``: open and check everything first, then mount."""
-    from memfs.fuse.mount import MountOptions, check_allow_other, check_mountpoint, mount_background, run_fuse
+    from memfs.fuse.mount import (
+        MountOptions,
+        check_allow_other,
+        check_mountpoint,
+        mount_background,
+        release_free_memory,
+        run_fuse,
+        tune_malloc,
+    )
     from memfs.views.tree import build_files
 
     mountpoint = os.path.abspath(args.mountpoint)
     check_mountpoint(mountpoint)
     if args.allow_other:
         check_allow_other()
+    # Before the first unit is decoded: discovery fills the cache the daemon inherits (tune_malloc).
+    tune_malloc()
     source = _open(args)
     files = build_files(source)
+    # Kernel discovery (above) decoded up to a cache-full of units, interleaved in the heap with its own
+    # temporaries; once those are freed, the gaps between kept units are too small for a unit and
+    # would stay resident for the life of the mount (+30 MiB at --cache-size 512M).  Start empty.
+    source.drop_cache()
+    release_free_memory()
     options = MountOptions(
         foreground=args.foreground,
         allow_other=args.allow_other,

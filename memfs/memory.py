@@ -235,6 +235,9 @@ class MemorySource:
         """Hit/miss counters of the source's decode cache, if it has one."""
         return None
 
+    def drop_cache(self) -> None:
+        """Let go of decoded data kept for speed (none by default); later reads decode it again."""
+
     def close(self) -> None:
         """Release the image file."""
         if self._fd is not None:

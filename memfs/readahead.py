@@ -9,12 +9,19 @@ single flight means a unit is never decoded twice (a reader arriving early waits
 
 Positions are indices into the source's ordered list of map runs; the source says which units a
 range of positions needs (``units``) and how to load one into its cache (``warm``).
+
+Fork: threads do not survive ``os.fork``, and the mount daemon is forked after kernel discovery has
+already read (and read ahead) through the source.  Before any fork every live ReadAhead finishes its
+queued units and stops its workers; the next sequential read starts fresh ones, in the parent and in
+the child alike.  Without this the daemon's read-ahead queue had no workers.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
+import weakref
 from collections.abc import Callable, Hashable, Sequence
 
 MAX_STREAMS = 8
@@ -41,7 +48,9 @@ class ReadAhead:
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue | None = None
         self._threads: list[threading.Thread] = []
+        self._closed = False
         self.batches = 0
+        _LIVE.add(self)
 
     @property
     def started(self) -> bool:
@@ -67,7 +76,7 @@ class ReadAhead:
                 start = position + 1
             stop = min(position + 1 + self.depth, self.positions)
             streams[offset + length] = max(queued, stop - 1)
-            if start >= stop:
+            if start >= stop or self._closed:
                 return
             if self._queue is None:
                 self._start()
@@ -94,12 +103,29 @@ class ReadAhead:
             for unit in units:
                 self._warm(unit)
 
-    def close(self) -> None:
-        """Stop the workers (queued work is finished first)."""
+    def pause(self) -> None:
+        """Stop the workers (queued work is finished first); the next read-ahead starts new ones."""
         with self._lock:
             q, self._queue = self._queue, None
+            threads, self._threads = self._threads, []
         if q is not None:
-            for _ in self._threads:
+            for _ in threads:
                 q.put(None)
-            for thread in self._threads:
+            for thread in threads:
                 thread.join()
+
+    def close(self) -> None:
+        """Stop the workers for good (queued work is finished first)."""
+        self._closed = True
+        self.pause()
+
+
+_LIVE: weakref.WeakSet[ReadAhead] = weakref.WeakSet()
+
+
+def _pause_all() -> None:
+    for readahead in list(_LIVE):
+        readahead.pause()
+
+
+os.register_at_fork(before=_pause_all)

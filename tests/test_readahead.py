@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -59,3 +60,28 @@ def test_close_is_prompt():
     start = time.monotonic()
     ra.close()
     assert time.monotonic() - start < 5
+
+
+def test_workers_survive_fork():
+    """The mount daemon forks after discovery has read ahead: the child must get working workers."""
+    ra, warmed = _make(depth=4)
+    for pos in range(4):
+        ra.observe(pos * 0x10000, 0x10000, pos)
+    assert ra.started
+    pid = os.fork()
+    if pid == 0:  # the child: its read-ahead must work, not queue into a dead thread's queue
+        status = 1
+        try:
+            warmed.clear()
+            for pos in range(4, 12):
+                ra.observe(pos * 0x10000, 0x10000, pos)
+            _settle(ra)
+            status = 0 if set(range(9, 14)) <= set(warmed) else 1
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    ra.observe(4 * 0x10000, 0x10000, 4)  # the parent's read-ahead restarts too
+    ra.observe(5 * 0x10000, 0x10000, 5)
+    assert ra.started
+    _settle(ra)

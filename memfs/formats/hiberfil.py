@@ -290,6 +290,9 @@ class HiberfilSource(MemorySource):
     def cache_stats(self) -> dict[str, int]:
         return self.cache.stats()
 
+    def drop_cache(self) -> None:
+        self.cache.clear()
+
     # -- header.txt -----------------------------------------------------------------------------------
 
     def describe(self) -> list[Section]:

@@ -59,7 +59,10 @@ def unmount_quietly(mountpoint: Path) -> None:
 
 @pytest.fixture
 def mount_image(tmp_path: Path) -> Iterator[Callable[..., Path]]:
-    """Factory: ``mount_image(image, *cli_args) -> mount point``, mounted in the background."""
+    """Factory: ``mount_image(image, *cli_args) -> mount point``, mounted in the background.
+
+    ``mount_image.pids`` maps each mount point to its daemon's PID (as ``memfs mount`` printed it).
+    """
     if not is_fuse_usable():
         pytest.skip("FUSE is not usable here (/dev/fuse or fusermount3 missing)")
     mounted: list[tuple[Path, int | None]] = []
@@ -72,7 +75,11 @@ def mount_image(tmp_path: Path) -> Iterator[Callable[..., Path]]:
         assert os.path.ismount(mountpoint), "memfs mount returned before the mount was ready"
         match = re.search(r"daemon pid (\d+)", result.stdout)
         mounted.append((mountpoint, int(match.group(1)) if match else None))
+        if match:
+            mount.pids[mountpoint] = int(match.group(1))
         return mountpoint
+
+    mount.pids = {}  # type: ignore[attr-defined]
 
     yield mount
     for mountpoint, pid in mounted:

@@ -1,8 +1,9 @@
 """Mounting: checks before mounting, foreground and background modes, unmounting.
 
-Background mode forks *before* any thread starts; the child runs the FUSE loop in the foreground
-and reports over a pipe once the kernel has accepted the mount (``init``), so ``memfs mount``
-returns only when the mount is usable — or fails with the child's one-line reason.
+Background mode forks *before* any FUSE thread starts (read-ahead workers that kernel discovery
+started are stopped for the fork, see :mod:`memfs.readahead`); the child runs the FUSE loop in the
+foreground and reports over a pipe once the kernel has accepted the mount (``init``), so
+``memfs mount`` returns only when the mount is usable — or fails with the child's one-line reason.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -201,26 +201,53 @@ class MemorySource:
             run_start, run_len = self.runs[index]
             if pa + n <= run_start + run_len:  # the common case: inside one run
                 return self._read_mapped(pa, end - pa)
-        pieces: list[bytes] = []
-        pos = pa
-        index = max(index, 0)
+        pieces = [
+            self._read_mapped(pos, take) if mapped else bytes(take)
+            for pos, take, mapped in self._spans(pa, end, max(index, 0))
+        ]
+        return b"".join(pieces)
+
+    def read_into(self, pa: int, buffer: memoryview | bytearray) -> int:
+        """Fill ``buffer`` with physical memory at ``pa`` (holes as zeros); return the bytes filled.
+
+        Like :meth:`read` but without building a bytes object: bulk readers (``memfs convert``) reuse
+        one buffer per chunk.  Fewer than ``len(buffer)`` bytes are filled only at the end of the
+        address space.  Sources override :meth:`_read_mapped_into` to fill it directly.
+        """
+        view = memoryview(buffer).cast("B")
+        end = min(pa + len(view), self.size)
+        if pa < 0 or pa >= end:
+            return 0
+        index = max(bisect.bisect_right(self._run_starts, pa) - 1, 0)
+        for pos, take, mapped in self._spans(pa, end, index):
+            piece = view[pos - pa : pos - pa + take]
+            if mapped:
+                self._read_mapped_into(pos, piece)
+            else:
+                piece[:] = bytes(take)
+        return end - pa
+
+    def _spans(self, pos: int, end: int, index: int) -> Iterator[tuple[int, int, bool]]:
+        """``(pa, length, mapped)`` pieces covering ``pos … end-1``: runs and the holes between them.
+
+        ``index`` is the run at or before ``pos`` to start looking from.
+        """
         runs = self.runs
         while pos < end:
             while index < len(runs) and runs[index][0] + runs[index][1] <= pos:
                 index += 1
             if index == len(runs):
-                pieces.append(bytes(end - pos))
-                break
+                yield pos, end - pos, False
+                return
             run_start, run_len = runs[index]
             if pos < run_start:
                 gap = min(run_start, end) - pos
-                pieces.append(bytes(gap))
+                yield pos, gap, False
                 pos += gap
                 continue
             take = min(run_start + run_len, end) - pos
-            pieces.append(self._read_mapped(pos, take))
+            yield pos, take, True
             pos += take
-        return b"".join(pieces)
 
     def is_present(self, pa: int) -> bool:
         """Whether physical address ``pa`` lies inside a run."""
@@ -252,6 +279,27 @@ class MemorySource:
     def _read_mapped(self, pa: int, n: int) -> bytes:
         """Return ``n`` bytes at ``pa``; the whole range lies inside one run."""
         raise NotImplementedError
+
+    def _read_mapped_into(self, pa: int, out: memoryview) -> None:
+        """Fill ``out`` with the ``len(out)`` bytes at ``pa`` (inside one run).
+
+        The default copies :meth:`_read_mapped`; sources that can decode or read straight into the
+        buffer override it.
+        """
+        out[:] = self._read_mapped(pa, len(out))
+
+    def _pread_into(self, offset: int, out: memoryview) -> None:
+        """Fill ``out`` from the image at ``offset`` or raise a CorruptionError (as :meth:`_pread`)."""
+        assert self._fd is not None, "source is closed"
+        done = 0
+        while done < len(out):
+            got = os.preadv(self._fd, [out[done:]], offset + done)
+            if got == 0:
+                raise CorruptionError(
+                    f"{self.path}: offset {offset + done:#x}: file ends {len(out) - done:#x} bytes "
+                    f"before the data the tables point to"
+                )
+            done += got
 
     def _pread(self, offset: int, n: int) -> bytes:
         """Read exactly ``n`` bytes of the image at ``offset`` or raise a CorruptionError."""

@@ -4,7 +4,9 @@ A source knows the *runs* of physical address space its image holds (sorted, non
 ``(start, length)`` byte ranges computed at open time), what the image says about itself
 (:class:`Metadata`), and how to read bytes inside one run (``_read_mapped``).  The base class
 does the rest: :meth:`MemorySource.read` splits a request at run boundaries, fills holes with
-zeros and clamps at the end of the address space.
+zeros and clamps at the end of the address space.  :meth:`MemorySource.read_into` does the same
+into a caller's buffer, for bulk readers; a source that can decode or read straight into it
+overrides ``_read_mapped_into``.
 
 Formats add their own detail to ``header.txt`` through :meth:`MemorySource.describe`, which returns
 titled sections of ``(label, value)`` rows; nothing outside a format's reader knows its quirks.

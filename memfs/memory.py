@@ -293,26 +293,23 @@ class MemorySource:
     def _pread_into(self, offset: int, out: memoryview) -> None:
         """Fill ``out`` from the image at ``offset`` or raise a CorruptionError (as :meth:`_pread`)."""
         assert self._fd is not None, "source is closed"
-        done = 0
-        while done < len(out):
-            got = os.preadv(self._fd, [out[done:]], offset + done)
-            if got == 0:
-                raise CorruptionError(
-                    f"{self.path}: offset {offset + done:#x}: file ends {len(out) - done:#x} bytes "
-                    f"before the data the tables point to"
-                )
-            done += got
+        got = os.preadv(self._fd, [out], offset)
+        if got != len(out):
+            raise self._ends_early(offset + got, len(out) - got)
 
     def _pread(self, offset: int, n: int) -> bytes:
         """Read exactly ``n`` bytes of the image at ``offset`` or raise a CorruptionError."""
         assert self._fd is not None, "source is closed"
         data = os.pread(self._fd, n, offset)
         if len(data) != n:
-            raise CorruptionError(
-                f"{self.path}: offset {offset + len(data):#x}: file ends {n - len(data):#x} bytes "
-                f"before the data the tables point to"
-            )
+            raise self._ends_early(offset + len(data), n - len(data))
         return data
+
+    def _ends_early(self, offset: int, missing: int) -> CorruptionError:
+        return CorruptionError(
+            f"{self.path}: offset {offset:#x}: file ends {missing:#x} bytes "
+            "before the data the tables point to"
+        )
 
 
 class BufferSource(MemorySource):

@@ -77,6 +77,13 @@ def test_raw_image_reads_back(tmp_path) -> None:
         buffer = bytearray(0x1000)
         assert source.read_into(0x4800, memoryview(buffer)) == 0x923
         assert buffer[:0x923] == data[0x4800:]
+        # What a reader's tables point past the end of the file is one clear error, both ways.
+        for read in (
+            lambda: source._pread(0x5120, 8),
+            lambda: source._pread_into(0x5120, memoryview(buffer)[:8]),
+        ):
+            with pytest.raises(CorruptionError, match="offset 0x5123: file ends 0x5 bytes before"):
+                read()
 
 
 def test_empty_file_is_an_error(tmp_path) -> None:

@@ -6,9 +6,10 @@ objects of :func:`memfs.views.tree.build_files` (``physmem.bin`` for ``--to raw`
 
 How it writes:
 
-- Worker threads call the view's ``read`` on large chunks (the decoders release the GIL, so two
-  workers use two cores); the main thread takes the results *in file order*, hashes them (SHA-256 of
-  exactly what is written) and writes them with ``os.pwrite``.  At most ``jobs + 2`` chunks are in
+- Worker threads fill reused chunk buffers with the view's ``read_into`` (a compressed source
+  decodes straight into the buffer, bypassing its cache; the decoders release the GIL, so two
+  workers use two cores) and write them with ``os.pwrite``; the main thread takes the buffers *in
+  file order* and hashes them (SHA-256 of exactly what is written).  ``jobs + 2`` buffers are in
   flight, so memory stays bounded whatever the image size.
 - Ranges the view reports as holes (:meth:`VirtualFile.data_extents`: the gaps between a source's
   runs for ``physmem.bin``) are neither read nor written, and 64 KiB blocks that decode to all zeros
@@ -46,9 +47,6 @@ DEFAULT_CHUNK_SIZE = 8 << 20
 
 ZERO_BLOCK = 64 << 10
 """Granularity of zero detection inside a chunk: all-zero 64 KiB blocks are left sparse."""
-
-SLICE = 1 << 20
-"""The main thread hashes and writes a chunk in slices this size, each while it is in the CPU cache."""
 
 _ZEROS = bytes(DEFAULT_CHUNK_SIZE)
 _ZERO_BLOCK = bytes(ZERO_BLOCK)
@@ -137,26 +135,25 @@ def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
         offset += written
 
 
-def _write_nonzero(fd: int, data: bytes, offset: int, begin: int = 0, end: int | None = None) -> int:
+def _write_nonzero(fd: int, data: bytes | bytearray, offset: int, begin: int, end: int) -> int:
     """Write ``data[begin:end]`` at ``offset + begin`` except its all-zero 64 KiB blocks.
 
-    Returns the bytes written.  ``bytes.startswith(zeros, i)`` is a memcmp without a copy, so the
+    Returns the bytes written.  ``startswith(zeros, i)`` is a memcmp without a copy, so the
     scan costs ~0.3 ms per 8 MiB.  Consecutive non-zero blocks go out in one ``pwrite``.
     """
     written = 0
     run_start = None
-    size = len(data) if end is None else end
-    for block in range(begin, size + ZERO_BLOCK, ZERO_BLOCK):
-        if block >= size:
+    for block in range(begin, end + ZERO_BLOCK, ZERO_BLOCK):
+        if block >= end:
             zero = True  # flush the last run
-        elif block + ZERO_BLOCK <= size:
+        elif block + ZERO_BLOCK <= end:
             zero = data.startswith(_ZERO_BLOCK, block)
         else:
-            zero = not data[block:size].strip(b"\0")
+            zero = not data[block:end].strip(b"\0")
         if not zero and run_start is None:
             run_start = block
         elif zero and run_start is not None:
-            stop = min(block, size)
+            stop = min(block, end)
             _pwrite_all(fd, memoryview(data)[run_start:stop], offset + run_start)
             written += stop - run_start
             run_start = None
@@ -169,15 +166,6 @@ def _hash_zeros(digest: hashlib._Hash, count: int) -> None:
         take = min(count, len(zeros))
         digest.update(zeros[:take])
         count -= take
-
-
-def _read_chunk(file: VirtualFile, offset: int, length: int) -> bytes:
-    data = file.read(offset, length)
-    if len(data) != length:
-        raise MemfsError(
-            f"{file.name}: offset {offset:#x}: read returned {len(data):#x} of {length:#x} bytes"
-        )
-    return data
 
 
 @contextlib.contextmanager
@@ -279,38 +267,45 @@ def _copy(
     progress: Progress | None,
     output: str,
 ) -> tuple[str, int, int]:
-    """Decode ``chunks`` on ``jobs`` threads; hash and write them in order.
+    """Fill and write ``chunks`` on ``jobs`` threads; hash them in order on this one.
 
+    Each worker fills a reused buffer (``read_into``: a compressed source decodes straight into it)
+    and writes it itself — ``pwrite`` needs no order — so only hashing is serial.  A buffer goes back
+    to the pool once hashed; ``jobs + 2`` buffers bound memory and keep the workers ahead of the hash.
     Returns (sha256 hex, bytes read, bytes written).
     """
     digest = hashlib.sha256()
-    pending: collections.deque[tuple[Chunk, Future[bytes]]] = collections.deque()
+    chunk_size = max((length for _, length in chunks), default=0)
+    free = [bytearray(chunk_size) for _ in range(min(jobs + 2, len(chunks)))]
+    pending: collections.deque[tuple[Chunk, bytearray, Future[int]]] = collections.deque()
     todo = iter(chunks)
-    window = jobs + 2
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="memfs-convert")
 
+    def fill_and_write(offset: int, length: int, buffer: bytearray) -> int:
+        got = file.read_into(offset, memoryview(buffer)[:length])
+        if got != length:
+            raise MemfsError(f"{file.name}: offset {offset:#x}: read returned {got:#x} of {length:#x} bytes")
+        with _writing(output):
+            return _write_nonzero(fd, buffer, offset, 0, length)
+
     def refill() -> None:
-        while len(pending) < window:
+        while free:
             chunk = next(todo, None)
             if chunk is None:
                 return
-            pending.append((chunk, pool.submit(_read_chunk, file, *chunk)))
+            buffer = free.pop()
+            pending.append((chunk, buffer, pool.submit(fill_and_write, *chunk, buffer)))
 
     position = data_bytes = written = 0
     try:
         refill()
         while pending:
-            (offset, length), future = pending.popleft()
-            data = future.result()
-            refill()
+            (offset, length), buffer, future = pending.popleft()
+            written += future.result()
             _hash_zeros(digest, offset - position)  # a hole before this chunk
-            view = memoryview(data)
-            for begin in range(0, length, SLICE):
-                # Hash then write each slice while it is still in the CPU cache: one pass over RAM.
-                end = min(begin + SLICE, length)
-                digest.update(view[begin:end])
-                with _writing(output):
-                    written += _write_nonzero(fd, data, offset, begin, end)
+            digest.update(memoryview(buffer)[:length])
+            free.append(buffer)
+            refill()
             data_bytes += length
             position = offset + length
             if progress is not None:

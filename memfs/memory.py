@@ -4,7 +4,9 @@ A source knows the *runs* of physical address space its image holds (sorted, non
 ``(start, length)`` byte ranges computed at open time), what the image says about itself
 (:class:`Metadata`), and how to read bytes inside one run (``_read_mapped``).  The base class
 does the rest: :meth:`MemorySource.read` splits a request at run boundaries, fills holes with
-zeros and clamps at the end of the address space.
+zeros and clamps at the end of the address space.  :meth:`MemorySource.read_into` does the same
+into a caller's buffer, for bulk readers; a source that can decode or read straight into it
+overrides ``_read_mapped_into``.
 
 Formats add their own detail to ``header.txt`` through :meth:`MemorySource.describe`, which returns
 titled sections of ``(label, value)`` rows; nothing outside a format's reader knows its quirks.
@@ -17,7 +19,7 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -201,26 +203,53 @@ class MemorySource:
             run_start, run_len = self.runs[index]
             if pa + n <= run_start + run_len:  # the common case: inside one run
                 return self._read_mapped(pa, end - pa)
-        pieces: list[bytes] = []
-        pos = pa
-        index = max(index, 0)
+        pieces = [
+            self._read_mapped(pos, take) if mapped else bytes(take)
+            for pos, take, mapped in self._spans(pa, end, max(index, 0))
+        ]
+        return b"".join(pieces)
+
+    def read_into(self, pa: int, buffer: memoryview | bytearray) -> int:
+        """Fill ``buffer`` with physical memory at ``pa`` (holes as zeros); return the bytes filled.
+
+        Like :meth:`read` but without building a bytes object: bulk readers (``memfs convert``) reuse
+        one buffer per chunk.  Fewer than ``len(buffer)`` bytes are filled only at the end of the
+        address space.  Sources override :meth:`_read_mapped_into` to fill it directly.
+        """
+        view = memoryview(buffer).cast("B")
+        end = min(pa + len(view), self.size)
+        if pa < 0 or pa >= end:
+            return 0
+        index = max(bisect.bisect_right(self._run_starts, pa) - 1, 0)
+        for pos, take, mapped in self._spans(pa, end, index):
+            piece = view[pos - pa : pos - pa + take]
+            if mapped:
+                self._read_mapped_into(pos, piece)
+            else:
+                piece[:] = bytes(take)
+        return end - pa
+
+    def _spans(self, pos: int, end: int, index: int) -> Iterator[tuple[int, int, bool]]:
+        """``(pa, length, mapped)`` pieces covering ``pos … end-1``: runs and the holes between them.
+
+        ``index`` is the run at or before ``pos`` to start looking from.
+        """
         runs = self.runs
         while pos < end:
             while index < len(runs) and runs[index][0] + runs[index][1] <= pos:
                 index += 1
             if index == len(runs):
-                pieces.append(bytes(end - pos))
-                break
+                yield pos, end - pos, False
+                return
             run_start, run_len = runs[index]
             if pos < run_start:
                 gap = min(run_start, end) - pos
-                pieces.append(bytes(gap))
+                yield pos, gap, False
                 pos += gap
                 continue
             take = min(run_start + run_len, end) - pos
-            pieces.append(self._read_mapped(pos, take))
+            yield pos, take, True
             pos += take
-        return b"".join(pieces)
 
     def is_present(self, pa: int) -> bool:
         """Whether physical address ``pa`` lies inside a run."""
@@ -256,16 +285,34 @@ class MemorySource:
         """Return ``n`` bytes at ``pa``; the whole range lies inside one run."""
         raise NotImplementedError
 
+    def _read_mapped_into(self, pa: int, out: memoryview) -> None:
+        """Fill ``out`` with the ``len(out)`` bytes at ``pa`` (inside one run).
+
+        The default copies :meth:`_read_mapped`; sources that can decode or read straight into the
+        buffer override it.
+        """
+        out[:] = self._read_mapped(pa, len(out))
+
+    def _pread_into(self, offset: int, out: memoryview) -> None:
+        """Fill ``out`` from the image at ``offset`` or raise a CorruptionError (as :meth:`_pread`)."""
+        assert self._fd is not None, "source is closed"
+        got = os.preadv(self._fd, [out], offset)
+        if got != len(out):
+            raise self._ends_early(offset + got, len(out) - got)
+
     def _pread(self, offset: int, n: int) -> bytes:
         """Read exactly ``n`` bytes of the image at ``offset`` or raise a CorruptionError."""
         assert self._fd is not None, "source is closed"
         data = os.pread(self._fd, n, offset)
         if len(data) != n:
-            raise CorruptionError(
-                f"{self.path}: offset {offset + len(data):#x}: file ends {n - len(data):#x} bytes "
-                f"before the data the tables point to"
-            )
+            raise self._ends_early(offset + len(data), n - len(data))
         return data
+
+    def _ends_early(self, offset: int, missing: int) -> CorruptionError:
+        return CorruptionError(
+            f"{self.path}: offset {offset:#x}: file ends {missing:#x} bytes "
+            "before the data the tables point to"
+        )
 
 
 class BufferSource(MemorySource):

@@ -41,6 +41,17 @@ def test_read_clamps_at_the_end() -> None:
     assert source.read(0x10000, 1) == b""
 
 
+def test_read_into_matches_read_across_runs_holes_and_the_end() -> None:
+    source = make_source()
+    for pa in range(0, 0x4100, 0x1F0):
+        for n in (1, 0x7FF, 0x1001, 0x4000):
+            buffer = bytearray(b"\xee" * n)
+            expected = source.read(pa, n)
+            assert source.read_into(pa, buffer) == len(expected)
+            assert buffer[: len(expected)] == expected
+            assert buffer[len(expected) :] == b"\xee" * (n - len(expected))  # untouched past the end
+
+
 def test_is_present() -> None:
     source = make_source()
     assert not source.is_present(0xFFF)
@@ -63,6 +74,16 @@ def test_raw_image_reads_back(tmp_path) -> None:
         assert source.runs == ((0, len(data)),)
         assert source.read(0, len(data)) == data
         assert source.read(0x5000, 0x1000) == data[0x5000:]
+        buffer = bytearray(0x1000)
+        assert source.read_into(0x4800, memoryview(buffer)) == 0x923
+        assert buffer[:0x923] == data[0x4800:]
+        # What a reader's tables point past the end of the file is one clear error, both ways.
+        for read in (
+            lambda: source._pread(0x5120, 8),
+            lambda: source._pread_into(0x5120, memoryview(buffer)[:8]),
+        ):
+            with pytest.raises(CorruptionError, match="offset 0x5123: file ends 0x5 bytes before"):
+                read()
 
 
 def test_empty_file_is_an_error(tmp_path) -> None:

@@ -130,6 +130,10 @@ class CrashDumpSource(MemorySource):
         index = bisect.bisect_right(self._run_starts, pa) - 1
         return self._pread(self._run_offsets[index] + (pa - self.runs[index][0]), n)
 
+    def _read_mapped_into(self, pa: int, out: memoryview) -> None:
+        index = bisect.bisect_right(self._run_starts, pa) - 1
+        self._pread_into(self._run_offsets[index] + (pa - self.runs[index][0]), out)
+
     def describe(self) -> list[Section]:
         return list(self._sections)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import os
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from memfs.cache import UnitCache
@@ -212,29 +213,49 @@ class HiberfilSource(MemorySource):
         return True  # map runs are looked up by page number, not through self.runs
 
     def _read_mapped(self, pa: int, n: int) -> bytes:
-        run_pfn, run_count = self._run_pfn, self._run_count
-        i = bisect.bisect_right(run_pfn, pa >> 12) - 1
+        i = bisect.bisect_right(self._run_pfn, pa >> 12) - 1
         if self.readahead is not None:
             self.readahead.observe(pa, n, i)
         pieces = []
-        while n > 0:
-            base = run_pfn[i] << 12
-            inside = pa - base
-            take = min(n, (run_count[i] << 12) - inside)
-            unit = self._run_unit[i]
-            start = (self._run_slot[i] << 12) + inside
+        for unit, start, take in self._pieces(pa, n, i):
             if self._unit_kind[unit] == KIND_RAW:
                 pieces.append(self._pread(self._unit_off[unit] + start, take))
             else:
                 data = self.cache.get(unit, lambda u=unit: self._decode(u))
                 # memoryview: the one copy is the join below (or bytes() for a single piece).
                 pieces.append(data if take == len(data) else memoryview(data)[start : start + take])
-            pa += take
-            n -= take
-            i += 1
         if len(pieces) == 1:
             return bytes(pieces[0]) if isinstance(pieces[0], memoryview) else pieces[0]
         return b"".join(pieces)
+
+    def _read_mapped_into(self, pa: int, out: memoryview) -> None:
+        """Bulk reads (``read_into``): a unit whose every page lands in ``out`` is decoded straight into
+        it, bypassing the cache and read-ahead — a bulk reader reads each unit once, so caching would
+        only churn the LRU.  A unit only partly inside (split over map runs, or cut by the range's
+        ends) goes through the cache, where its other pages will be found."""
+        pos = 0
+        for unit, start, take in self._pieces(pa, len(out), bisect.bisect_right(self._run_pfn, pa >> 12) - 1):
+            piece = out[pos : pos + take]
+            if self._unit_kind[unit] == KIND_RAW:
+                self._pread_into(self._unit_off[unit] + start, piece)
+            elif start == 0 and take == self._unit_pages[unit] * PAGE:
+                self._decode(unit, piece)
+            else:
+                data = self.cache.get(unit, lambda u=unit: self._decode(u))
+                piece[:] = memoryview(data)[start : start + take]
+            pos += take
+
+    def _pieces(self, pa: int, n: int, i: int) -> Iterator[tuple[int, int, int]]:
+        """``(unit, byte offset in its decoded data, length)`` for ``pa … pa+n-1``, from map run ``i``."""
+        run_pfn, run_count = self._run_pfn, self._run_count
+        run_unit, run_slot = self._run_unit, self._run_slot
+        while n > 0:
+            inside = pa - (run_pfn[i] << 12)
+            take = min(n, (run_count[i] << 12) - inside)
+            yield run_unit[i], (run_slot[i] << 12) + inside, take
+            pa += take
+            n -= take
+            i += 1
 
     def _units_between(self, start: int, stop: int) -> tuple[int, ...]:
         """Compressed units behind map runs ``start … stop-1`` (for read-ahead)."""
@@ -252,8 +273,11 @@ class HiberfilSource(MemorySource):
             readahead.close()
         super().close()
 
-    def _decode(self, unit: int) -> bytes:
-        """Decompress one unit to exactly pages × 4096 bytes; the declared codec first, then the other."""
+    def _decode(self, unit: int, out: memoryview | None = None) -> bytes:
+        """Decompress one unit to exactly pages × 4096 bytes; the declared codec first, then the other.
+
+        With ``out`` (exactly that size) the unit is decoded into it and ``b""`` is returned.
+        """
         ref = self._index.unit(unit)
         out_size = ref.pages * PAGE
         try:
@@ -262,23 +286,23 @@ class HiberfilSource(MemorySource):
             self.failures.record(ref.head, str(exc))
             raise DecompressionError(str(exc)) from None
         codec = _codec()
-        order = (
-            (codec.decompress_huffman, codec.decompress_plain)
-            if ref.kind == KIND_HUFFMAN
-            else (codec.decompress_plain, codec.decompress_huffman)
-        )
+        names = ("huffman", "plain") if ref.kind == KIND_HUFFMAN else ("plain", "huffman")
         errors = []
-        for attempt, decode in enumerate(order):
+        for attempt, name in enumerate(names):
             try:
-                out = decode(data, out_size)
+                if out is None:
+                    result = getattr(codec, f"decompress_{name}")(data, out_size)
+                else:  # fills all of ``out`` or raises
+                    getattr(codec, f"decompress_{name}_into")(data, out)
+                    result = b""
             except DecompressionError as exc:
                 errors.append(str(exc))
                 continue
-            if len(out) == out_size:
+            if out is not None or len(result) == out_size:
                 if attempt:
                     self.fallbacks += 1
-                return out
-            errors.append(f"produced {len(out)} of {out_size} bytes")
+                return result
+            errors.append(f"produced {len(result)} of {out_size} bytes")
         what = "Xpress block" if self.det.family == "legacy" else "compression set"
         message = (
             f"{self.path}: offset {ref.head:#x}: {what} ({KIND_NAMES[ref.kind]}, {ref.csize:#x} bytes, "

@@ -26,6 +26,9 @@ class RawSource(MemorySource):
     def _read_mapped(self, pa: int, n: int) -> bytes:
         return self._pread(pa, n)
 
+    def _read_mapped_into(self, pa: int, out: memoryview) -> None:
+        self._pread_into(pa, out)
+
 
 def _probe(_: ProbeInput) -> bool:
     return True

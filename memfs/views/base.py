@@ -23,6 +23,17 @@ class VirtualFile:
         """Return up to ``length`` bytes at ``offset`` (short or empty at the end)."""
         raise NotImplementedError
 
+    def read_into(self, offset: int, buffer: memoryview | bytearray) -> int:
+        """Fill ``buffer`` with the bytes at ``offset``; return how many (fewer only at the end).
+
+        For bulk readers that reuse buffers (``memfs convert``).  The default copies :meth:`read`;
+        views whose source can fill a buffer directly override it.
+        """
+        view = memoryview(buffer).cast("B")
+        data = self.read(offset, len(view))
+        view[: len(data)] = data
+        return len(data)
+
     def data_extents(self) -> list[tuple[int, int]]:
         """``(offset, length)`` ranges that may hold non-zero bytes; the rest of the file reads as zeros.
 

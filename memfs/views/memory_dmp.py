@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from memfs import __version__
@@ -304,43 +305,70 @@ class MemoryDmpFile(VirtualFile):
         return self._size
 
     def read(self, offset: int, length: int) -> bytes:
-        end = min(offset + length, self._size)
-        if offset < 0 or offset >= end:
-            return b""
         pieces = []
-        pos = offset
-        hdr = self.layout.size
-        if pos < hdr:
-            pieces.append(self.header[pos : min(end, hdr)])
-            pos = min(end, hdr)
-        index = bisect.bisect_right(self._file_starts, pos) - 1
-        while pos < end:
-            file_start = self._file_starts[index]
-            base_pa, nbytes = self._pa_runs[index]
-            take = min(end, file_start + nbytes) - pos
-            pa = base_pa + (pos - file_start)
+        for pos, take, pa in self._spans(offset, length):
+            if pa is None:
+                pieces.append(self.header[pos : pos + take])
+                continue
             data = self.source.read(pa, take)
             if len(data) < take:  # the last page of the highest run may extend past source.size
                 data += bytes(take - len(data))
             if self.overlays:
                 data = self._apply_overlays(pa, data)
             pieces.append(data)
-            pos += take
-            index += 1
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
-    def _apply_overlays(self, pa: int, data: bytes) -> bytes:
-        end = pa + len(data)
+    def read_into(self, offset: int, buffer: memoryview | bytearray) -> int:
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        for pos, take, pa in self._spans(offset, len(view)):
+            piece = view[pos - offset : pos - offset + take]
+            if pa is None:
+                piece[:] = self.header[pos : pos + take]
+            else:
+                got = self.source.read_into(pa, piece)
+                piece[got:] = bytes(take - got)  # past source.size, as in read
+                for lo, patch in self._overlays_in(pa, take):
+                    piece[lo : lo + len(patch)] = patch
+            filled += take
+        return filled
+
+    def _spans(self, offset: int, length: int) -> Iterator[tuple[int, int, int | None]]:
+        """``(file offset, length, physical address or None for the header)`` pieces of a read."""
+        end = min(offset + length, self._size)
+        if offset < 0 or offset >= end:
+            return
+        pos = offset
+        hdr = self.layout.size
+        if pos < hdr:
+            yield pos, min(end, hdr) - pos, None
+            pos = min(end, hdr)
+        index = bisect.bisect_right(self._file_starts, pos) - 1
+        while pos < end:
+            file_start = self._file_starts[index]
+            base_pa, nbytes = self._pa_runs[index]
+            take = min(end, file_start + nbytes) - pos
+            yield pos, take, base_pa + (pos - file_start)
+            pos += take
+            index += 1
+
+    def _overlays_in(self, pa: int, length: int) -> Iterator[tuple[int, bytes]]:
+        """``(offset from pa, bytes)`` of the overlay patches that fall in ``pa … pa+length-1``."""
+        end = pa + length
         i = bisect.bisect_left(self._overlay_starts, pa - PAGE_SIZE)
-        patched = None
         while i < len(self.overlays) and self._overlay_starts[i] < end:
             start, patch, _ = self.overlays[i]
             lo, hi = max(start, pa), min(start + len(patch), end)
             if lo < hi:
-                if patched is None:
-                    patched = bytearray(data)
-                patched[lo - pa : hi - pa] = patch[lo - start : hi - start]
+                yield lo - pa, patch[lo - start : hi - start]
             i += 1
+
+    def _apply_overlays(self, pa: int, data: bytes) -> bytes:
+        patched = None
+        for lo, patch in self._overlays_in(pa, len(data)):
+            if patched is None:
+                patched = bytearray(data)
+            patched[lo : lo + len(patch)] = patch
         return data if patched is None else bytes(patched)
 
     # -- header.txt ----------------------------------------------------------------------------

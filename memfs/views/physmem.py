@@ -21,6 +21,9 @@ class PhysmemFile(VirtualFile):
     def read(self, offset: int, length: int) -> bytes:
         return self.source.read(offset, length)
 
+    def read_into(self, offset: int, buffer: memoryview | bytearray) -> int:
+        return self.source.read_into(offset, buffer)
+
     def data_extents(self) -> list[tuple[int, int]]:
         """The source's runs: everything between them is a hole that reads as zeros."""
         return list(self.source.runs)

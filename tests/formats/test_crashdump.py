@@ -76,6 +76,8 @@ def test_whole_image_and_unaligned_reads(crash_dumps, name: str) -> None:
             pa = rng.randrange(len(image))
             n = rng.randrange(1, 3 * PAGE)
             assert source.read(pa, n) == image[pa : pa + n]
+            buffer = bytearray(n)
+            assert buffer[: source.read_into(pa, buffer)] == image[pa : pa + n]
 
 
 def test_adjacent_runs_merge_only_when_file_data_is_contiguous(crash_dumps) -> None:

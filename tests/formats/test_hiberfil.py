@@ -390,6 +390,49 @@ def test_rstr_signature_is_reported(built, tmp_path):
         assert hashlib.sha256(src.read(0, src.size)).hexdigest() == info.sha256
 
 
+@pytest.mark.parametrize("name", ["xp-x86", "win7-x64", "win81-x64", "win11-24h2-x64"])
+def test_read_into_matches_the_image_and_bypasses_the_cache(built, name):
+    """Bulk reads decode whole units straight into the buffer; units cut by a chunk's ends or split
+    over map runs go through the cache.  Either way the bytes are the image's."""
+    info = built(name)
+    expected = mk.build_bytes(name)[1]
+    with open_image(str(info.path)) as src:
+        buffer = bytearray(src.size)
+        assert src.read_into(0, buffer) == src.size
+        assert hashlib.sha256(buffer).hexdigest() == info.sha256
+        # Units held whole by one map run bypassed the cache; the others were each decoded once into it.
+        index = src._index
+        whole = {
+            index.run_unit[p]
+            for p in range(len(index.run_pfn))
+            if index.run_slot[p] == 0 and index.run_count[p] == index.unit_pages[index.run_unit[p]]
+        }
+        compressed = {u for u in range(index.units) if index.unit_kind[u] != KIND_RAW}
+        assert src.cache.stats()["misses"] == len(compressed - whole)
+        assert src.readahead is None or not src.readahead.started
+        step = 0x3000 + 0x123  # odd chunks: units cut at both ends
+        view = memoryview(bytearray(step))
+        for pa in range(0, src.size, step):
+            got = src.read_into(pa, view)
+            assert view[:got] == expected[pa : pa + step]
+
+
+def test_read_into_reports_an_undecodable_unit(built, tmp_path):
+    name = "win10-1809-x64"
+    info = built(name)
+    with open_image(str(info.path)) as src:
+        ref = src._index.unit(_first_unit(src, KIND_HUFFMAN))
+    path = _copy(
+        info,
+        tmp_path,
+        lambda d: d.__setitem__(slice(ref.data_off, ref.data_off + ref.csize), b"\xff" * ref.csize),
+    )
+    with open_image(str(path)) as src:
+        with pytest.raises(DecompressionError, match=f"offset {ref.head:#x}"):
+            src.read_into(0, bytearray(src.size))
+        assert src.failures.count == 1
+
+
 @pytest.mark.parametrize("cache_size", [64 << 20, 1 << 20])
 def test_sequential_reads_with_read_ahead(built, cache_size):
     info = built("win10-1809-x64")

@@ -180,6 +180,18 @@ def test_page_data_is_physmem_plus_overlays_only(raw_dumps, name) -> None:
 
 
 @pytest.mark.parametrize("name", VARIANTS)
+def test_read_into_gives_the_same_bytes_as_read(raw_dumps, name) -> None:
+    """The bulk path (``memfs convert``): header, page data and overlays, in odd-sized windows."""
+    _, _, dump, _, data = raw_dumps[name]
+    assert dump.overlays
+    for step in (0x1F00 + 0x11, 1 << 20):
+        buffer = bytearray(step)
+        for offset in range(0, dump.size + step, step):
+            got = dump.read_into(offset, buffer)
+            assert buffer[:got] == data[offset : offset + step]
+
+
+@pytest.mark.parametrize("name", VARIANTS)
 def test_memfs_crashdump_reader_reads_it_back(raw_dumps, name) -> None:
     image, source, dump, path, _ = raw_dumps[name]
     expected = _expected_physmem(source, dump)

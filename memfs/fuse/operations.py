@@ -108,6 +108,11 @@ class MemfsOperations(Operations):
         file = self._file(path)
         return self._guarded(path, lambda: file.read(offset, size))
 
+    def read_into(self, path: str, buffer: memoryview, offset: int, fh: Any) -> int:
+        """Fill libfuse's reply ``buffer`` (see :class:`memfs.fuse.mount`'s FUSE subclass); EIO as read."""
+        file = self._file(path)
+        return self._guarded(path, lambda: file.read_into(offset, buffer))
+
     def _guarded(self, path: str, action: Callable[[], Any]) -> Any:
         try:
             return action()

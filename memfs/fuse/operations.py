@@ -104,7 +104,11 @@ class MemfsOperations(Operations):
         return 0
 
     def read(self, path: str, size: int, offset: int, fh: Any) -> bytes:
-        """Bytes of the file; EIO when the data behind them cannot be decoded."""
+        """Bytes of the file; EIO when the data behind them cannot be decoded.
+
+        memfs's own FUSE subclass serves reads through :meth:`read_into`; this method is what plain
+        mfusepy calls, and its presence is what makes mfusepy register the read callback at all.
+        """
         file = self._file(path)
         return self._guarded(path, lambda: file.read(offset, size))
 

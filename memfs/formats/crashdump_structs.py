@@ -430,7 +430,6 @@ RDMP_HEADER = Struct(
     "Unknown2" / Int16ul,
     "TotalNumberOfPages" / Int64ul,
 )  # the {BasePage, PageCount} range list follows at +0x30
-RDMP_RANGE = PHYSICAL_MEMORY_RUN64
 
 # -- §6.3 TRIAGE_DUMP of DumpType 4 ----------------------------------------------------------
 

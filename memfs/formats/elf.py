@@ -53,7 +53,6 @@ PN_XNUM = 0xFFFF
 MACHINES = {3: ("x86", "EM_386"), 62: ("x64", "EM_X86_64"), 183: ("arm64", "EM_AARCH64")}
 ELF_TYPES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
 
-NT_PRSTATUS = 1
 NT_QEMUCPUSTATE = 0  # name "QEMU"
 NT_VBOXCORE = 0xB00  # name "VBCORE"
 NT_VBOXCPU = 0xB01  # name "VBCPU"

@@ -110,7 +110,7 @@ class HiberfilSource(MemorySource):
         self._index = index
         self._run_pfn, self._run_count = index.run_pfn, index.run_count
         self._run_unit, self._run_slot = index.run_unit, index.run_slot
-        self._unit_off, self._unit_csize = index.unit_off, index.unit_csize
+        self._unit_off = index.unit_off
         self._unit_kind, self._unit_pages = index.unit_kind, index.unit_pages
         self._set_runs(index.byte_runs())
         self.fallbacks = 0

@@ -40,7 +40,6 @@ class LegacyWalk:
     blocks: int = 0
     resyncs: int = 0
     surplus_slots: int = 0  # block slots beyond the table's pages (ignored)
-    table_pages: int = 0
 
 
 def _parse_table(path: str, page: bytes, table_off: int, t: TableLayout) -> tuple[int, list[tuple[int, int]]]:
@@ -150,7 +149,6 @@ def walk_tables(
             walk.surplus_slots += pages - slot
             off += BLOCK_HEADER + ((csize + 7) & ~7)
         if not next_table:
-            walk.table_pages = len(seen)
             return walk
         table = next_table
 

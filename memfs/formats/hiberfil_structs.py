@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from construct import Int32ul, Int64sl, Int64ul, Pointer, Struct
 
 PAGE = 0x1000
-PAGE_SHIFT = 12
 
 SIGNATURES = {
     b"hibr": "valid image (XP era, lower case)",

@@ -12,12 +12,9 @@ other readers (kdmp-parser) do not follow either, so our translations stay compa
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Iterator
 
 PAGE_SIZE = 0x1000
-MODES = ("x64", "pae", "x86")
-
 ReadFn = Callable[[int, int], bytes]
 
 # Per mode: (VA shift, entry size, index mask, may be a large-page leaf) for each level, top first.
@@ -172,9 +169,3 @@ class AddressSpace:
                 yield va, self._leaf(entry, size, shift), span
             else:
                 yield from self._walk(self._next_table(entry, size), depth + 1, va, start, end, remaining)
-
-
-def unpack_ptrs(data: bytes, ptr_size: int) -> tuple[int, ...]:
-    """Split ``data`` into little-endian pointers of ``ptr_size`` bytes."""
-    count = len(data) // ptr_size
-    return struct.unpack_from(f"<{count}{'Q' if ptr_size == 8 else 'I'}", data)

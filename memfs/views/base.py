@@ -41,18 +41,3 @@ class VirtualFile:
         whole file.
         """
         return [(0, self.size)] if self.size else []
-
-
-class BytesFile(VirtualFile):
-    """A file whose whole content is a bytes object built once."""
-
-    def __init__(self, name: str, content: bytes) -> None:
-        self.name = name
-        self._content = content
-
-    @property
-    def size(self) -> int:
-        return len(self._content)
-
-    def read(self, offset: int, length: int) -> bytes:
-        return self._content[offset : offset + length]

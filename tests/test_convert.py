@@ -158,18 +158,18 @@ def test_dmp_output_equals_the_memory_dmp_view(crashdumps, tmp_path: Path) -> No
     assert result.sha256 == sha256(out)
 
 
-def test_dmp_without_the_view_is_a_clear_error(crashdumps, monkeypatch: pytest.MonkeyPatch) -> None:
-    import memfs.views.tree as tree
+def test_raw_output_skips_kernel_discovery(crashdumps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only memory.dmp needs discovery; --to raw must not pay for it (seconds on a large image)."""
+    import memfs.views.memory_dmp as memory_dmp
 
-    real = tree.build_files
-    monkeypatch.setattr(
-        tree, "build_files", lambda source: {k: v for k, v in real(source).items() if k != "memory.dmp"}
-    )
-    with (
-        open_image(str(crashdumps["full64.dmp"][0])) as source,
-        pytest.raises(MemfsError, match="no memory.dmp view"),
-    ):
-        select_file(source, "dmp")
+    calls = []
+    real = memory_dmp.discover
+    monkeypatch.setattr(memory_dmp, "discover", lambda source: calls.append(source) or real(source))
+    with open_image(str(crashdumps["full64.dmp"][0])) as source:
+        assert select_file(source, "raw").name == "physmem.bin"
+        assert calls == []
+        assert select_file(source, "dmp").name == "memory.dmp"
+        assert len(calls) == 1
 
 
 def test_image_without_memory_has_nothing_to_convert(crashdumps) -> None:
@@ -277,6 +277,17 @@ def test_cli_prints_the_sha256_of_what_it_wrote(raw_image: Path, tmp_path: Path)
     quiet = run("convert", str(raw_image), str(tmp_path / "q.raw"), "--to", "raw", "-q")
     assert quiet.returncode == 0 and quiet.stderr == ""
     assert quiet.stdout.split()[0] == sha256(out)
+
+
+def test_no_hash_writes_the_same_bytes_and_prints_no_digest(raw_image: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.raw"
+    result = run("convert", str(raw_image), str(out), "--to", "raw", "--no-hash")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and "wrote" in result.stderr
+    assert sha256(out) == sha256(raw_image)
+    with open_image(str(raw_image)) as source:
+        again = convert_file(select_file(source, "raw"), str(tmp_path / "api.raw"), hash_output=False)
+    assert again.sha256 is None and sha256(tmp_path / "api.raw") == sha256(raw_image)
 
 
 def _wait_for(predicate, timeout: float = 20.0) -> None:

@@ -12,14 +12,13 @@ files keep it only in memory (§3.8), where kernel discovery (memfs.kernel.disco
 from __future__ import annotations
 
 import bisect
-import contextlib
 import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from memfs.cache import UnitCache
 from memfs.detect import FormatSpec, OpenOptions, ProbeInput
-from memfs.exceptions import CorruptionError, DecompressionError, MemfsError, MissingDependencyError
+from memfs.exceptions import CorruptionError, DecompressionError, MissingDependencyError
 from memfs.filetime import to_datetime
 from memfs.formats import hiberfil_detect
 from memfs.formats.crashdump_structs import MACHINE_BY_ARCH
@@ -27,13 +26,9 @@ from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_NAMES, KIND_PLAIN, K
 from memfs.formats.hiberfil_legacy import LegacyWalk
 from memfs.formats.hiberfil_structs import PAGE, SIGNATURES
 from memfs.memory import MemorySource, Section
-from memfs.readahead import ReadAhead
 
 WILLNEED_WINDOW = 64 << 20
 _FADVISE = hasattr(os, "posix_fadvise")
-READAHEAD_DEPTH = 8
-"""Map runs (≈ 64 KiB units) decoded ahead of a sequential reader (memfs.readahead)."""
-READAHEAD_MIN_CACHE = 4 << 20
 HEADER_LABELS = {
     "page_size": "PageSize",
     "first_table_page": "FirstTablePage",
@@ -114,12 +109,6 @@ class HiberfilSource(MemorySource):
         self._unit_kind, self._unit_pages = index.unit_kind, index.unit_pages
         self._set_runs(index.byte_runs())
         self.fallbacks = 0
-        # Below READAHEAD_MIN_CACHE, read-ahead would evict what it decodes before it is used.
-        self.readahead = (
-            ReadAhead(len(index.run_unit), self._units_between, self._warm, READAHEAD_DEPTH)
-            if options.cache_size >= READAHEAD_MIN_CACHE and index.kind_counts()[KIND_RAW] < index.units
-            else None
-        )
         self._fill_metadata()
 
     # -- metadata -------------------------------------------------------------------------------------
@@ -213,11 +202,8 @@ class HiberfilSource(MemorySource):
         return True  # map runs are looked up by page number, not through self.runs
 
     def _read_mapped(self, pa: int, n: int) -> bytes:
-        i = bisect.bisect_right(self._run_pfn, pa >> 12) - 1
-        if self.readahead is not None:
-            self.readahead.observe(pa, n, i)
         pieces = []
-        for unit, start, take in self._pieces(pa, n, i):
+        for unit, start, take in self._pieces(pa, n, bisect.bisect_right(self._run_pfn, pa >> 12) - 1):
             if self._unit_kind[unit] == KIND_RAW:
                 pieces.append(self._pread(self._unit_off[unit] + start, take))
             else:
@@ -230,7 +216,7 @@ class HiberfilSource(MemorySource):
 
     def _read_mapped_into(self, pa: int, out: memoryview) -> None:
         """Bulk reads (``read_into``): a unit whose every page lands in ``out`` is decoded straight into
-        it, bypassing the cache and read-ahead — a bulk reader reads each unit once, so caching would
+        it, bypassing the cache — a bulk reader reads each unit once, so caching would
         only churn the LRU.  A unit only partly inside (split over map runs, or cut by the range's
         ends) goes through the cache, where its other pages will be found."""
         pos = 0
@@ -256,22 +242,6 @@ class HiberfilSource(MemorySource):
             pa += take
             n -= take
             i += 1
-
-    def _units_between(self, start: int, stop: int) -> tuple[int, ...]:
-        """Compressed units behind map runs ``start … stop-1`` (for read-ahead)."""
-        kinds = self._unit_kind
-        return tuple(dict.fromkeys(u for u in self._run_unit[start:stop] if kinds[u] != KIND_RAW))
-
-    def _warm(self, unit: int) -> None:
-        """Decode ``unit`` into the cache (read-ahead worker); a failure is recorded, the read reports it."""
-        with contextlib.suppress(MemfsError):
-            self.cache.get(unit, lambda: self._decode(unit))
-
-    def close(self) -> None:
-        readahead = getattr(self, "readahead", None)  # absent when the constructor failed
-        if readahead is not None:
-            readahead.close()
-        super().close()
 
     def _decode(self, unit: int, out: memoryview | None = None) -> bytes:
         """Decompress one unit to exactly pages × 4096 bytes; the declared codec first, then the other.

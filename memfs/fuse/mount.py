@@ -1,7 +1,6 @@
 """Mounting: checks before mounting, foreground and background modes, unmounting.
 
-Background mode forks *before* any FUSE thread starts (read-ahead workers that kernel discovery
-started are stopped for the fork, see :mod:`memfs.readahead`); the child runs the FUSE loop in the
+Background mode forks *before* any FUSE thread starts; the child runs the FUSE loop in the
 foreground and reports over a pipe once the kernel has accepted the mount (``init``), so
 ``memfs mount`` returns only when the mount is usable — or fails with the child's one-line reason.
 """
@@ -52,7 +51,7 @@ def tune_malloc() -> None:
     m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
     libc.mallopt(m_trim_threshold, 512 * 1024 * 1024)
     libc.mallopt(m_mmap_threshold, 64 * 1024 * 1024)
-    # One arena: decoded units are allocated on read-ahead/FUSE threads and freed on others; with an
+    # One arena: decoded units are allocated on one FUSE thread and freed on others; with an
     # arena per thread each keeps its own untrimmed free pool.  Measured on a 2 GiB Huffman hiberfil,
     # cache 512M, one reader: peak RSS 920-984 -> 587 MiB and daemon CPU 4.7-5.3 -> 3.9 s.
     libc.mallopt(m_arena_max, 1)

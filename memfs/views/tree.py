@@ -1,4 +1,4 @@
-"""The one function that decides which files a mount shows."""
+"""The one place that decides which files a mount shows."""
 
 from __future__ import annotations
 
@@ -7,6 +7,23 @@ from memfs.views.base import VirtualFile
 from memfs.views.header_txt import HeaderTextFile
 from memfs.views.memory_dmp import MemoryDmpFile
 from memfs.views.physmem import PhysmemFile
+
+MEMORY_FILES: dict[str, type[PhysmemFile] | type[MemoryDmpFile]] = {
+    PhysmemFile.name: PhysmemFile,
+    MemoryDmpFile.name: MemoryDmpFile,
+}
+"""The files that present the image's physical memory, shown when it has any."""
+
+
+def build_memory_file(source: MemorySource, name: str) -> VirtualFile | None:
+    """The memory file ``name`` alone, exactly as a mount serves it; None when the image has no memory.
+
+    ``memfs convert --to raw`` uses this so that it does not pay for the kernel discovery that only
+    ``memory.dmp`` needs.
+    """
+    if not source.runs:
+        return None
+    return MEMORY_FILES[name](source)
 
 
 def build_files(source: MemorySource) -> dict[str, VirtualFile]:

@@ -19,7 +19,6 @@ import xpress_lz77
 
 from memfs.detect import OpenOptions, detect_format, open_image
 from memfs.exceptions import CorruptionError, DecompressionError, FormatError, MemfsError
-from memfs.formats import hiberfil
 from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_PLAIN, KIND_RAW
 from memfs.formats.hiberfil_structs import PAGE
 from memfs.kernel.discover import discover
@@ -409,7 +408,6 @@ def test_read_into_matches_the_image_and_bypasses_the_cache(built, name):
         }
         compressed = {u for u in range(index.units) if index.unit_kind[u] != KIND_RAW}
         assert src.cache.stats()["misses"] == len(compressed - whole)
-        assert src.readahead is None or not src.readahead.started
         step = 0x3000 + 0x123  # odd chunks: units cut at both ends
         view = memoryview(bytearray(step))
         for pa in range(0, src.size, step):
@@ -434,15 +432,13 @@ def test_read_into_reports_an_undecodable_unit(built, tmp_path):
 
 
 @pytest.mark.parametrize("cache_size", [64 << 20, 1 << 20])
-def test_sequential_reads_with_read_ahead(built, cache_size):
+def test_sequential_odd_sized_reads(built, cache_size):
+    """Reads that cut units at both ends, with a cache that holds many units or only a few."""
     info = built("win10-1809-x64")
     expected = mk.build_bytes("win10-1809-x64")[1]
     with open_image(str(info.path), OpenOptions(cache_size=cache_size)) as src:
         chunks = [src.read(pa, 0x6000) for pa in range(0, src.size, 0x6000)]
         assert b"".join(chunks) == expected
-        assert (src.readahead is not None) == (cache_size >= hiberfil.READAHEAD_MIN_CACHE)
-        if src.readahead is not None:
-            assert src.readahead.started and src.readahead.batches > 0
 
 
 def test_concurrent_sequential_readers(built):

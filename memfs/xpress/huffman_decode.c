@@ -19,9 +19,32 @@
 #define PRIMARY_BITS 11u
 #define SUB_BITS (MAX_LEN - PRIMARY_BITS)
 #define TABLE_SIZE ((1u << PRIMARY_BITS) + 512u * (1u << SUB_BITS))
-#define SUBTABLE_FLAG 0x8000u
-/* Entry: symbol in bits 0-8, code length in bits 9-12; or SUBTABLE_FLAG | index of a subtable. */
-#define ENTRY(sym, len) ((uint16_t)((sym) | ((len) << 9)))
+/*
+ * Table entry (32 bits).  The symbol loop's critical path is bit buffer -> table index -> entry load ->
+ * shift of the bit buffer, so every entry keeps the number of bits to consume in its low 6 bits: the
+ * buffer is shifted by the entry itself (`buf <<= e & 63`, which x86 does without the mask).
+ *   literal:  shift = code length, byte in bits 8-15, nothing above (so e < ENTRY_MATCH).
+ *   match:    ENTRY_MATCH | shift | dbits << 8 | length code << 12 | code length << 16.  When the
+ *             length code is below 15 the distance bits follow the code directly (§3.1), so shift =
+ *             code length + dbits (<= 30, and refill() guarantees 32 valid bits) and the whole match
+ *             costs one shift; with length code 15 extra length bytes come between code and distance
+ *             (§3.3 step 4), so shift = code length and the distance bits are consumed separately.
+ *   subtable: ENTRY_SUBTABLE | index of a 2^SUB_BITS-entry subtable (primary table only).
+ */
+#define ENTRY_MATCH 0x40000000u
+#define ENTRY_SUBTABLE 0x80000000u
+#define LIT_ENTRY(byte, len) ((uint32_t)(len) | ((uint32_t)(byte) << 8))
+
+/* The entry of symbol `sym` (0..511) with code length `len` (1..15). */
+static uint32_t make_entry(unsigned sym, unsigned len)
+{
+    unsigned lc, dbits;
+    if (sym < 256)
+        return LIT_ENTRY(sym, len);
+    lc = (sym - 256) & 15;
+    dbits = (sym - 256) >> 4;
+    return ENTRY_MATCH | (lc < 15 ? len + dbits : len) | (dbits << 8) | (lc << 12) | (len << 16);
+}
 
 typedef struct {
     uint64_t buf;    /* next bit is bit 63; bits below the valid ones are either 0 or stream data */
@@ -44,7 +67,7 @@ static xp_status fail(xp_error *err, xp_status st, size_t in_off, size_t out_off
  * PRIMARY_BITS long are resolved by the primary table, longer ones through 2^SUB_BITS-entry subtables.
  * Returns 0 if the lengths form a complete prefix code (Kraft sum exactly 1), -1 otherwise.
  */
-static int build_table(const uint8_t *packed, uint16_t *table)
+static int build_table(const uint8_t *packed, uint32_t *table)
 {
     uint8_t lens[512];
     uint16_t sorted[512];
@@ -77,19 +100,18 @@ static int build_table(const uint8_t *packed, uint16_t *table)
         unsigned sym = sorted[i];
         unsigned len = lens[sym];
         uint32_t span = 1u << (MAX_LEN - len); /* entries of the 15-bit code space */
+        uint32_t e = make_entry(sym, len);
         if (len <= PRIMARY_BITS) {
-            uint16_t e = ENTRY(sym, len);
             uint32_t j = pos >> SUB_BITS, end = (pos + span) >> SUB_BITS;
             for (; j < end; j++)
                 table[j] = e;
         } else {
-            uint16_t e = ENTRY(sym, len);
             uint32_t j, base;
             if ((pos & ((1u << SUB_BITS) - 1)) == 0) { /* first long code with this prefix */
-                table[pos >> SUB_BITS] = (uint16_t)(SUBTABLE_FLAG | next_sub);
+                table[pos >> SUB_BITS] = ENTRY_SUBTABLE | next_sub;
                 next_sub += 1u << SUB_BITS;
             }
-            base = (table[pos >> SUB_BITS] & ~SUBTABLE_FLAG) + (pos & ((1u << SUB_BITS) - 1));
+            base = (table[pos >> SUB_BITS] & ~ENTRY_SUBTABLE) + (pos & ((1u << SUB_BITS) - 1));
             for (j = 0; j < span; j++)
                 table[base + j] = e;
         }
@@ -173,7 +195,7 @@ static xp_status bad_match(bitreader *br, const uint8_t *in, size_t in_len, xp_s
 xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len,
                             xp_error *err)
 {
-    uint16_t table[TABLE_SIZE];
+    uint32_t table[TABLE_SIZE];
     uint8_t *op = out;
     uint8_t *const oend = out + out_len;
     size_t pos = 0; /* byte position of the current block's table */
@@ -199,31 +221,34 @@ xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size
 
         /* Symbol loop (§3.4 step 3). */
         while (op < limit) {
-            uint32_t e, sym;
-            uint64_t len;
-            size_t dist;
+            uint32_t e;
+            uint64_t old;
+            size_t len, dist, room;
             unsigned dbits;
-            size_t room;
 
             refill(&br, in, in_len);
             e = table[br.buf >> (64 - PRIMARY_BITS)];
-            if (e & SUBTABLE_FLAG)
-                e = table[(e & ~SUBTABLE_FLAG) + ((br.buf >> (64 - MAX_LEN)) & ((1u << SUB_BITS) - 1))];
-            br.buf <<= e >> 9;
-            br.bits -= e >> 9;
-            sym = e & 0x1FF;
-            if (sym < 256) {
-                *op++ = (uint8_t)sym;
+            if (XP_UNLIKELY(e & ENTRY_SUBTABLE))
+                e = table[(e & ~ENTRY_SUBTABLE) + ((br.buf >> (64 - MAX_LEN)) & ((1u << SUB_BITS) - 1))];
+            old = br.buf;
+            br.buf <<= e & 63;
+            br.bits -= e & 63;
+            if (e < ENTRY_MATCH) {
+                *op++ = (uint8_t)(e >> 8);
                 continue;
             }
 
-            /* Match (§3.1): length code, extra length bytes, then the distance bits.  Symbol 256 is
-             * also the EOF marker, but only the output size ends decoding: the marker cannot be told
-             * from a real (length 3, distance 1) match (xpress.md §4 row 3). */
-            sym -= 256;
-            len = sym & 15;
-            dbits = sym >> 4;
-            if (XP_UNLIKELY(len == 15)) {
+            /* Match (§3.1).  Symbol 256 is also the EOF marker, but only the output size ends decoding:
+             * the marker cannot be told from a real (length 3, distance 1) match (xpress.md §4 row 3). */
+            dbits = (e >> 8) & 15;
+            len = (e >> 12) & 15;
+            if (XP_LIKELY(len < 15)) {
+                /* The code and the distance bits were consumed together: the distance bits are the
+                 * low dbits of the top `shift` bits of the buffer before the shift. */
+                dist = ((size_t)1 << dbits) | (size_t)((old >> (64 - (e & 63))) & (((uint64_t)1 << dbits) - 1));
+            } else {
+                /* Extra length bytes at the format's byte position (§3.1, §3.3 step 4), then the
+                 * distance bits. */
                 size_t p = sync_position(&br, in, in_len);
                 if (p >= in_len)
                     return fail(err, XP_E_TRUNCATED, in_len, (size_t)(op - out));
@@ -245,18 +270,32 @@ xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size
                 }
                 len += 15;
                 br.ip = p; /* the bit stream continues after the extra bytes (§3.3 step 4) */
+                dist = ((size_t)1 << dbits) | (size_t)((br.buf >> 1) >> (63 - dbits));
+                br.buf <<= dbits;
+                br.bits -= dbits;
             }
             len += 3;
-            dist = ((size_t)1 << dbits) | (size_t)((br.buf >> 1) >> (63 - dbits));
-            br.buf <<= dbits;
-            br.bits -= dbits;
 
             room = (size_t)(oend - op);
             if (XP_UNLIKELY(dist > (size_t)(op - out) || len > room))
                 return bad_match(&br, in, in_len, dist > (size_t)(op - out) ? XP_E_DISTANCE : XP_E_OVERRUN,
                                  (size_t)(op - out), err);
-            xp_copy_match(op, dist, (size_t)len, room);
-            op += len;
+            if (XP_LIKELY(dist >= 16 && room - len >= 16)) {
+                /* Most matches are short (<= 16 bytes) and far enough back to copy in 16-byte steps;
+                 * the first step is unconditional, and up to 15 bytes past the match are overwritten
+                 * (rewritten later, as in xp_copy_match). */
+                const uint8_t *src = op - dist;
+                uint8_t *end = op + len;
+                do {
+                    memcpy(op, src, 16);
+                    op += 16;
+                    src += 16;
+                } while (op < end);
+                op = end;
+            } else {
+                xp_copy_match(op, dist, len, room);
+                op += len;
+            }
         }
 
         /* Block end (§3.4 steps 4-6). */

@@ -19,6 +19,10 @@
 #define PRIMARY_BITS 11u
 #define SUB_BITS (MAX_LEN - PRIMARY_BITS)
 #define TABLE_SIZE ((1u << PRIMARY_BITS) + 512u * (1u << SUB_BITS))
+/* Literal pairs (see decode_symbols) are tried in a block whose literals of one code length take at
+ * least this share of the 2^15 code space (7/8): there the guess is nearly always right.  The speed is
+ * insensitive to the exact value between 3/4 and 15/16. */
+#define PAIR_MIN (7u << (MAX_LEN - 3))
 /*
  * Table entry (32 bits).  The symbol loop's critical path is bit buffer -> table index -> entry load ->
  * shift of the bit buffer, so every entry keeps the number of bits to consume in its low 6 bits: the
@@ -65,13 +69,16 @@ static xp_status fail(xp_error *err, xp_status st, size_t in_off, size_t out_off
  * Build the two-level decoding table for one block's 256-byte code-length table (xpress.md §3.2).
  * Symbols in canonical order (length, then value) fill the 15-bit code space from 0 upward; codes up to
  * PRIMARY_BITS long are resolved by the primary table, longer ones through 2^SUB_BITS-entry subtables.
+ * *pair_len: the code length that most of the literals' code space has if that share reaches PAIR_MIN
+ * (and the length is <= PRIMARY_BITS), else 0 (no literal pairs in this block).
  * Returns 0 if the lengths form a complete prefix code (Kraft sum exactly 1), -1 otherwise.
  */
-static int build_table(const uint8_t *packed, uint32_t *table)
+static int build_table(const uint8_t *packed, uint32_t *table, unsigned *pair_len)
 {
     uint8_t lens[512];
     uint16_t sorted[512];
     unsigned count[MAX_LEN + 1] = {0};
+    uint32_t lit_space[MAX_LEN + 1] = {0}; /* code space (of 2^15) of the literals of each length */
     unsigned start[MAX_LEN + 1];
     uint32_t kraft = 0, pos = 0, next_sub = 1u << PRIMARY_BITS;
     unsigned i, l, n;
@@ -84,9 +91,17 @@ static int build_table(const uint8_t *packed, uint32_t *table)
         count[lens[i]]++;
         if (lens[i])
             kraft += 1u << (MAX_LEN - lens[i]);
+        if (lens[i] && i < 256)
+            lit_space[lens[i]] += 1u << (MAX_LEN - lens[i]);
     }
     if (kraft != 1u << MAX_LEN)
         return -1;
+    *pair_len = 1;
+    for (l = 2; l <= PRIMARY_BITS; l++)
+        if (lit_space[l] > lit_space[*pair_len])
+            *pair_len = l;
+    if (lit_space[*pair_len] < PAIR_MIN)
+        *pair_len = 0;
     n = 0;
     for (l = 1; l <= MAX_LEN; l++) {
         start[l] = n;
@@ -192,6 +207,119 @@ static xp_status bad_match(bitreader *br, const uint8_t *in, size_t in_len, xp_s
     return fail(err, st, p < in_len ? p : in_len, out_off);
 }
 
+/*
+ * Symbol loop of one block (§3.4 step 3): decode until the output reaches `limit` (the block's 65536
+ * bytes, §3.4 step 4, or the end of the output); *opp is the output position in and out.
+ *
+ * Literal pairs: the loop's critical path is bit buffer -> table index -> entry load -> shift, one
+ * symbol per load.  In a block whose literals mostly share one code length g (pair_len, see
+ * build_table: random-like data, where nearly every symbol is a literal of 8 bits), the entry of the
+ * symbol after a literal of length g is loaded at the same time from the buffer shifted by g, and both
+ * literals are emitted with one shift.  The pair is taken only when that guess was right, the second
+ * symbol is a literal resolved by the primary table (<= 11 bits; refill() left >= 32 bits) and both bytes
+ * fit before `limit` (a block ends after exactly its 65536th byte unless a match runs past it).  In other
+ * blocks the guess fails too often to pay for its branch, so the loop is instantiated a second time
+ * without it (pairs = 0).
+ */
+XP_INLINE xp_status decode_symbols(bitreader *br, const uint32_t *table, const uint8_t *in, size_t in_len,
+                                   uint8_t *out, uint8_t **opp, uint8_t *limit, uint8_t *oend, xp_error *err,
+                                   const int pairs, unsigned g)
+{
+    uint8_t *op = *opp;
+
+    while (op < limit) {
+        uint32_t e;
+        uint64_t old;
+        size_t len, dist, room;
+        unsigned dbits;
+
+        refill(br, in, in_len);
+        e = table[br->buf >> (64 - PRIMARY_BITS)];
+        if (XP_UNLIKELY(e & ENTRY_SUBTABLE))
+            e = table[(e & ~ENTRY_SUBTABLE) + ((br->buf >> (64 - MAX_LEN)) & ((1u << SUB_BITS) - 1))];
+        old = br->buf;
+        br->buf <<= e & 63;
+        br->bits -= e & 63;
+        if (e < ENTRY_MATCH) {
+            if (pairs && (e & 63) == g) { /* e2: the symbol after e; no refill needed, 22 <= 32 bits */
+                uint32_t e2 = table[(old << g) >> (64 - PRIMARY_BITS)];
+                if (XP_LIKELY(e2 < ENTRY_MATCH && op + 1 < limit)) {
+                    op[0] = (uint8_t)(e >> 8);
+                    op[1] = (uint8_t)(e2 >> 8);
+                    op += 2;
+                    br->buf <<= e2 & 63;
+                    br->bits -= e2 & 63;
+                    continue;
+                }
+            }
+            *op++ = (uint8_t)(e >> 8);
+            continue;
+        }
+
+        /* Match (§3.1).  Symbol 256 is also the EOF marker, but only the output size ends decoding:
+         * the marker cannot be told from a real (length 3, distance 1) match (xpress.md §4 row 3). */
+        dbits = (e >> 8) & 15;
+        len = (e >> 12) & 15;
+        if (XP_LIKELY(len < 15)) {
+            /* The code and the distance bits were consumed together: the distance bits are the
+             * low dbits of the top `shift` bits of the buffer before the shift. */
+            dist = ((size_t)1 << dbits) | (size_t)((old >> (64 - (e & 63))) & ((1u << dbits) - 1));
+        } else {
+            /* Extra length bytes at the format's byte position (§3.1, §3.3 step 4), then the
+             * distance bits. */
+            size_t p = sync_position(br, in, in_len);
+            if (p >= in_len)
+                return fail(err, XP_E_TRUNCATED, in_len, (size_t)(op - out));
+            len = in[p++];
+            if (len == 255) {
+                if (in_len - p < 2)
+                    return fail(err, XP_E_TRUNCATED, p, (size_t)(op - out));
+                len = xp_load16(in + p);
+                p += 2;
+                if (len == 0) {
+                    if (in_len - p < 4)
+                        return fail(err, XP_E_TRUNCATED, p, (size_t)(op - out));
+                    len = xp_load32(in + p);
+                    p += 4;
+                }
+                if (len < 15)
+                    return fail(err, XP_E_BAD_LENGTH, p, (size_t)(op - out));
+                len -= 15;
+            }
+            len += 15;
+            br->ip = p; /* the bit stream continues after the extra bytes (§3.3 step 4) */
+            dist = ((size_t)1 << dbits) | (size_t)((br->buf >> 1) >> (63 - dbits));
+            br->buf <<= dbits;
+            br->bits -= dbits;
+        }
+        len += 3;
+
+        room = (size_t)(oend - op);
+        if (XP_UNLIKELY(dist > (size_t)(op - out) || len > room))
+            return bad_match(br, in, in_len, dist > (size_t)(op - out) ? XP_E_DISTANCE : XP_E_OVERRUN,
+                             (size_t)(op - out), err);
+        if (XP_LIKELY(dist >= 16 && room - len >= 16)) {
+            /* Most matches are short (<= 16 bytes) and far enough back to copy in 16-byte steps;
+             * the first step is unconditional, and up to 15 bytes past the match are overwritten
+             * (rewritten later, as in xp_copy_match). */
+            const uint8_t *src = op - dist;
+            uint8_t *end = op + len;
+            do {
+                memcpy(op, src, 16);
+                op += 16;
+                src += 16;
+            } while (op < end);
+            op = end;
+        } else {
+            xp_copy_match(op, dist, len, room);
+            op += len;
+        }
+    }
+
+    *opp = op;
+    return XP_OK;
+}
+
 xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len,
                             xp_error *err)
 {
@@ -206,11 +334,13 @@ xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size
     for (;;) {
         bitreader br;
         uint8_t *limit;
+        unsigned g;
+        xp_status st;
 
         /* Block start (§3.4 step 2): table, then two words for the initial window (§3.3 step 1). */
         if (pos > in_len || in_len - pos < TABLE_BYTES + 4)
             return fail(err, XP_E_TRUNCATED, pos < in_len ? pos : in_len, (size_t)(op - out));
-        if (build_table(in + pos, table) != 0)
+        if (build_table(in + pos, table, &g) != 0)
             return fail(err, XP_E_BAD_CODE, pos, (size_t)(op - out));
         br.ip = pos + TABLE_BYTES;
         br.buf = 0;
@@ -219,84 +349,11 @@ xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size
         load_word(&br, in, in_len);
         limit = (size_t)(oend - op) > BLOCK_OUT ? op + BLOCK_OUT : oend;
 
-        /* Symbol loop (§3.4 step 3). */
-        while (op < limit) {
-            uint32_t e;
-            uint64_t old;
-            size_t len, dist, room;
-            unsigned dbits;
-
-            refill(&br, in, in_len);
-            e = table[br.buf >> (64 - PRIMARY_BITS)];
-            if (XP_UNLIKELY(e & ENTRY_SUBTABLE))
-                e = table[(e & ~ENTRY_SUBTABLE) + ((br.buf >> (64 - MAX_LEN)) & ((1u << SUB_BITS) - 1))];
-            old = br.buf;
-            br.buf <<= e & 63;
-            br.bits -= e & 63;
-            if (e < ENTRY_MATCH) {
-                *op++ = (uint8_t)(e >> 8);
-                continue;
-            }
-
-            /* Match (§3.1).  Symbol 256 is also the EOF marker, but only the output size ends decoding:
-             * the marker cannot be told from a real (length 3, distance 1) match (xpress.md §4 row 3). */
-            dbits = (e >> 8) & 15;
-            len = (e >> 12) & 15;
-            if (XP_LIKELY(len < 15)) {
-                /* The code and the distance bits were consumed together: the distance bits are the
-                 * low dbits of the top `shift` bits of the buffer before the shift. */
-                dist = ((size_t)1 << dbits) | (size_t)((old >> (64 - (e & 63))) & (((uint64_t)1 << dbits) - 1));
-            } else {
-                /* Extra length bytes at the format's byte position (§3.1, §3.3 step 4), then the
-                 * distance bits. */
-                size_t p = sync_position(&br, in, in_len);
-                if (p >= in_len)
-                    return fail(err, XP_E_TRUNCATED, in_len, (size_t)(op - out));
-                len = in[p++];
-                if (len == 255) {
-                    if (in_len - p < 2)
-                        return fail(err, XP_E_TRUNCATED, p, (size_t)(op - out));
-                    len = xp_load16(in + p);
-                    p += 2;
-                    if (len == 0) {
-                        if (in_len - p < 4)
-                            return fail(err, XP_E_TRUNCATED, p, (size_t)(op - out));
-                        len = xp_load32(in + p);
-                        p += 4;
-                    }
-                    if (len < 15)
-                        return fail(err, XP_E_BAD_LENGTH, p, (size_t)(op - out));
-                    len -= 15;
-                }
-                len += 15;
-                br.ip = p; /* the bit stream continues after the extra bytes (§3.3 step 4) */
-                dist = ((size_t)1 << dbits) | (size_t)((br.buf >> 1) >> (63 - dbits));
-                br.buf <<= dbits;
-                br.bits -= dbits;
-            }
-            len += 3;
-
-            room = (size_t)(oend - op);
-            if (XP_UNLIKELY(dist > (size_t)(op - out) || len > room))
-                return bad_match(&br, in, in_len, dist > (size_t)(op - out) ? XP_E_DISTANCE : XP_E_OVERRUN,
-                                 (size_t)(op - out), err);
-            if (XP_LIKELY(dist >= 16 && room - len >= 16)) {
-                /* Most matches are short (<= 16 bytes) and far enough back to copy in 16-byte steps;
-                 * the first step is unconditional, and up to 15 bytes past the match are overwritten
-                 * (rewritten later, as in xp_copy_match). */
-                const uint8_t *src = op - dist;
-                uint8_t *end = op + len;
-                do {
-                    memcpy(op, src, 16);
-                    op += 16;
-                    src += 16;
-                } while (op < end);
-                op = end;
-            } else {
-                xp_copy_match(op, dist, len, room);
-                op += len;
-            }
-        }
+        /* Symbol loop (§3.4 step 3), with or without literal pairs. */
+        st = g ? decode_symbols(&br, table, in, in_len, out, &op, limit, oend, err, 1, g)
+               : decode_symbols(&br, table, in, in_len, out, &op, limit, oend, err, 0, 0);
+        if (st != XP_OK)
+            return st;
 
         /* Block end (§3.4 steps 4-6). */
         if (consumed_past_end(&br, in_len))

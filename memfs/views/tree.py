@@ -32,12 +32,10 @@ def build_files(source: MemorySource) -> dict[str, VirtualFile]:
     An image with no physical memory (a triage dump) shows ``header.txt`` only, and the header says why.
     ``memory.dmp`` runs kernel discovery once (at mount) and adds its sections to ``header.txt``.
     """
-    files: list[VirtualFile] = []
+    files: dict[str, VirtualFile] = {}
     extra = []
     if source.runs:
-        files.append(PhysmemFile(source))
-        dump = MemoryDmpFile(source)
-        files.append(dump)
-        extra = dump.describe()
-    files.append(HeaderTextFile(source, extra))
-    return {f.name: f for f in files}
+        files = {name: kind(source) for name, kind in MEMORY_FILES.items()}
+        extra = files[MemoryDmpFile.name].describe()
+    header = HeaderTextFile(source, extra)
+    return {**files, header.name: header}

@@ -298,22 +298,8 @@ XP_INLINE xp_status decode_symbols(bitreader *br, const uint32_t *table, const u
         if (XP_UNLIKELY(dist > (size_t)(op - out) || len > room))
             return bad_match(br, in, in_len, dist > (size_t)(op - out) ? XP_E_DISTANCE : XP_E_OVERRUN,
                              (size_t)(op - out), err);
-        if (XP_LIKELY(dist >= 16 && room - len >= 16)) {
-            /* Most matches are short (<= 16 bytes) and far enough back to copy in 16-byte steps;
-             * the first step is unconditional, and up to 15 bytes past the match are overwritten
-             * (rewritten later, as in xp_copy_match). */
-            const uint8_t *src = op - dist;
-            uint8_t *end = op + len;
-            do {
-                memcpy(op, src, 16);
-                op += 16;
-                src += 16;
-            } while (op < end);
-            op = end;
-        } else {
-            xp_copy_match(op, dist, len, room);
-            op += len;
-        }
+        xp_copy_match(op, dist, len, room);
+        op += len;
     }
 
     *opp = op;

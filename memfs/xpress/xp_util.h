@@ -50,19 +50,29 @@ XP_INLINE void xp_store64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
 /* Number of spare output bytes a fast match copy may scribble over past the match end. */
 #define XP_COPY_SLACK 8
+#define XP_WIDE_COPY 16
 
 /*
  * Copy an LZ77 match of `len` bytes from `dist` bytes back (dist >= 1; source and destination overlap
  * when dist < len, which repeats the last `dist` bytes, xpress.md §2.2 step 5).  The caller guarantees
  * that [op - dist, op + len) lies inside the output buffer.  When `room` (bytes writable from op) is at
- * least len + XP_COPY_SLACK, whole 8-byte words are copied and up to 7 bytes past the match are
- * overwritten (they are rewritten later by the decoder).
+ * least len + XP_COPY_SLACK, whole words are copied and up to 15 bytes past the match are overwritten
+ * (they are rewritten later by the decoder).  Most matches are short (<= 16 bytes) and at least 16
+ * bytes back, so one unconditional 16-byte step copies them: that saves the loop's mispredictions.
  */
 XP_INLINE void xp_copy_match(uint8_t *op, size_t dist, size_t len, size_t room)
 {
     const uint8_t *src = op - dist;
     uint8_t *end = op + len;
 
+    if (XP_LIKELY(dist >= XP_WIDE_COPY && room - len >= XP_WIDE_COPY)) {
+        do {
+            memcpy(op, src, XP_WIDE_COPY);
+            op += XP_WIDE_COPY;
+            src += XP_WIDE_COPY;
+        } while (op < end);
+        return;
+    }
     if (XP_LIKELY(room - len >= XP_COPY_SLACK)) {
         if (dist >= 8) {
             do {

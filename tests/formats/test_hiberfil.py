@@ -12,6 +12,7 @@ import os
 import random
 import re
 import struct
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,24 @@ def test_reads_the_source_image(built, name):
         discover(src)
         assert src.metadata.directory_table_base == info.cr3
         assert src.failures.count == 0
+
+
+@pytest.mark.parametrize("name", sorted(set(mk.FIXTURES) - ZEROED))
+def test_header_fields_are_read_where_the_builder_wrote_them(built, name):
+    """The builder states every layout offset itself, from docs/formats/hibernation.md and apart from the
+    reader's tables: each header field it wrote must come back with its value, and the reader must not
+    have needed a fallback (a misplaced page count is otherwise walked around, leaving only a note)."""
+    info = built(name)
+    fields = dict(info.header)
+    filetime = datetime(1601, 1, 1, tzinfo=timezone.utc) + timedelta(
+        microseconds=fields.pop("SystemTime") // 10
+    )
+    with open_image(str(info.path)) as src:
+        assert src.metadata.system_time == filetime
+        text = render_header(src)
+        for field, value in fields.items():
+            assert re.search(rf"^{re.escape(field)}\b[^:\n]*: {value:#x}$", text, re.M), field
+        assert [note for note in src.metadata.notes if not note.startswith("signature WAKE")] == []
 
 
 @pytest.mark.parametrize("name", ["win7-x64", "win11-24h2-x64", "win10-1809-x86", "xp-x86"])

@@ -129,10 +129,14 @@ def test_legacy_context_and_pae(built):
 
 
 def test_ambiguous_length_self_is_resolved_by_probing(built):
-    """0x128 is Vista SP0 x64 and 7 x64; 0xF0 Vista SP1 and SP2 x86 (hibernation.md §1.3 step 4)."""
+    """0x128 is Vista SP0 x64 and 7 x64; 0xE0 Vista SP0 x86 and 7 x86; 0xF0 Vista SP1 and SP2 x86
+    (hibernation.md §1.3 step 4)."""
     for name, key in (
         ("vista-sp0-x64", "vista-sp0-x64"),
         ("win7-x64", "win7-x64"),
+        ("vista-sp0-x86", "vista-sp0-x86"),
+        ("win7-x86-pae", "win7-x86"),
+        ("vista-sp1-x86", "vista-sp1-x86"),
         ("vista-sp2-x86", "vista-sp2-x86"),
     ):
         with open_image(str(built(name).path)) as src:

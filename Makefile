@@ -11,12 +11,14 @@ PYTEST_ARGS ?=
 
 setup: system-packages python-packages
 
-# fuse3 gives fusermount3 and libfuse3, which mfusepy loads; build tools for the C extension.
+# fuse3 gives fusermount3 and libfuse3, which mfusepy loads; build tools for the C extension;
+# libusb-1.0, which the test reader LeechCore (leechcorepyc) loads at import.
 system-packages:
 	@if ! command -v fusermount3 >/dev/null || ! ldconfig -p | grep -q libfuse3.so.3 \
-	   || ! command -v gcc >/dev/null || ! command -v make >/dev/null; then \
-	  echo "installing system packages: fuse3 gcc make"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq fuse3 gcc make; \
+	   || ! command -v gcc >/dev/null || ! command -v make >/dev/null \
+	   || ! ldconfig -p | grep -q libusb-1.0.so.0; then \
+	  echo "installing system packages: fuse3 gcc make libusb-1.0-0"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq fuse3 gcc make libusb-1.0-0; \
 	fi
 
 # Editable install: builds the C extension in place, installs the `memfs` command and test tools.

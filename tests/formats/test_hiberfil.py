@@ -12,6 +12,7 @@ import os
 import random
 import re
 import struct
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,24 @@ def test_reads_the_source_image(built, name):
         assert src.failures.count == 0
 
 
+@pytest.mark.parametrize("name", sorted(set(mk.FIXTURES) - ZEROED))
+def test_header_fields_are_read_where_the_builder_wrote_them(built, name):
+    """The builder states every layout offset itself, from docs/formats/hibernation.md and apart from the
+    reader's tables: each header field it wrote must come back with its value, and the reader must not
+    have needed a fallback (a misplaced page count is otherwise walked around, leaving only a note)."""
+    info = built(name)
+    fields = dict(info.header)
+    filetime = datetime(1601, 1, 1, tzinfo=timezone.utc) + timedelta(
+        microseconds=fields.pop("SystemTime") // 10
+    )
+    with open_image(str(info.path)) as src:
+        assert src.metadata.system_time == filetime
+        text = render_header(src)
+        for field, value in fields.items():
+            assert re.search(rf"^{re.escape(field)}\b[^:\n]*: {value:#x}$", text, re.M), field
+        assert [note for note in src.metadata.notes if not note.startswith("signature WAKE")] == []
+
+
 @pytest.mark.parametrize("name", ["win7-x64", "win11-24h2-x64", "win10-1809-x86", "xp-x86"])
 def test_describe_shows_layout_cr3_and_counts(built, name):
     info = built(name)
@@ -110,10 +129,14 @@ def test_legacy_context_and_pae(built):
 
 
 def test_ambiguous_length_self_is_resolved_by_probing(built):
-    """0x128 is Vista SP0 x64 and 7 x64; 0xF0 Vista SP1 and SP2 x86 (hibernation.md §1.3 step 4)."""
+    """0x128 is Vista SP0 x64 and 7 x64; 0xE0 Vista SP0 x86 and 7 x86; 0xF0 Vista SP1 and SP2 x86
+    (hibernation.md §1.3 step 4)."""
     for name, key in (
         ("vista-sp0-x64", "vista-sp0-x64"),
         ("win7-x64", "win7-x64"),
+        ("vista-sp0-x86", "vista-sp0-x86"),
+        ("win7-x86-pae", "win7-x86"),
+        ("vista-sp1-x86", "vista-sp1-x86"),
         ("vista-sp2-x86", "vista-sp2-x86"),
     ):
         with open_image(str(built(name).path)) as src:

@@ -9,6 +9,7 @@ import struct
 import pytest
 
 from scripts import make_hiberfil_fixtures as mk
+from tests import leechcore
 from tests.digest import sha256
 
 PAGE = 0x1000
@@ -55,3 +56,13 @@ def test_damaged_set_gives_eio_for_its_pages_only(mount_image, tmp_path):
         os.close(fd)
     header = (mnt / "header.txt").read_text()
     assert "Units that failed to decode : 1" in header
+
+
+def test_leechcore_reads_what_the_mount_serves(mount_image, tmp_path):
+    """LeechCore, an independent reader (tests/leechcore.py), against physmem.bin read through FUSE."""
+    leechcore.require_leechcore()
+    info = mk.build_fixture("win11-24h2-x64", tmp_path)
+    image = leechcore.padded_copy(info.path, tmp_path)
+    physmem = (mount_image(image) / "physmem.bin").read_bytes()
+    result = leechcore.compare(image, physmem, info.sets, info.header["HighestPhysicalPage"])
+    assert result.compared == info.pages - result.unserved > 0

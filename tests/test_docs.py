@@ -25,7 +25,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
-FORMAT_PAGES = ("crashdump", "hibernation", "xpress")
+REQUIRED_PAGES = ("crashdump", "hibernation", "xpress")
+"""Format pages the code has cited since before docs/ existed; later formats add their own pages."""
+FORMAT_PAGES = tuple(sorted({p.stem for p in (DOCS / "formats").glob("*.md")} | set(REQUIRED_PAGES)))
 SCANNED = ("memfs", "scripts", "tests")
 SUFFIXES = {".py", ".c", ".h"}
 
@@ -92,7 +94,11 @@ def parse_page(text: str) -> Page:
 
 
 def load_pages() -> dict[str, Page]:
-    return {name: parse_page((DOCS / "formats" / f"{name}.md").read_text()) for name in FORMAT_PAGES}
+    pages = {}
+    for name in FORMAT_PAGES:
+        path = DOCS / "formats" / f"{name}.md"
+        pages[name] = parse_page(path.read_text()) if path.is_file() else Page()
+    return pages
 
 
 def _item(groups: tuple[str | None, str | None]) -> int | None:
@@ -147,7 +153,7 @@ def pages() -> dict[str, Page]:
 
 
 def test_format_pages_exist():
-    for name in FORMAT_PAGES:
+    for name in REQUIRED_PAGES:
         assert (DOCS / "formats" / f"{name}.md").is_file(), f"docs/formats/{name}.md is missing"
 
 

@@ -110,7 +110,7 @@ def open_source(data: ByteSource, options: OpenOptions | None = None) -> MemoryS
             spec = _spec_named("vmware")
         else:
             spec = detect(probe)
-        seen = [probe]  # a stream that starts and ends like an outer one would be detected the same again
+        seen = [probe]  # a stream of the same size and first 64 KiB as an outer one is a loop
         while spec.kind == CONTAINER:
             if len(containers) == MAX_CONTAINERS:
                 chain = " -> ".join(layer.format for layer in containers)

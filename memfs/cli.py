@@ -45,7 +45,8 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
         choices=format_names(),
-        help="skip detection and read the image as this format (e.g. raw)",
+        help="skip detection and read the image file as this format (e.g. raw); when it names a "
+        "container, what the container holds is still detected",
     )
     parser.add_argument(
         "--hiber-layout",

@@ -90,7 +90,7 @@ def select_file(source: MemorySource, to: str) -> VirtualFile:
         raise MemfsError(f"unknown output type {to!r}; choose one of: {', '.join(TARGETS)}")
     file = build_memory_file(source, TARGETS[to])
     if file is None:
-        raise MemfsError(f"{source.path}: the image holds no physical memory, so there is nothing to convert")
+        raise MemfsError(f"{source.name}: the image holds no physical memory, so there is nothing to convert")
     return file
 
 

@@ -1,66 +1,51 @@
-"""Format detection: decide from a file's own bytes (never its name) which reader opens it.
+"""Format detection: decide from a source's own bytes (never its name) which reader opens it.
 
-Each reader module exposes a :class:`FormatSpec`; :data:`FORMATS` lists them in probe order, strong
-signatures first.  A file that matches a signature is opened by that reader, and if the reader finds
-it corrupt that is an error — it never silently becomes raw.  Raw is used when the user asks for it
-or when no probe matches.
+Each reader module exposes a :class:`~memfs.formats.base.FormatSpec`; :func:`_format_specs` lists them
+in probe order, strong signatures first.  A source that matches a signature is opened by that reader,
+and if the reader finds it corrupt that is an error — it never silently becomes raw.  Raw is used when
+the user asks for it or when no probe matches.
+
+Containers stack: when a container matches, :func:`open_source` opens it and detects again on the
+stream it yields, up to :data:`MAX_CONTAINERS` deep (docs/architecture.md, "Sources and containers").
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from memfs.byte_source import ByteSource, FileByteSource
+from memfs.exceptions import FormatError, MemfsError, UnknownFormatError, at
+from memfs.formats.base import CONTAINER, FormatSpec, OpenOptions, ProbeInput
+from memfs.memory import Layer, MemorySource
 
-from memfs.cache import DEFAULT_CACHE_SIZE
-from memfs.exceptions import MemfsError, UnknownFormatError
-from memfs.memory import MemorySource, open_image_file
+MAX_CONTAINERS = 4
+"""Containers nested deeper than this are refused (real evidence nests two at most: a zip of a .zdmp)."""
 
-HEAD_SIZE = 0x10000
-
-
-@dataclass
-class OpenOptions:
-    """Options a user may give that readers honour (none of them picks offsets)."""
-
-    cache_size: int = DEFAULT_CACHE_SIZE
-    format: str | None = None
-    hiber_layout: str | None = None
-    vmware_meta: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+_registered: list[FormatSpec] = []
 
 
-@dataclass
-class ProbeInput:
-    """What a probe may look at: the first 64 KiB, the size, and (sparingly) more bytes."""
+def register_format(spec: FormatSpec) -> None:
+    """Add ``spec`` to the registry, probed before the built-in formats; a test hook.
 
-    path: str
-    size: int
-    head: bytes
-    fd: int
-
-    def pread(self, offset: int, n: int) -> bytes:
-        """Read up to ``n`` bytes at ``offset`` (short at the end of the file)."""
-        return os.pread(self.fd, n, offset)
+    memfs ships every format it reads in :func:`_format_specs`; this lets tests stack containers of
+    their own.  :func:`unregister_format` takes it out again.
+    """
+    if any(s.name == spec.name for s in _format_specs()):
+        raise ValueError(f"a format named {spec.name!r} is already registered")
+    _registered.append(spec)
 
 
-@dataclass(frozen=True)
-class FormatSpec:
-    """A reader: its ``info --json`` name, a cheap probe and an opener."""
-
-    name: str
-    description: str
-    probe: Callable[[ProbeInput], bool]
-    open: Callable[[str, OpenOptions], MemorySource]
+def unregister_format(name: str) -> None:
+    """Remove a format added by :func:`register_format`."""
+    _registered[:] = [spec for spec in _registered if spec.name != name]
 
 
 def _format_specs() -> list[FormatSpec]:
-    # Imported here so that importing memfs.detect stays cheap and cycle-free.
+    # Imported here so that importing memfs.detect stays cheap.
     from memfs.formats import crashdump, elf, hiberfil, lime, raw, vmware
 
     # Strong signatures first; vmware's .vmem rule looks at neighbouring files, not at a signature;
     # hiberfil's weak zeroed-header probe (structure scan) goes last before raw.
     return [
+        *_registered,
         crashdump.FORMAT,
         hiberfil.FORMAT,
         lime.FORMAT,
@@ -72,43 +57,107 @@ def _format_specs() -> list[FormatSpec]:
 
 
 def format_names() -> list[str]:
-    """Names accepted by ``--format``."""
+    """Names accepted by ``--format``: memory formats and containers."""
     return [spec.name for spec in _format_specs()]
 
 
-def _probe_input(path: str, fd: int) -> ProbeInput:
-    size = os.fstat(fd).st_size
-    return ProbeInput(path=path, size=size, head=os.pread(fd, HEAD_SIZE, 0), fd=fd)
+def _spec_named(name: str) -> FormatSpec:
+    by_name = {spec.name: spec for spec in _format_specs()}
+    if name not in by_name:
+        raise MemfsError(f"unknown format {name!r}; known: {', '.join(by_name)}")
+    return by_name[name]
 
 
-def detect_format(path: str) -> FormatSpec:
-    """Return the reader whose probe matches ``path``; raw when none does."""
+def detect(probe: ProbeInput) -> FormatSpec:
+    """The first format whose probe matches ``probe``; raw when none does."""
+    if probe.size == 0:
+        raise UnknownFormatError(at(probe.name, 0, "file is empty"))
     specs = _format_specs()
-    fd = open_image_file(path)
-    try:
-        probe = _probe_input(path, fd)
-        if probe.size == 0:
-            raise UnknownFormatError(f"{path}: offset 0x0: file is empty")
-        for spec in specs:
-            if spec.name != "raw" and spec.probe(probe):
-                return spec
-    finally:
-        os.close(fd)
+    for spec in specs:
+        if spec.name != "raw" and spec.probe(probe):
+            return spec
     return next(spec for spec in specs if spec.name == "raw")
 
 
+def detect_format(path: str) -> FormatSpec:
+    """The format of the file at ``path`` (its outermost layer when it is a container); raw when none."""
+    with FileByteSource(path) as data:
+        return detect(ProbeInput.of(data))
+
+
 def open_image(path: str, options: OpenOptions | None = None) -> MemorySource:
-    """Open ``path`` as a memory source, detecting its format unless ``options.format`` says."""
+    """Open the file at ``path`` as a memory source (see :func:`open_source`)."""
+    if options is not None and options.format:
+        _spec_named(options.format)  # an unknown name is the error, whatever the file
+    return open_source(FileByteSource(path), options)
+
+
+def open_source(data: ByteSource, options: OpenOptions | None = None) -> MemorySource:
+    """Open ``data`` as a memory source, opening the containers it is wrapped in on the way.
+
+    The outermost layer's format is ``options.format`` when given (``vmware`` when only
+    ``options.vmware_meta`` is), else detected; each container's stream is detected again.  The
+    result owns ``data`` and knows its stack (``source.layers``).  On failure ``data`` is closed.
+    """
     options = options or OpenOptions()
-    if options.format:
-        by_name = {spec.name: spec for spec in _format_specs()}
-        if options.format not in by_name:
-            raise MemfsError(f"unknown format {options.format!r}; known: {', '.join(by_name)}")
-        spec = by_name[options.format]
-        if os.path.isdir(path):
-            raise MemfsError(f"{path}: is a directory, not an image file")
-    elif options.vmware_meta:
-        spec = next(spec for spec in _format_specs() if spec.name == "vmware")
-    else:
-        spec = detect_format(path)
-    return spec.open(path, options)
+    top = data  # the outermost byte source not yet owned by another layer: closed on failure
+    containers: list[Layer] = []
+    try:
+        probe = ProbeInput.of(data)
+        if options.format:
+            spec = _spec_named(options.format)
+        elif options.vmware_meta:
+            spec = _spec_named("vmware")
+        else:
+            spec = detect(probe)
+        seen = [probe]  # a stream of the same size and first 64 KiB as an outer one is a loop
+        while spec.kind == CONTAINER:
+            if len(containers) == MAX_CONTAINERS:
+                chain = " -> ".join(layer.format for layer in containers)
+                raise FormatError(
+                    at(
+                        top.name,
+                        0,
+                        f"{spec.name} container inside {len(containers)} others ({chain}): memfs opens "
+                        f"at most {MAX_CONTAINERS} nested containers",
+                    )
+                )
+            inner = spec.open(top, options)
+            assert isinstance(inner, ByteSource), f"container {spec.name} must open into a ByteSource"
+            containers.append(Layer(CONTAINER, spec.name, top.name, top.size, top.path, inner.facts()))
+            top = inner
+            probe = ProbeInput.of(top)
+            same = next((p for p in seen if (p.size, p.head) == (probe.size, probe.head)), None)
+            if same is not None:
+                raise FormatError(
+                    at(
+                        top.name,
+                        0,
+                        f"the {spec.name} container decodes to the same bytes as {same.name}: "
+                        "a container loop",
+                    )
+                )
+            seen.append(probe)
+            spec = detect(probe)
+        source = spec.open(top, options)
+    except BaseException:
+        top.close()
+        raise
+    assert isinstance(source, MemorySource), f"format {spec.name} must open into a MemorySource"
+    source.containers = containers
+    return source
+
+
+__all__ = [
+    "MAX_CONTAINERS",
+    "FormatSpec",
+    "OpenOptions",
+    "ProbeInput",
+    "detect",
+    "detect_format",
+    "format_names",
+    "open_image",
+    "open_source",
+    "register_format",
+    "unregister_format",
+]

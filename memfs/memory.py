@@ -10,6 +10,10 @@ overrides ``_read_mapped_into``.
 
 Formats add their own detail to ``header.txt`` through :meth:`MemorySource.describe`, which returns
 titled sections of ``(label, value)`` rows; nothing outside a format's reader knows its quirks.
+
+A source reads its image through a :class:`~memfs.byte_source.ByteSource` (a file, or the decoded
+stream of a container) and knows the stack of layers it sits on (:attr:`MemorySource.layers`,
+docs/architecture.md "Sources and containers").
 """
 
 from __future__ import annotations
@@ -17,13 +21,13 @@ from __future__ import annotations
 import bisect
 import logging
 import os
-import stat
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from memfs.exceptions import CorruptionError, MemfsError
+from memfs.byte_source import BufferByteSource, ByteSource
+from memfs.exceptions import CorruptionError
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +39,33 @@ Run = tuple[int, int]
 Rows = list[tuple[str, str]]
 """Rows of a ``header.txt`` section: ``(label, value)``."""
 
+MEMORY = "memory"
+"""Layer kind of a memory format: it turns bytes into physical memory (a :class:`MemorySource`)."""
+CONTAINER = "container"
+"""Layer kind of a container: it turns bytes into the bytes of the stream it holds."""
+
 
 @dataclass
 class Section:
     """A titled block of ``header.txt`` that a format reader contributes."""
 
     title: str
+    rows: Rows = field(default_factory=list)
+
+
+@dataclass
+class Layer:
+    """One layer of the stack an image was opened through (``MemorySource.layers``, outermost first).
+
+    ``format`` read the byte source called ``name`` (``size`` bytes; ``path`` when it is a plain file)
+    as a ``kind`` layer; ``rows`` are the facts the layer contributes to ``header.txt``.
+    """
+
+    kind: str
+    format: str
+    name: str
+    size: int
+    path: str | None = None
     rows: Rows = field(default_factory=list)
 
 
@@ -88,22 +113,6 @@ class Metadata:
             self.unknown_reasons[name] = reason
 
 
-def open_image_file(path: str) -> int:
-    """Open ``path`` read-only; a missing file, a directory or no permission is a one-line MemfsError."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise MemfsError(f"{path}: no such file") from None
-    except PermissionError:
-        raise MemfsError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise MemfsError(f"{path}: cannot open: {exc.strerror}") from None
-    if stat.S_ISDIR(os.fstat(fd).st_mode):  # os.open(O_RDONLY) succeeds on a directory on Linux
-        os.close(fd)
-        raise MemfsError(f"{path}: is a directory, not an image file")
-    return fd
-
-
 class FailureLog:
     """Records units that failed to decode: each is logged once and counted for ``header.txt``."""
 
@@ -131,30 +140,29 @@ class FailureLog:
 
 
 class MemorySource:
-    """Physical memory held by an image file.
+    """Physical memory held by an image, read through a byte source.
 
-    Subclasses set ``self.runs`` (via :meth:`_set_runs`) and ``self.metadata`` when they open, and
-    implement :meth:`_read_mapped`.  They never write to the image.
+    The source owns ``data`` (closing the source closes it).  ``name`` is what messages call the
+    image (the byte source's name) and ``file_size`` its size in bytes.  Subclasses set ``self.runs``
+    (via :meth:`_set_runs`) and ``self.metadata`` when they open, and implement :meth:`_read_mapped`.
+    They never write to the image.
     """
 
     format_name = "unknown"
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, data: ByteSource) -> None:
+        self.byte_source = data
+        self.name = data.name
+        self.file_size = data.size
+        self._fd = data.fd  # the hot-path reads use it directly when the bytes are a file (see _pread)
         self.metadata = Metadata(format=self.format_name)
         self.failures = FailureLog()
         self.runs: tuple[Run, ...] = ()
         self._run_starts: list[int] = []
-        self._fd: int | None = None
+        self.containers: list[Layer] = []
+        """The container layers this source was found inside, outermost first (set by the opener)."""
 
     # -- set-up helpers for subclasses -------------------------------------------------------
-
-    def _open_file(self) -> int:
-        """Open the image read-only and remember its descriptor and size."""
-        fd = open_image_file(self.path)
-        self._fd = fd
-        self.file_size = os.fstat(fd).st_size
-        return fd
 
     def _set_runs(self, runs: Iterable[Run]) -> None:
         """Install the run table: merged where adjacent, checked sorted and non-overlapping."""
@@ -164,7 +172,7 @@ class MemorySource:
                 continue
             if merged and start < merged[-1][0] + merged[-1][1]:
                 raise CorruptionError(
-                    f"{self.path}: physical range {start:#x} overlaps the previous one "
+                    f"{self.name}: physical range {start:#x} overlaps the previous one "
                     f"ending at {merged[-1][0] + merged[-1][1]:#x}"
                 )
             if merged and start == merged[-1][0] + merged[-1][1] and self._runs_mergeable():
@@ -192,6 +200,18 @@ class MemorySource:
     def present_bytes(self) -> int:
         """Bytes of physical memory the image actually holds."""
         return sum(length for _, length in self.runs)
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The stack this source was opened through, outermost first; the last layer is this format.
+
+        A plain file is one layer; a crash dump inside a container is the container's layer, then
+        this one reading the container's decoded stream.
+        """
+        rows: Rows = [("Detail", self.metadata.format_detail)] if self.metadata.format_detail else []
+        rows.append(("Physical memory", f"{self.present_bytes} bytes in {len(self.runs)} runs"))
+        own = Layer(MEMORY, self.metadata.format, self.name, self.file_size, self.byte_source.path, rows)
+        return [*self.containers, own]
 
     def read(self, pa: int, n: int) -> bytes:
         """Read ``n`` bytes of physical memory at ``pa``; holes read as zeros, clamped at ``size``."""
@@ -268,10 +288,9 @@ class MemorySource:
         """Let go of decoded data kept for speed (none by default); later reads decode it again."""
 
     def close(self) -> None:
-        """Release the image file."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        """Release the byte source (and every layer below it); closing twice is harmless."""
+        self._fd = None
+        self.byte_source.close()
 
     def __enter__(self) -> MemorySource:
         return self
@@ -293,24 +312,27 @@ class MemorySource:
         """
         out[:] = self._read_mapped(pa, len(out))
 
+    # Hot paths (one call per page a reader serves): a file's descriptor is read directly, so a
+    # page costs one os.pread as before byte sources existed; other byte sources are called.
+
     def _pread_into(self, offset: int, out: memoryview) -> None:
         """Fill ``out`` from the image at ``offset`` or raise a CorruptionError (as :meth:`_pread`)."""
-        assert self._fd is not None, "source is closed"
-        got = os.preadv(self._fd, [out], offset)
+        fd = self._fd
+        got = os.preadv(fd, [out], offset) if fd is not None else self.byte_source.readinto(offset, out)
         if got != len(out):
             raise self._ends_early(offset + got, len(out) - got)
 
     def _pread(self, offset: int, n: int) -> bytes:
         """Read exactly ``n`` bytes of the image at ``offset`` or raise a CorruptionError."""
-        assert self._fd is not None, "source is closed"
-        data = os.pread(self._fd, n, offset)
+        fd = self._fd
+        data = os.pread(fd, n, offset) if fd is not None else self.byte_source.pread(offset, n)
         if len(data) != n:
             raise self._ends_early(offset + len(data), n - len(data))
         return data
 
     def _ends_early(self, offset: int, missing: int) -> CorruptionError:
         return CorruptionError(
-            f"{self.path}: offset {offset:#x}: file ends {missing:#x} bytes "
+            f"{self.name}: offset {offset:#x}: file ends {missing:#x} bytes "
             "before the data the tables point to"
         )
 
@@ -321,7 +343,7 @@ class BufferSource(MemorySource):
     format_name = "memory"
 
     def __init__(self, segments: Sequence[tuple[int, bytes]], metadata: Metadata | None = None) -> None:
-        super().__init__("<memory>")
+        super().__init__(BufferByteSource("<memory>", b""))
         ordered = sorted(segments)
         self._segments = ordered
         self._set_runs((pa, len(data)) for pa, data in ordered)

@@ -73,10 +73,16 @@ def metadata_rows(meta: Metadata) -> list[tuple[str, str]]:
 
 
 def source_file_rows(source: MemorySource, sha256: str | None = None) -> list[tuple[str, str]]:
-    """Rows that let a report cite exactly which file was examined (``sha256`` if it was hashed)."""
-    rows = [("memfs version", __version__), ("Source file", os.path.abspath(source.path))]
+    """Rows that let a report cite exactly which file was examined (``sha256`` if it was hashed).
+
+    The file is the outermost layer's: the evidence file itself when the image sits in containers.
+    """
+    outer = source.layers[0]
+    if outer.path is None:  # an image that is not a file (in-memory test sources)
+        return [("memfs version", __version__), ("Source file", outer.name)]
+    rows = [("memfs version", __version__), ("Source file", os.path.abspath(outer.path))]
     try:
-        st = os.stat(source.path)
+        st = os.stat(outer.path)
     except OSError:
         return rows
     mtime = datetime.fromtimestamp(st.st_mtime).astimezone().isoformat()
@@ -96,6 +102,16 @@ def info_dict(source: MemorySource) -> dict[str, Any]:
     result["runs"] = [[start, length] for start, length in source.runs]
     result["size"] = source.size
     result["present_bytes"] = source.present_bytes
+    result["layers"] = [
+        {
+            "kind": layer.kind,
+            "format": layer.format,
+            "name": layer.name,
+            "size": layer.size,
+            "facts": dict(layer.rows),
+        }
+        for layer in source.layers
+    ]
     result["unknown_reasons"] = dict(meta.unknown_reasons)
     result["notes"] = list(meta.notes)
     result["memfs_version"] = __version__

@@ -12,6 +12,7 @@ import os
 import tempfile
 import time
 
+from memfs.byte_source import FileByteSource
 from memfs.formats.crashdump import CrashDumpSource
 from scripts.make_crashdump_fixtures import build_sparse_bitmap_dump
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         best = float("inf")
         for _ in range(args.repeat):
             started = time.perf_counter()
-            with CrashDumpSource(path) as source:
+            with CrashDumpSource(FileByteSource(path)) as source:
                 elapsed = time.perf_counter() - started
                 runs = len(source.runs)
                 present = source.present_bytes

@@ -27,7 +27,7 @@ _read, _read_into = PhysmemFile.read, PhysmemFile.read_into
 def _delay(self: PhysmemFile, offset: int, length: int) -> None:
     time.sleep(DELAY)
     if offset <= FAIL_AT < offset + length:
-        raise DecompressionError(f"{self.source.path}: offset {FAIL_AT:#x}: injected decode failure")
+        raise DecompressionError(f"{self.source.name}: offset {FAIL_AT:#x}: injected decode failure")
 
 
 def _slow_read(self: PhysmemFile, offset: int, length: int) -> bytes:

@@ -10,7 +10,6 @@ is stored uncompressed, so there is no decode cache.
 from __future__ import annotations
 
 import bisect
-import os
 import re
 import struct
 from datetime import datetime, timedelta
@@ -18,10 +17,11 @@ from itertools import accumulate
 
 from construct import Container
 
-from memfs.detect import FormatSpec, OpenOptions, ProbeInput
+from memfs.byte_source import ByteSource
 from memfs.exceptions import CorruptionError, FormatError, UnknownFormatError, at
 from memfs.filetime import to_datetime, to_timedelta
 from memfs.formats import crashdump_structs as cs
+from memfs.formats.base import FormatSpec, OpenOptions, ProbeInput
 from memfs.memory import PAGE_SIZE, MemorySource, Rows, Section
 
 MAX_PFN = 1 << 40  # 52-bit physical addresses: the architectural maximum on x64 and PAE
@@ -109,9 +109,8 @@ class CrashDumpSource(MemorySource):
 
     format_name = "crashdump"
 
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self._open_file()
+    def __init__(self, data: ByteSource) -> None:
+        super().__init__(data)
         self._sections: list[Section] = []
         self._run_offsets: list[int] = []
         try:
@@ -140,12 +139,12 @@ class CrashDumpSource(MemorySource):
     # -- parsing -------------------------------------------------------------------------------
 
     def _error(self, offset: int, what: str, cls: type[FormatError] = CorruptionError) -> FormatError:
-        return cls(at(self.path, offset, what))
+        return cls(at(self.name, offset, what))
 
     def _parse(self) -> None:
         size = self.file_size
         if size == 0:
-            raise UnknownFormatError(at(self.path, 0, "file is empty"))
+            raise UnknownFormatError(at(self.name, 0, "file is empty"))
         magic = self._read_at_most(0, 8)
         if magic[:4] != cs.SIGNATURE:
             raise self._error(
@@ -204,8 +203,7 @@ class CrashDumpSource(MemorySource):
         handler(header)
 
     def _read_at_most(self, offset: int, n: int) -> bytes:
-        assert self._fd is not None
-        return os.pread(self._fd, n, offset)
+        return self.byte_source.pread(offset, n)
 
     # -- metadata and header rows --------------------------------------------------------------
 
@@ -588,7 +586,7 @@ class CrashDumpSource(MemorySource):
             self._index_bitmap_layout(base, "Summary dump header (bitmap layout, as DumpType 5)")
             return
         except CorruptionError as exc:
-            bitmap_problem = str(exc)[len(self.path) + 2 :]
+            bitmap_problem = str(exc)[len(self.name) + 2 :]
         struct_ = cs.SUMMARY_DUMP64 if self.width == 64 else cs.SUMMARY_DUMP32
         fixed = struct_.sizeof()
         if self.file_size < base + fixed:
@@ -627,7 +625,7 @@ class CrashDumpSource(MemorySource):
                 rows=rows,
             )
         except CorruptionError as exc:
-            ms2_problem = str(exc)[len(self.path) + 2 :]
+            ms2_problem = str(exc)[len(self.name) + 2 :]
             raise self._error(
                 base,
                 f"DumpType 2 summary header fits neither the bitmap layout ({bitmap_problem}) "
@@ -759,7 +757,7 @@ FORMAT = FormatSpec(
     name="crashdump",
     description="Windows kernel crash dump (MEMORY.DMP: PAGEDUMP / PAGEDU64; DumpTypes 1, 2, 4, 5, 6, 8-0xA)",
     probe=_probe,
-    open=lambda path, options: CrashDumpSource(path),
+    open=lambda data, options: CrashDumpSource(data),
 )
 
 __all__ = ["FORMAT", "CrashDumpSource", "OpenOptions", "bitmap_runs"]

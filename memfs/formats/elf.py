@@ -40,8 +40,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from memfs.detect import FormatSpec, OpenOptions, ProbeInput
+from memfs.byte_source import ByteSource
 from memfs.exceptions import CorruptionError, FormatError, at
+from memfs.formats.base import FormatSpec, OpenOptions, ProbeInput
 from memfs.formats.segmented import Segment, SegmentedFileSource
 from memfs.memory import Section
 
@@ -139,9 +140,8 @@ class ElfSource(SegmentedFileSource):
 
     format_name = "elf"
 
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self._open_file()
+    def __init__(self, data: ByteSource) -> None:
+        super().__init__(data)
         try:
             self._parse()
         except BaseException:
@@ -154,9 +154,9 @@ class ElfSource(SegmentedFileSource):
         ident = self._header_bytes(0, 16, "ELF identification")
         elf_class, data = ident[4], ident[5]
         if elf_class not in (1, 2):
-            raise FormatError(at(self.path, 4, f"unknown ELF class {elf_class} (expected 1 or 2)"))
+            raise FormatError(at(self.name, 4, f"unknown ELF class {elf_class} (expected 1 or 2)"))
         if data not in (1, 2):
-            raise FormatError(at(self.path, 5, f"unknown ELF data encoding {data} (expected 1 or 2)"))
+            raise FormatError(at(self.name, 5, f"unknown ELF data encoding {data} (expected 1 or 2)"))
         lay = _layout(elf_class, "<" if data == 1 else ">")
         self._layout = lay
         self.bits = 32 if elf_class == 1 else 64
@@ -165,26 +165,26 @@ class ElfSource(SegmentedFileSource):
         self.e_machine = e_machine
         if e_type != ET_CORE:
             kind = ELF_TYPES.get(e_type, f"type {e_type}")
-            raise FormatError(at(self.path, 16, f"ELF file of {kind}, not a core dump (ET_CORE)"))
+            raise FormatError(at(self.name, 16, f"ELF file of {kind}, not a core dump (ET_CORE)"))
         if e_phnum == PN_XNUM:
             e_phnum = self._extended_phnum(e_shoff, e_shnum)
         if e_phentsize < lay.phdr.size:
             raise CorruptionError(
                 at(
-                    self.path,
+                    self.name,
                     16,
                     f"e_phentsize {e_phentsize} is smaller than a program header ({lay.phdr.size})",
                 )
             )
         if e_phnum == 0:
-            raise CorruptionError(at(self.path, 16, "ELF core has no program headers"))
+            raise CorruptionError(at(self.name, 16, "ELF core has no program headers"))
         if e_phnum > MAX_PHNUM:
-            raise CorruptionError(at(self.path, 16, f"{e_phnum} program headers (more than {MAX_PHNUM})"))
+            raise CorruptionError(at(self.name, 16, f"{e_phnum} program headers (more than {MAX_PHNUM})"))
         table_len = e_phnum * e_phentsize
         if e_phoff + table_len > self.file_size:
             raise CorruptionError(
                 at(
-                    self.path,
+                    self.name,
                     e_phoff,
                     f"{e_phnum} program headers of {e_phentsize} bytes run past the end of the file "
                     f"({self.file_size:#x})",
@@ -204,7 +204,7 @@ class ElfSource(SegmentedFileSource):
                 p_type, _, p_offset, _, p_paddr, p_filesz, p_memsz, _ = fields
             if p_type == PT_LOAD:
                 if p_paddr + max(p_filesz, p_memsz) > 1 << 64:
-                    raise CorruptionError(at(self.path, origin, f"PT_LOAD #{index} wraps the address space"))
+                    raise CorruptionError(at(self.name, origin, f"PT_LOAD #{index} wraps the address space"))
                 self._loads.append((p_paddr, p_offset, p_filesz, p_memsz, origin))
                 segments.append(Segment(p_paddr, p_offset, p_filesz, origin, f"PT_LOAD #{index}"))
             elif p_type == PT_NOTE:
@@ -213,7 +213,7 @@ class ElfSource(SegmentedFileSource):
         if len(with_data) > 1 and all(s.pa == 0 for s in with_data):
             raise FormatError(
                 at(
-                    self.path,
+                    self.name,
                     e_phoff,
                     "every PT_LOAD segment has physical address 0: a process core (or /proc/kcore), "
                     "not a physical memory dump",
@@ -224,14 +224,14 @@ class ElfSource(SegmentedFileSource):
 
     def _header_bytes(self, offset: int, n: int, what: str) -> bytes:
         if self.file_size < offset + n:
-            raise CorruptionError(at(self.path, offset, f"{what} truncated: file is {self.file_size} bytes"))
+            raise CorruptionError(at(self.name, offset, f"{what} truncated: file is {self.file_size} bytes"))
         return self._pread(offset, n)
 
     def _extended_phnum(self, e_shoff: int, e_shnum: int) -> int:
         """PN_XNUM: the real program header count is ``sh_info`` of section header 0 (gABI)."""
         lay = self._layout
         if e_shoff == 0:
-            raise CorruptionError(at(self.path, 16, "e_phnum is PN_XNUM but there is no section header 0"))
+            raise CorruptionError(at(self.name, 16, "e_phnum is PN_XNUM but there is no section header 0"))
         raw = self._header_bytes(e_shoff, lay.shdr_size, "section header 0")
         return struct.unpack_from(lay.endian + "I", raw, lay.shdr_info_offset)[0]
 
@@ -239,7 +239,7 @@ class ElfSource(SegmentedFileSource):
         if size > MAX_NOTES_BYTES or offset + size > self.file_size:
             self._note_problems.append(
                 at(
-                    self.path,
+                    self.name,
                     origin,
                     f"PT_NOTE of {size:#x} bytes at {offset:#x} lies outside the file; skipped",
                 )
@@ -256,7 +256,7 @@ class ElfSource(SegmentedFileSource):
             if desc_at + descsz > size:
                 self._note_problems.append(
                     at(
-                        self.path,
+                        self.name,
                         offset + pos,
                         f"note of {descsz:#x} bytes runs past its PT_NOTE; rest skipped",
                     )
@@ -264,7 +264,7 @@ class ElfSource(SegmentedFileSource):
                 return
             if len(self._notes) == MAX_NOTES:
                 self._note_problems.append(
-                    at(self.path, offset + pos, f"more than {MAX_NOTES} notes; rest skipped")
+                    at(self.name, offset + pos, f"more than {MAX_NOTES} notes; rest skipped")
                 )
                 return
             name = blob[name_at : name_at + namesz].split(b"\0", 1)[0].decode("ascii", "replace")
@@ -282,7 +282,7 @@ class ElfSource(SegmentedFileSource):
             if len(note.desc) < QEMU_STATE_SIZE:
                 self._note_problems.append(
                     at(
-                        self.path,
+                        self.name,
                         note.offset,
                         f"QEMU CPU state of {len(note.desc)} bytes is too short; ignored",
                     )
@@ -307,7 +307,7 @@ class ElfSource(SegmentedFileSource):
             if len(note.desc) < VBOX_EFER_OFFSET + 8:
                 self._note_problems.append(
                     at(
-                        self.path,
+                        self.name,
                         note.offset,
                         f"VirtualBox CPU note of {len(note.desc)} bytes is too short; ignored",
                     )
@@ -328,7 +328,7 @@ class ElfSource(SegmentedFileSource):
                     return fields
                 self._note_problems.append(
                     at(
-                        self.path,
+                        self.name,
                         note.offset,
                         f"VBCORE descriptor magic {fields[0]:#x} is not {DBGFCORE_MAGIC:#x}",
                     )
@@ -435,8 +435,8 @@ def _probe(probe: ProbeInput) -> bool:
     return probe.head[:4] == ELF_MAGIC
 
 
-def _open(path: str, options: OpenOptions) -> ElfSource:
-    return ElfSource(path)
+def _open(data: ByteSource, options: OpenOptions) -> ElfSource:
+    return ElfSource(data)
 
 
 FORMAT = FormatSpec(

@@ -16,11 +16,12 @@ import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from memfs.byte_source import ByteSource
 from memfs.cache import UnitCache
-from memfs.detect import FormatSpec, OpenOptions, ProbeInput
 from memfs.exceptions import CorruptionError, DecompressionError, MissingDependencyError
 from memfs.filetime import to_datetime
 from memfs.formats import hiberfil_detect
+from memfs.formats.base import FormatSpec, OpenOptions, ProbeInput
 from memfs.formats.crashdump_structs import MACHINE_BY_ARCH
 from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_NAMES, KIND_PLAIN, KIND_RAW
 from memfs.formats.hiberfil_legacy import LegacyWalk
@@ -65,10 +66,9 @@ class HiberfilSource(MemorySource):
 
     format_name = "hiberfil"
 
-    def __init__(self, path: str, options: OpenOptions | None = None) -> None:
-        super().__init__(path)
+    def __init__(self, data: ByteSource, options: OpenOptions | None = None) -> None:
+        super().__init__(data)
         options = options or OpenOptions()
-        self._open_file()
         try:
             self._open(options)
         except BaseException:
@@ -81,17 +81,20 @@ class HiberfilSource(MemorySource):
         The walks read one small header per unit at rising offsets ~20 KiB apart, which the kernel's
         read-ahead does not recognise: from a cold page cache that is one disk round trip per set.
         Asking for the next WILLNEED_WINDOW bytes ahead of the walk turns it into large sequential I/O.
+        A byte source that is not a file (a container's stream) is read through its own ``pread``.
         """
-        assert self._fd is not None
+        fd = self._fd
+        if fd is None:
+            return self.byte_source.pread(offset, n)
         if offset >= self._willneed_at and _FADVISE:
-            os.posix_fadvise(self._fd, offset, WILLNEED_WINDOW, os.POSIX_FADV_WILLNEED)
+            os.posix_fadvise(fd, offset, WILLNEED_WINDOW, os.POSIX_FADV_WILLNEED)
             self._willneed_at = offset + WILLNEED_WINDOW // 2
-        return os.pread(self._fd, n, offset)
+        return os.pread(fd, n, offset)
 
     def _open(self, options: OpenOptions) -> None:
         if self.file_size < 2 * PAGE:
             raise CorruptionError(
-                f"{self.path}: offset {self.file_size:#x}: file ends before the first table page "
+                f"{self.name}: offset {self.file_size:#x}: file ends before the first table page "
                 f"({self.file_size} bytes; a hibernation file has at least two pages)"
             )
         self._willneed_at = 0
@@ -99,7 +102,7 @@ class HiberfilSource(MemorySource):
         self.signature = page0[:4]
         self.cache = UnitCache(options.cache_size)
         self.det = hiberfil_detect.detect(
-            self._read_file, self.path, self.file_size, page0, options.hiber_layout
+            self._read_file, self.name, self.file_size, page0, options.hiber_layout
         )
         index = self.det.index
         self._index = index
@@ -275,7 +278,7 @@ class HiberfilSource(MemorySource):
             errors.append(f"produced {len(result)} of {out_size} bytes")
         what = "Xpress block" if self.det.family == "legacy" else "compression set"
         message = (
-            f"{self.path}: offset {ref.head:#x}: {what} ({KIND_NAMES[ref.kind]}, {ref.csize:#x} bytes, "
+            f"{self.name}: offset {ref.head:#x}: {what} ({KIND_NAMES[ref.kind]}, {ref.csize:#x} bytes, "
             f"{ref.pages} pages) does not decode: {'; '.join(errors)}"
         )
         self.failures.record(ref.head, message)
@@ -359,14 +362,14 @@ FORMAT = FormatSpec(
     name="hiberfil",
     description="Windows hibernation file (hiberfil.sys), XP to 11 24H2, x86 and x64",
     probe=_probe,
-    open=lambda path, options: HiberfilSource(path, options),
+    open=lambda data, options: HiberfilSource(data, options),
 )
 
 FORMAT_ZEROED = FormatSpec(
     name="hiberfil-recover",
     description="hibernation file whose header was zeroed after resume (recovered by scanning)",
     probe=_probe_zeroed,
-    open=lambda path, options: HiberfilSource(path, options),
+    open=lambda data, options: HiberfilSource(data, options),
 )
 
 __all__ = ["FORMAT", "FORMAT_ZEROED", "HiberfilSource", "KIND_PLAIN"]

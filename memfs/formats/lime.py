@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import struct
 
-from memfs.detect import FormatSpec, OpenOptions, ProbeInput
+from memfs.byte_source import ByteSource
 from memfs.exceptions import CorruptionError, FormatError, at
+from memfs.formats.base import FormatSpec, OpenOptions, ProbeInput
 from memfs.formats.segmented import Segment, SegmentedFileSource
 from memfs.memory import Section
 
@@ -41,9 +42,8 @@ class LimeSource(SegmentedFileSource):
 
     format_name = "lime"
 
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self._open_file()
+    def __init__(self, data: ByteSource) -> None:
+        super().__init__(data)
         try:
             self._ranges = self._walk()
             self._install_segments(
@@ -72,30 +72,30 @@ class LimeSource(SegmentedFileSource):
             if remaining < HEADER.size:
                 if not ranges:
                     raise CorruptionError(
-                        at(self.path, offset, f"LiME header truncated: {remaining} of {HEADER.size} bytes")
+                        at(self.name, offset, f"LiME header truncated: {remaining} of {HEADER.size} bytes")
                     )
                 self.metadata.notes.append(
-                    at(self.path, offset, f"{remaining} trailing bytes after the last LiME range ignored")
+                    at(self.name, offset, f"{remaining} trailing bytes after the last LiME range ignored")
                 )
                 break
             magic, version, start, end, _ = HEADER.unpack(self._pread(offset, HEADER.size))
             if magic != LIME_MAGIC:
                 raise CorruptionError(
                     at(
-                        self.path,
+                        self.name,
                         offset,
                         f"expected a LiME range header (magic {LIME_MAGIC:#x}), found {magic:#x}",
                     )
                 )
             if version != LIME_VERSION:
-                raise FormatError(at(self.path, offset + 4, f"unsupported LiME header version {version}"))
+                raise FormatError(at(self.name, offset + 4, f"unsupported LiME header version {version}"))
             if end < start:
                 raise CorruptionError(
-                    at(self.path, offset, f"LiME range ends ({end:#x}) before it starts ({start:#x})")
+                    at(self.name, offset, f"LiME range ends ({end:#x}) before it starts ({start:#x})")
                 )
             length = end - start + 1
             if len(ranges) == MAX_RANGES:
-                raise CorruptionError(at(self.path, offset, f"more than {MAX_RANGES} LiME ranges"))
+                raise CorruptionError(at(self.name, offset, f"more than {MAX_RANGES} LiME ranges"))
             ranges.append((offset, start, length))
             offset += HEADER.size + length
         return ranges
@@ -114,8 +114,8 @@ def _probe(probe: ProbeInput) -> bool:
     return len(probe.head) >= 4 and struct.unpack_from("<I", probe.head)[0] == LIME_MAGIC
 
 
-def _open(path: str, options: OpenOptions) -> LimeSource:
-    return LimeSource(path)
+def _open(data: ByteSource, options: OpenOptions) -> LimeSource:
+    return LimeSource(data)
 
 
 FORMAT = FormatSpec(name="lime", description="LiME memory image (format=lime)", probe=_probe, open=_open)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from memfs.detect import FormatSpec, OpenOptions, ProbeInput
+from memfs.byte_source import ByteSource
 from memfs.exceptions import UnknownFormatError
+from memfs.formats.base import FormatSpec, OpenOptions, ProbeInput
 from memfs.memory import MemorySource
 
 
@@ -12,12 +13,11 @@ class RawSource(MemorySource):
 
     format_name = "raw"
 
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self._open_file()
+    def __init__(self, data: ByteSource) -> None:
+        super().__init__(data)
         if self.file_size == 0:
             self.close()
-            raise UnknownFormatError(f"{path}: offset 0x0: file is empty")
+            raise UnknownFormatError(f"{self.name}: offset 0x0: file is empty")
         self._set_runs([(0, self.file_size)])
         self.metadata.format_detail = "raw physical memory image (file offset = physical address)"
         for name in ("arch", "os_build", "directory_table_base", "kd_debugger_data_block"):
@@ -38,7 +38,7 @@ FORMAT = FormatSpec(
     name="raw",
     description="raw physical memory (dd, winpmem raw, .vmem without metadata)",
     probe=_probe,
-    open=lambda path, options: RawSource(path),
+    open=lambda data, options: RawSource(data),
 )
 
 __all__ = ["FORMAT", "RawSource", "OpenOptions"]

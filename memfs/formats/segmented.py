@@ -50,7 +50,7 @@ class SegmentedFileSource(MemorySource):
         ``table_path`` is the file the table was read from when it is not the data file (VMware
         metadata); it is the file named in overlap errors.
         """
-        table_path = table_path or self.path
+        table_path = table_path or self.name
         ordered = sorted((s for s in segments if s.length > 0), key=lambda s: (s.pa, s.origin))
         kept: list[Segment] = []
         truncated: list[str] = []
@@ -74,7 +74,7 @@ class SegmentedFileSource(MemorySource):
                         table_path,
                         seg.origin,
                         f"{seg.label} (physical {seg.pa:#x}-{seg.pa + seg.length:#x}) is stored at "
-                        f"{self.path} offset {seg.offset:#x}, but that file ends at {self.file_size:#x}: "
+                        f"{self.name} offset {seg.offset:#x}, but that file ends at {self.file_size:#x}: "
                         f"{seg.length - kept_len:#x} bytes are missing and read as zeros",
                     )
                 )

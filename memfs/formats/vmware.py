@@ -38,8 +38,9 @@ import os
 import struct
 from dataclasses import dataclass
 
-from memfs.detect import FormatSpec, OpenOptions, ProbeInput
+from memfs.byte_source import ByteSource, FileByteSource
 from memfs.exceptions import CorruptionError, FormatError, MemfsError, at
+from memfs.formats.base import FormatSpec, OpenOptions, ProbeInput
 from memfs.formats.raw import RawSource
 from memfs.formats.segmented import Segment, SegmentedFileSource
 from memfs.memory import PAGE_SIZE, Section
@@ -83,8 +84,8 @@ class Tag:
 class _Reader:
     """Windowed reads of the metadata file (tags are tiny; one pread per 64 KiB)."""
 
-    def __init__(self, fd: int, path: str, size: int) -> None:
-        self.fd, self.path, self.size = fd, path, size
+    def __init__(self, data: ByteSource) -> None:
+        self.data, self.path, self.size = data, data.name, data.size
         self._start, self._data = 0, b""
 
     def get(self, offset: int, n: int, what: str) -> bytes:
@@ -93,7 +94,7 @@ class _Reader:
                 at(self.path, offset, f"{what} runs past the end of the file ({self.size:#x})")
             )
         if not (self._start <= offset and offset + n <= self._start + len(self._data)):
-            self._start, self._data = offset, os.pread(self.fd, max(n, WINDOW), offset)
+            self._start, self._data = offset, self.data.pread(offset, max(n, WINDOW))
         rel = offset - self._start
         return self._data[rel : rel + n]
 
@@ -111,6 +112,8 @@ class Checkpoint:
     memory_block: Tag | None
     cpus: dict[int, dict[str, int]]
     num_vcpus: int | None
+    shown: str = ""
+    """How ``header.txt`` names the metadata source (a file by its absolute path)."""
 
 
 def _iter_tags(reader: _Reader, group: str, start: int, wide: bool):
@@ -144,39 +147,32 @@ def _iter_tags(reader: _Reader, group: str, start: int, wide: bool):
     raise CorruptionError(at(reader.path, start, f"group {group!r} has more than {MAX_TAGS_PER_GROUP} tags"))
 
 
-def parse_checkpoint(path: str) -> Checkpoint:
+def parse_checkpoint(data: ByteSource) -> Checkpoint:
     """Read the groups, memory regions, memory block and CPU registers of a metadata file."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise MemfsError(f"{path}: cannot open VMware metadata: {exc.strerror}") from None
-    try:
-        size = os.fstat(fd).st_size
-        reader = _Reader(fd, path, size)
-        if size < HEADER.size:
-            raise CorruptionError(at(path, 0, f"VMware checkpoint header truncated: file is {size} bytes"))
-        magic, version, count = HEADER.unpack(reader.get(0, HEADER.size, "header"))
-        if magic not in MAGICS:
-            raise FormatError(at(path, 0, f"not a VMware .vmss/.vmsn file (magic {magic:#x})"))
-        if HEADER.size + count * GROUP.size > size:
-            raise CorruptionError(
-                at(path, 8, f"{count} groups of {GROUP.size} bytes do not fit in the file ({size:#x} bytes)")
-            )
-        table = reader.get(HEADER.size, count * GROUP.size, "group table")
-        groups = []
-        for i in range(count):
-            raw_name, position, group_size = GROUP.unpack_from(table, i * GROUP.size)
-            groups.append((raw_name.split(b"\0", 1)[0].decode("ascii", "replace"), position, group_size))
-        cp = Checkpoint(path, magic, version, size, groups, [], None, {}, None)
-        wide = magic != OLD_MAGIC
-        for name, position, _ in groups:
-            if name == "memory":
-                _read_memory_group(cp, _iter_tags(reader, name, position, wide))
-            elif name == "cpu":
-                _read_cpu_group(cp, reader, _iter_tags(reader, name, position, wide))
-        return cp
-    finally:
-        os.close(fd)
+    path, size = data.name, data.size
+    reader = _Reader(data)
+    if size < HEADER.size:
+        raise CorruptionError(at(path, 0, f"VMware checkpoint header truncated: file is {size} bytes"))
+    magic, version, count = HEADER.unpack(reader.get(0, HEADER.size, "header"))
+    if magic not in MAGICS:
+        raise FormatError(at(path, 0, f"not a VMware .vmss/.vmsn file (magic {magic:#x})"))
+    if HEADER.size + count * GROUP.size > size:
+        raise CorruptionError(
+            at(path, 8, f"{count} groups of {GROUP.size} bytes do not fit in the file ({size:#x} bytes)")
+        )
+    table = reader.get(HEADER.size, count * GROUP.size, "group table")
+    groups = []
+    for i in range(count):
+        raw_name, position, group_size = GROUP.unpack_from(table, i * GROUP.size)
+        groups.append((raw_name.split(b"\0", 1)[0].decode("ascii", "replace"), position, group_size))
+    cp = Checkpoint(path, magic, version, size, groups, [], None, {}, None, _shown(data))
+    wide = magic != OLD_MAGIC
+    for name, position, _ in groups:
+        if name == "memory":
+            _read_memory_group(cp, _iter_tags(reader, name, position, wide))
+        elif name == "cpu":
+            _read_cpu_group(cp, reader, _iter_tags(reader, name, position, wide))
+    return cp
 
 
 def _read_memory_group(cp: Checkpoint, tags) -> None:
@@ -248,10 +244,27 @@ def find_metadata(path: str) -> str | None:
 def _has_magic(path: str) -> bool:
     try:
         with open(path, "rb") as handle:
-            head = handle.read(4)
+            return _is_checkpoint(handle.read(4))
     except OSError:
         return False
-    return len(head) == 4 and struct.unpack("<I", head)[0] in MAGICS
+
+
+def _is_checkpoint(head: bytes) -> bool:
+    """Whether ``head`` starts with a checkpoint magic."""
+    return len(head) >= 4 and struct.unpack_from("<I", head)[0] in MAGICS
+
+
+def _open_metadata(path: str) -> FileByteSource:
+    try:
+        return FileByteSource(path)
+    except MemfsError as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        raise MemfsError(f"{path}: cannot open VMware metadata: {reason}") from None
+
+
+def _shown(data: ByteSource) -> str:
+    """How ``header.txt`` names a memory or metadata source: a file by its absolute path."""
+    return os.path.abspath(data.path) if data.path else data.name
 
 
 def _find_vmem(meta_path: str) -> str | None:
@@ -267,11 +280,10 @@ class VmwareSource(SegmentedFileSource):
 
     format_name = "vmware"
 
-    def __init__(self, data_path: str, checkpoint: Checkpoint, inline: bool) -> None:
-        super().__init__(data_path)
+    def __init__(self, data: ByteSource, checkpoint: Checkpoint, inline: bool) -> None:
+        super().__init__(data)
         self.checkpoint = checkpoint
         self.inline = inline
-        self._open_file()
         try:
             self._map()
         except BaseException:
@@ -288,7 +300,7 @@ class VmwareSource(SegmentedFileSource):
             where = f"the 'Memory' block of {cp.path}"
         else:
             base, container = 0, self.file_size
-            where = self.path
+            where = self.name
         if not cp.regions:
             self._install_segments([Segment(0, base, container, 0, "memory file")], cp.path)
             return
@@ -322,7 +334,7 @@ class VmwareSource(SegmentedFileSource):
     def _fill_metadata(self) -> None:
         cp, meta = self.checkpoint, self.metadata
         kind = MAGICS[cp.magic]
-        memory = "memory inline" if self.inline else f"memory in {os.path.basename(self.path)}"
+        memory = "memory inline" if self.inline else f"memory in {os.path.basename(self.name)}"
         meta.format_detail = (
             f"VMware {kind} ({os.path.basename(cp.path)}), {memory}, {len(cp.regions) or 'no'} memory regions"
         )
@@ -347,8 +359,8 @@ class VmwareSource(SegmentedFileSource):
     def describe(self) -> list[Section]:
         cp = self.checkpoint
         rows = [
-            ("Metadata file", os.path.abspath(cp.path)),
-            ("Memory file", os.path.abspath(self.path) + (" ('Memory' block)" if self.inline else "")),
+            ("Metadata file", cp.shown),
+            ("Memory file", _shown(self.byte_source) + (" ('Memory' block)" if self.inline else "")),
             ("Magic", f"{cp.magic:#x} ({MAGICS[cp.magic]})"),
             ("Version", str(cp.version)),
             ("Groups", ", ".join(name for name, _, _ in cp.groups)),
@@ -373,47 +385,57 @@ class VmwareSource(SegmentedFileSource):
 
 
 def _probe(probe: ProbeInput) -> bool:
-    if len(probe.head) >= 4 and struct.unpack_from("<I", probe.head)[0] in MAGICS:
+    if _is_checkpoint(probe.head):
         return True
+    if probe.path is None:
+        return False  # a container's stream has no neighbouring files and no name
     # A .vmem has no signature: it is one when its metadata sits beside it (the one name-based rule),
     # and a file named *.vmem without one is claimed too, so it can be mounted raw with a warning.
     return find_metadata(probe.path) is not None or probe.path.endswith(VMEM_SUFFIXES)
 
 
-def open_vmware(path: str, options: OpenOptions) -> VmwareSource | RawSource:
-    """Open a ``.vmss``/``.vmsn`` or a ``.vmem`` (its metadata from options or found beside it)."""
-    if _has_magic(path):
-        checkpoint = parse_checkpoint(path)
+def open_vmware(data: ByteSource, options: OpenOptions) -> VmwareSource | RawSource:
+    """Open a ``.vmss``/``.vmsn`` or a ``.vmem`` (its metadata from options or found beside it).
+
+    The ``.vmem`` beside a metadata file, and the metadata beside a ``.vmem``, are looked for only
+    when ``data`` is a plain file (``data.path``).
+    """
+    name = data.name
+    if _is_checkpoint(data.pread(0, 4)):
+        checkpoint = parse_checkpoint(data)
         if checkpoint.memory_block is not None:
             if checkpoint.memory_block.compressed:
                 raise FormatError(
                     at(
-                        path,
+                        name,
                         checkpoint.memory_block.offset,
                         "the 'Memory' block is compressed; memfs cannot read it",
                     )
                 )
-            return VmwareSource(path, checkpoint, inline=True)
-        vmem = _find_vmem(path)
+            return VmwareSource(data, checkpoint, inline=True)
+        vmem = _find_vmem(data.path) if data.path else None
         if vmem is None:
-            stem = os.path.basename(os.path.splitext(path)[0])
+            stem = os.path.basename(os.path.splitext(name)[0])
             raise FormatError(
-                f"{path}: this VMware metadata file holds no memory; its memory is in {stem}.vmem, "
+                f"{name}: this VMware metadata file holds no memory; its memory is in {stem}.vmem, "
                 f"which is not beside it (mount the .vmem with --vmware-meta, or put it beside)"
             )
-        return VmwareSource(vmem, checkpoint, inline=False)
-    meta = options.vmware_meta or find_metadata(path)
+        source = VmwareSource(FileByteSource(vmem), checkpoint, inline=False)
+        data.close()  # everything needed from the metadata file is in the checkpoint
+        return source
+    meta = options.vmware_meta or (find_metadata(data.path) if data.path else None)
     if meta is None:
-        source = RawSource(path)
+        source = RawSource(data)
         source.metadata.notes.append(
-            f"{path}: no VMware metadata (.vmss/.vmsn with the same name) found beside this .vmem, so it is "
+            f"{name}: no VMware metadata (.vmss/.vmsn with the same name) found beside this .vmem, so it is "
             "mounted raw: above 3 GiB the physical addresses are likely wrong (the PCI hole is not skipped)"
         )
         return source
-    checkpoint = parse_checkpoint(meta)
-    source = VmwareSource(path, checkpoint, inline=False)
+    with _open_metadata(meta) as meta_data:
+        checkpoint = parse_checkpoint(meta_data)
+    source = VmwareSource(data, checkpoint, inline=False)
     if checkpoint.memory_block is not None:
-        source.metadata.notes.append(f"{meta}: holds memory inline too; the .vmem {path} is served instead")
+        source.metadata.notes.append(f"{meta}: holds memory inline too; the .vmem {name} is served instead")
     return source
 
 

@@ -103,7 +103,7 @@ def discover(source: MemorySource) -> Discovery:
         try:
             _run(source, result)
         except (MemfsError, struct.error, ValueError, OverflowError, IndexError) as exc:
-            log.warning("%s: kernel discovery stopped: %s", source.path, exc)
+            log.warning("%s: kernel discovery stopped: %s", source.name, exc)
             result.rows.append(("Stopped", f"discovery stopped early: {exc}"))
             source.metadata.notes.append(f"kernel discovery stopped early: {exc}")
         result.seconds = time.monotonic() - started

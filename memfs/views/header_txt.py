@@ -46,6 +46,18 @@ def _memory_rows(source: MemorySource) -> list[tuple[str, str]]:
     ]
 
 
+def _layer_sections(source: MemorySource) -> list[str]:
+    """One section per layer, outermost first, when the image sits inside containers."""
+    layers = source.layers
+    if len(layers) == 1:
+        return []  # a plain file: the [Source] section already says it all
+    lines: list[str] = []
+    for number, layer in enumerate(layers, 1):
+        rows = [("Reads", f"{layer.name} ({layer.size} bytes, {layer.size:#x})")] + layer.rows
+        lines += _section(f"Layer {number} of {len(layers)}: {layer.format} ({layer.kind})", rows)
+    return lines
+
+
 def render_header(
     source: MemorySource, extra_sections: list[Section] | None = None, sha256: str | None = None
 ) -> str:
@@ -55,7 +67,10 @@ def render_header(
     format_rows = [("Format", meta.format)]
     if meta.format_detail:
         format_rows.append(("Detail", meta.format_detail))
+    if len(source.layers) > 1:
+        format_rows.append(("Layers", " -> ".join(layer.format for layer in source.layers)))
     lines += _section("Source", source_file_rows(source, sha256) + format_rows)
+    lines += _layer_sections(source)
     lines += _section("System", metadata_rows(meta))
     lines += _section("Physical memory", _memory_rows(source))
     if source.runs:

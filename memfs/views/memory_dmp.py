@@ -22,7 +22,6 @@ segment selectors in each processor's CONTEXT (§15.2 step 11).
 from __future__ import annotations
 
 import bisect
-import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -166,14 +165,7 @@ def _original_header(source: MemorySource, size: int) -> bytes | None:
         return None
     data = getattr(source, "original_header", None)
     if data is None:
-        try:
-            fd = os.open(source.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        except OSError:
-            return None
-        try:
-            data = os.pread(fd, size, 0)
-        finally:
-            os.close(fd)
+        data = source.byte_source.pread(0, size)
     data = bytes(data[:size])
     if len(data) != size or data[:4] != cs.SIGNATURE:
         return None

@@ -14,7 +14,7 @@ import pytest
 from memfs.detect import OpenOptions, detect_format, open_image
 from memfs.exceptions import CorruptionError, FormatError, MemfsError, UnknownFormatError
 from memfs.formats import crashdump_structs as cs
-from memfs.formats.crashdump import CrashDumpSource, bitmap_runs
+from memfs.formats.crashdump import bitmap_runs
 from memfs.report import info_dict
 from memfs.views.header_txt import render_header
 from memfs.views.tree import build_files
@@ -401,9 +401,9 @@ def test_empty_file_forced_as_crashdump(tmp_path) -> None:
 
 def test_directory_and_missing_file_forced_as_crashdump(tmp_path) -> None:
     with pytest.raises(MemfsError, match="is a directory"):
-        CrashDumpSource(str(tmp_path))
+        open_image(str(tmp_path), OpenOptions(format="crashdump"))
     with pytest.raises(MemfsError, match="no such file"):
-        CrashDumpSource(str(tmp_path / "nope.dmp"))
+        open_image(str(tmp_path / "nope.dmp"), OpenOptions(format="crashdump"))
 
 
 def test_truncated_header(crash_dumps, tmp_path) -> None:

@@ -59,7 +59,7 @@ def test_opening_the_metadata_file_serves_the_vmem_beside_it(other_fixtures) -> 
     meta = fixture.extra["meta"]
     assert detect_format(str(meta)).name == "vmware"
     with open_image(str(meta)) as source:
-        assert source.path == str(fixture.path)
+        assert source.name == str(fixture.path)
         assert_source_matches(source, fixture)
 
 
@@ -86,7 +86,7 @@ def test_inline_memory_snapshot(other_fixtures) -> None:
     fixture = other_fixtures["vmware_inline"]
     with open_image(str(fixture.path)) as source:
         assert "memory inline" in source.metadata.format_detail
-        assert source.path == str(fixture.path)
+        assert source.name == str(fixture.path)
         assert_source_matches(source, fixture)
 
 

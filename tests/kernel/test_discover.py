@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from memfs.byte_source import FileByteSource
 from memfs.formats.raw import RawSource
 from memfs.kernel import kdbg as kdbg_mod
 from memfs.kernel.discover import discover
@@ -23,7 +24,7 @@ def discovered(windows_images):
     """Discovery run once per variant on a raw source over the built file."""
     results = {}
     for name, image in windows_images.items():
-        source = RawSource(str(image.path))
+        source = RawSource(FileByteSource(str(image.path)))
         results[name] = (image, source, discover(source))
     yield results
     for _, source, _ in results.values():

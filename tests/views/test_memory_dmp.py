@@ -10,6 +10,7 @@ from pathlib import Path
 import kdmp_parser
 import pytest
 
+from memfs.byte_source import FileByteSource
 from memfs.detect import open_image
 from memfs.formats.raw import RawSource
 from memfs.memory import BufferSource, Metadata
@@ -44,7 +45,7 @@ def raw_dumps(windows_images, fixture_dir):
     """memory.dmp of every synthetic raw image, written out: name -> (image, source, dump, path, bytes)."""
     built = {}
     for name, image in windows_images.items():
-        source = RawSource(str(image.path))
+        source = RawSource(FileByteSource(str(image.path)))
         dump = build_files(source)["memory.dmp"]
         path = fixture_dir / f"windows_{name}.dmp"
         built[name] = (image, source, dump, path, _write(dump, path))
@@ -245,7 +246,7 @@ def test_header_txt_shows_discovery_and_the_dump(raw_dumps) -> None:
 def test_undiscoverable_image_still_gets_a_dump_and_says_what_is_missing(tmp_path) -> None:
     path = tmp_path / "noise.raw"
     path.write_bytes(random.Random(9).randbytes(4 << 20))
-    with RawSource(str(path)) as source:
+    with RawSource(FileByteSource(str(path))) as source:
         files = build_files(source)
         dump = files["memory.dmp"]
         data = _write(dump, tmp_path / "noise.dmp")

@@ -181,8 +181,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     """``memfs convert``: the mount's physmem.bin or memory.dmp written to a file, SHA-256 on stdout."""
     import signal
 
+    from memfs.allocator import tune_malloc
     from memfs.convert import check_output, convert_file, select_file
-    from memfs.fuse.mount import tune_malloc
     from memfs.progress import Progress, format_bytes
 
     check_output(args.output, args.image, args.force)  # before the (possibly slow) open
@@ -251,15 +251,8 @@ def cmd_share(args: argparse.Namespace) -> int:
 
 def cmd_mount(args: argparse.Namespace) -> int:
     """``memfs mount``: open and check everything first, then mount."""
-    from memfs.fuse.mount import (
-        MountOptions,
-        check_allow_other,
-        check_mountpoint,
-        mount_background,
-        release_free_memory,
-        run_fuse,
-        tune_malloc,
-    )
+    from memfs.allocator import release_free_memory, tune_malloc
+    from memfs.fuse.mount import MountOptions, check_allow_other, check_mountpoint, mount_background, run_fuse
     from memfs.views.tree import build_files
 
     mountpoint = os.path.abspath(args.mountpoint)

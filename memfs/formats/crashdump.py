@@ -23,6 +23,14 @@ from memfs.exceptions import CorruptionError, FormatError, UnknownFormatError, a
 from memfs.filetime import to_datetime, to_timedelta
 from memfs.formats import crashdump_structs as cs
 from memfs.memory import PAGE_SIZE, MemorySource, Rows, Section
+from memfs.windows_structs import (
+    ARCH_BY_MACHINE,
+    CONTEXT_AMD64,
+    CONTEXT_AMD64_REGISTERS,
+    CONTEXT_X86,
+    CONTEXT_X86_REGISTERS,
+    MACHINE_TYPES,
+)
 
 MAX_PFN = 1 << 40  # 52-bit physical addresses: the architectural maximum on x64 and PAE
 NOT_WRITTEN = "not written ('PAGE' filler)"
@@ -213,7 +221,7 @@ class CrashDumpSource(MemorySource):
         meta = self.metadata
         nbytes = self.width // 8
         machine = h.MachineImageType
-        arch = cs.ARCH_BY_MACHINE.get(machine)
+        arch = ARCH_BY_MACHINE.get(machine)
         expected = ("x86",) if self.width == 32 else ("x64", "arm64")
         if arch not in expected:
             arch = expected[0]
@@ -287,9 +295,9 @@ class CrashDumpSource(MemorySource):
     def _decode_context(self, raw: bytes) -> None:
         """The header ContextRecord as ``metadata.context`` (crashdump.md §4.3)."""
         if self.width == 64:
-            struct_, registers = cs.CONTEXT_AMD64, cs.CONTEXT_AMD64_REGISTERS
+            struct_, registers = CONTEXT_AMD64, CONTEXT_AMD64_REGISTERS
         else:
-            struct_, registers = cs.CONTEXT_X86, cs.CONTEXT_X86_REGISTERS
+            struct_, registers = CONTEXT_X86, CONTEXT_X86_REGISTERS
         record = raw[: struct_.sizeof()]
         if record.startswith(cs.SIGNATURE * 2):
             self.metadata.unknown("context", f"the header ContextRecord is {NOT_WRITTEN}")
@@ -320,7 +328,7 @@ class CrashDumpSource(MemorySource):
             ("PfnDataBase", _num(h.PfnDataBase, p)),
             ("PsLoadedModuleList", _num(h.PsLoadedModuleList, p)),
             ("PsActiveProcessHead", _num(h.PsActiveProcessHead, p)),
-            ("MachineImageType", _num(h.MachineImageType, 4, names=cs.MACHINE_TYPES)),
+            ("MachineImageType", _num(h.MachineImageType, 4, names=MACHINE_TYPES)),
             ("NumberProcessors", _num(h.NumberProcessors, 4, decimal=True)),
             ("BugCheckCode", _num(h.BugCheckCode, 4)),
         ]

@@ -21,11 +21,11 @@ from memfs.detect import FormatSpec, OpenOptions, ProbeInput
 from memfs.exceptions import CorruptionError, DecompressionError, MissingDependencyError
 from memfs.filetime import to_datetime
 from memfs.formats import hiberfil_detect
-from memfs.formats.crashdump_structs import MACHINE_BY_ARCH
 from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_NAMES, KIND_PLAIN, KIND_RAW
 from memfs.formats.hiberfil_legacy import LegacyWalk
 from memfs.formats.hiberfil_structs import PAGE, SIGNATURES
 from memfs.memory import MemorySource, Section
+from memfs.windows_structs import MACHINE_BY_ARCH
 
 WILLNEED_WINDOW = 64 << 20
 _FADVISE = hasattr(os, "posix_fadvise")

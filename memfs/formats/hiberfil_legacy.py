@@ -12,7 +12,6 @@ import struct
 from dataclasses import dataclass
 
 from memfs.exceptions import CorruptionError
-from memfs.formats.crashdump_structs import unpack_registers
 from memfs.formats.hiberfil_index import KIND_PLAIN, KIND_RAW, IndexBuilder, check_pfn_limit
 from memfs.formats.hiberfil_structs import (
     KSTATE_X64_CONTEXT,
@@ -26,6 +25,7 @@ from memfs.formats.hiberfil_structs import (
     XPRESS_MAGIC,
     TableLayout,
 )
+from memfs.windows_structs import unpack_registers
 
 BLOCK_HEADER = 0x20
 RESYNC_LIMIT = 10 * 1024  # V2 searches this far for a misplaced block header (§2.7)

@@ -25,7 +25,6 @@ import weakref
 from dataclasses import dataclass, field
 
 from memfs.exceptions import MemfsError
-from memfs.formats.crashdump_structs import MACHINE_BY_ARCH
 from memfs.kernel import dtb as dtb_mod
 from memfs.kernel import kdbg as kdbg_mod
 from memfs.kernel.kuser import KUserData, read_kuser
@@ -34,6 +33,7 @@ from memfs.kernel.pe import PeImage, find_kernel
 from memfs.kernel.processors import SELECTOR_PATCHES, Processor, header_context, read_processors, registers
 from memfs.kernel.version import VersionBlock, find_version_block
 from memfs.memory import MemorySource, Metadata, Section
+from memfs.windows_structs import MACHINE_BY_ARCH
 
 log = logging.getLogger(__name__)
 

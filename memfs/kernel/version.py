@@ -11,8 +11,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from memfs.formats.crashdump_structs import ARCH_BY_MACHINE
 from memfs.kernel.paging import AddressSpace
+from memfs.windows_structs import ARCH_BY_MACHINE
 
 PAGE = 0x1000
 

@@ -34,6 +34,7 @@ from memfs.kernel.discover import Discovery, discover
 from memfs.kernel.processors import context_from_registers, header_context
 from memfs.memory import PAGE_SIZE, MemorySource, Run, Section
 from memfs.views.base import VirtualFile
+from memfs.windows_structs import CONTEXT_SIZE, MACHINE_BY_ARCH, offset_of, size_of
 
 MAX_RUNS = 32
 MEMFS_BUGCHECK_CODE = 0x4D454D46
@@ -87,7 +88,7 @@ def _layout(width: int, zero_u32: tuple[str, ...]) -> Layout:
         header, descriptor, valid = cs.DUMP_HEADER64, cs.PHYSICAL_MEMORY_DESCRIPTOR64, cs.VALID_DUMP64
 
     def at(name: str) -> int:
-        return cs.offset_of(header, name)
+        return offset_of(header, name)
 
     return Layout(
         size=header.sizeof(),
@@ -102,18 +103,18 @@ def _layout(width: int, zero_u32: tuple[str, ...]) -> Layout:
         bugcheck=at("BugCheckCode"),
         params=at("BugCheckParameter1"),
         version_user=at("VersionUser"),
-        version_user_size=cs.size_of(header, "VersionUser"),
+        version_user_size=size_of(header, "VersionUser"),
         kdbg=at("KdDebuggerDataBlock"),
         memory=at("PhysicalMemoryBlock"),
-        pages=at("PhysicalMemoryBlock") + cs.offset_of(descriptor, "NumberOfPages"),
+        pages=at("PhysicalMemoryBlock") + offset_of(descriptor, "NumberOfPages"),
         run_table=cs.RUN_TABLE_OFFSET[width],
         run_size=cs.RUN_SIZE[width],
         context=at("ContextRecord"),
-        context_area=cs.size_of(header, "ContextRecord"),
+        context_area=size_of(header, "ContextRecord"),
         exception=at("Exception"),
-        exception_size=cs.size_of(header, "Exception"),
+        exception_size=size_of(header, "Exception"),
         comment=at("Comment"),
-        comment_size=cs.size_of(header, "Comment"),
+        comment_size=size_of(header, "Comment"),
         dump_type=at("DumpType"),
         required=at("RequiredDumpSpace"),
         system_time=at("SystemTime"),
@@ -127,7 +128,7 @@ def _layout(width: int, zero_u32: tuple[str, ...]) -> Layout:
 _ZERO_U32 = ("MiniDumpFields", "SecondaryDataState", "WriterStatus", "Attributes", "BootId")
 LAYOUT64 = _layout(64, ("_padding0", "_padding2", *_ZERO_U32))
 LAYOUT32 = _layout(32, _ZERO_U32)
-PAE_ENABLED32 = cs.offset_of(cs.DUMP_HEADER32, "PaeEnabled")
+PAE_ENABLED32 = offset_of(cs.DUMP_HEADER32, "PaeEnabled")
 
 
 def page_runs(runs: tuple[Run, ...] | list[Run], max_runs: int = MAX_RUNS) -> tuple[list[Run], int]:
@@ -253,7 +254,7 @@ class MemoryDmpFile(VirtualFile):
             struct.pack_into(
                 ptr, header, off, (value or 0) & (0xFFFFFFFF if self.width == 32 else (1 << 64) - 1)
             )
-        machine = cs.MACHINE_BY_ARCH.get(arch, cs.MACHINE_BY_ARCH["x64"])
+        machine = MACHINE_BY_ARCH.get(arch, MACHINE_BY_ARCH["x64"])
         struct.pack_into("<II", header, lay.machine, machine, max(meta.number_processors or 1, 1))
         code = MEMFS_BUGCHECK_CODE
         params = [0, 0, 0, 0]
@@ -271,7 +272,7 @@ class MemoryDmpFile(VirtualFile):
         # §5): raw bytes as ``source.context_record``, else its registers in metadata.context;
         # otherwise CPU 0's from discovery.  header_context() adds selectors and the MxCsr rule.
         stated = getattr(self.source, "context_record", None)
-        size = cs.CONTEXT_SIZE[context_arch]
+        size = CONTEXT_SIZE[context_arch]
         from_discovery = self.discovery is not None and self.discovery.filled_context
         if isinstance(stated, (bytes, bytearray)) and len(stated) >= size:
             context = header_context(bytes(stated[:size]), context_arch)
@@ -279,7 +280,7 @@ class MemoryDmpFile(VirtualFile):
             context = header_context(context_from_registers(meta.context, context_arch), context_arch)
         else:
             context = self.discovery.header_context if self.discovery else None
-        if context is None or len(context) != cs.CONTEXT_SIZE[context_arch]:
+        if context is None or len(context) != CONTEXT_SIZE[context_arch]:
             context = header_context(None, context_arch)
         header[lay.context : lay.context + len(context)] = context
         header[lay.exception : lay.exception + lay.exception_size] = bytes(lay.exception_size)

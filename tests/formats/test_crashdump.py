@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from memfs import windows_structs as ws
 from memfs.detect import OpenOptions, detect_format, open_image
 from memfs.exceptions import CorruptionError, FormatError, MemfsError, UnknownFormatError
 from memfs.formats import crashdump_structs as cs
@@ -234,8 +235,8 @@ def test_struct_sizes_are_pinned() -> None:
     assert cs.PHYSICAL_MEMORY_DESCRIPTOR64.sizeof() == 0x2C0
     assert cs.EXCEPTION_RECORD32.sizeof() == 0x50
     assert cs.EXCEPTION_RECORD64.sizeof() == 0x98
-    assert cs.CONTEXT_AMD64.sizeof() == 0x4D0
-    assert cs.CONTEXT_X86.sizeof() == 0x2CC
+    assert ws.CONTEXT_AMD64.sizeof() == 0x4D0
+    assert ws.CONTEXT_X86.sizeof() == 0x2CC
     assert cs.BITMAP_DUMP.sizeof() == 0x38
     assert cs.SUMMARY_DUMP32.sizeof() == 0x20
     assert cs.SUMMARY_DUMP64.sizeof() == 0x28
@@ -281,7 +282,7 @@ def test_struct_sizes_are_pinned() -> None:
             },
         ),
         (
-            cs.CONTEXT_AMD64,
+            ws.CONTEXT_AMD64,
             {
                 "MxCsr": 0x34,
                 "SegCs": 0x38,
@@ -294,7 +295,7 @@ def test_struct_sizes_are_pinned() -> None:
             },
         ),
         (
-            cs.CONTEXT_X86,
+            ws.CONTEXT_X86,
             {
                 "SegGs": 0x8C,
                 "Eip": 0xB8,
@@ -308,7 +309,7 @@ def test_struct_sizes_are_pinned() -> None:
 )
 def test_struct_offsets_follow_the_format_doc(struct_, expected: dict[str, int]) -> None:
     for name, offset in expected.items():
-        assert cs.offset_of(struct_, name) == offset, name
+        assert ws.offset_of(struct_, name) == offset, name
 
 
 # -- bitmap scanning -----------------------------------------------------------------------------

@@ -31,13 +31,13 @@ from pathlib import Path
 from memfs.formats.hiberfil_structs import (
     LEGACY_LAYOUTS,
     MODERN_LAYOUTS,
-    PAGE,
     PAGE_SIZE_OFFSET,
     XPRESS_MAGIC,
     LegacyLayout,
     ModernLayout,
 )
 
+PAGE = 0x1000
 LAYOUTS = {lay.key: lay for lay in LEGACY_LAYOUTS + MODERN_LAYOUTS}
 SYSTEM_TIME = 133_500_000_000_000_000  # 2024-01-17 21:20 UTC (FILETIME)
 INTERRUPT_TIME = 36_000_000_000  # one hour since boot (100 ns units)

@@ -23,8 +23,8 @@ from memfs.filetime import to_datetime
 from memfs.formats import hiberfil_detect
 from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_NAMES, KIND_PLAIN, KIND_RAW
 from memfs.formats.hiberfil_legacy import LegacyWalk
-from memfs.formats.hiberfil_structs import PAGE, SIGNATURES
-from memfs.memory import MemorySource, Section
+from memfs.formats.hiberfil_structs import SIGNATURES
+from memfs.memory import PAGE_SIZE, MemorySource, Section
 from memfs.windows_structs import MACHINE_BY_ARCH
 
 WILLNEED_WINDOW = 64 << 20
@@ -89,13 +89,13 @@ class HiberfilSource(MemorySource):
         return os.pread(self._fd, n, offset)
 
     def _open(self, options: OpenOptions) -> None:
-        if self.file_size < 2 * PAGE:
+        if self.file_size < 2 * PAGE_SIZE:
             raise CorruptionError(
                 f"{self.path}: offset {self.file_size:#x}: file ends before the first table page "
                 f"({self.file_size} bytes; a hibernation file has at least two pages)"
             )
         self._willneed_at = 0
-        page0 = self._read_file(0, PAGE)
+        page0 = self._read_file(0, PAGE_SIZE)
         self.signature = page0[:4]
         self.cache = UnitCache(options.cache_size)
         self.det = hiberfil_detect.detect(
@@ -224,7 +224,7 @@ class HiberfilSource(MemorySource):
             piece = out[pos : pos + take]
             if self._unit_kind[unit] == KIND_RAW:
                 self._pread_into(self._unit_off[unit] + start, piece)
-            elif start == 0 and take == self._unit_pages[unit] * PAGE:
+            elif start == 0 and take == self._unit_pages[unit] * PAGE_SIZE:
                 self._decode(unit, piece)
             else:
                 data = self.cache.get(unit, lambda u=unit: self._decode(u))
@@ -249,7 +249,7 @@ class HiberfilSource(MemorySource):
         With ``out`` (exactly that size) the unit is decoded into it and ``b""`` is returned.
         """
         ref = self._index.unit(unit)
-        out_size = ref.pages * PAGE
+        out_size = ref.pages * PAGE_SIZE
         try:
             data = self._pread(ref.data_off, ref.csize)
         except CorruptionError as exc:

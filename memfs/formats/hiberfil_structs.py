@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 from construct import Int32ul, Int64sl, Int64ul, Pointer, Struct
 
-PAGE = 0x1000
-
 SIGNATURES = {
     b"hibr": "valid image (XP era, lower case)",
     b"HIBR": "valid image",

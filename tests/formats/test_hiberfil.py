@@ -20,13 +20,13 @@ import xpress_lz77
 from memfs.detect import OpenOptions, detect_format, open_image
 from memfs.exceptions import CorruptionError, DecompressionError, FormatError, MemfsError
 from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_PLAIN, KIND_RAW
-from memfs.formats.hiberfil_structs import PAGE
 from memfs.kernel.discover import discover
 from memfs.report import info_dict
 from memfs.views.header_txt import render_header
 from memfs.views.tree import build_files
 from scripts import make_hiberfil_fixtures as mk
 
+PAGE = 0x1000
 ZEROED = {name for name, recipe in mk.FIXTURES.items() if recipe.zero_header}
 
 

@@ -17,7 +17,7 @@ from memfs import __version__
 from memfs.cache import DEFAULT_CACHE_SIZE, parse_size
 from memfs.detect import OpenOptions, format_names, open_image
 from memfs.exceptions import MemfsError
-from memfs.formats.hiberfil_structs import LAYOUT_KEYS
+from memfs.formats.hiberfil import LAYOUT_NAMES
 from memfs.memory import MemorySource
 
 log = logging.getLogger("memfs")
@@ -49,10 +49,10 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--hiber-layout",
-        choices=LAYOUT_KEYS,
+        choices=LAYOUT_NAMES,
         metavar="LAYOUT",
         help="expert override for hibernation files: use this layout instead of detecting it "
-        f"({', '.join(LAYOUT_KEYS)})",
+        f"({', '.join(LAYOUT_NAMES)})",
     )
     parser.add_argument(
         "--cache-size",

@@ -23,9 +23,12 @@ from memfs.filetime import to_datetime
 from memfs.formats import hiberfil_detect
 from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_NAMES, KIND_PLAIN, KIND_RAW
 from memfs.formats.hiberfil_legacy import LegacyWalk
-from memfs.formats.hiberfil_structs import SIGNATURES
+from memfs.formats.hiberfil_structs import LAYOUT_KEYS, SIGNATURES
 from memfs.memory import PAGE_SIZE, MemorySource, Section
 from memfs.windows_structs import MACHINE_BY_ARCH
+
+LAYOUT_NAMES: tuple[str, ...] = LAYOUT_KEYS
+"""Layouts a user may force with ``OpenOptions.hiber_layout`` (``--hiber-layout``), e.g. ``win7-x64``."""
 
 WILLNEED_WINDOW = 64 << 20
 _FADVISE = hasattr(os, "posix_fadvise")
@@ -369,4 +372,4 @@ FORMAT_ZEROED = FormatSpec(
     open=lambda path, options: HiberfilSource(path, options),
 )
 
-__all__ = ["FORMAT", "FORMAT_ZEROED", "HiberfilSource", "KIND_PLAIN"]
+__all__ = ["FORMAT", "FORMAT_ZEROED", "HiberfilSource", "KIND_PLAIN", "LAYOUT_NAMES"]

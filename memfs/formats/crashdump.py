@@ -145,6 +145,10 @@ class CrashDumpSource(MemorySource):
     def describe(self) -> list[Section]:
         return list(self._sections)
 
+    def dump_header(self) -> bytes:
+        """The DUMP_HEADER32/64 as stored (``header_size`` bytes), for memory.dmp to keep."""
+        return self._header_bytes
+
     # -- parsing -------------------------------------------------------------------------------
 
     def _error(self, offset: int, what: str, cls: type[FormatError] = CorruptionError) -> FormatError:
@@ -179,7 +183,8 @@ class CrashDumpSource(MemorySource):
             )
         self.header_size = hdr_size
         self.offsets = cs.OFFSETS64 if self.width == 64 else cs.OFFSETS32
-        header = struct_.parse(self._pread(0, hdr_size))
+        self._header_bytes = self._pread(0, hdr_size)
+        header = struct_.parse(self._header_bytes)
         self.header = header
         self._fill_metadata(header)
         header_rows = self._header_rows(header)

@@ -186,8 +186,8 @@ class HiberfilSource(MemorySource):
     def _modern_state(self) -> None:
         """Windows 8+ states no CR3 or CONTEXT in the file (hibernation.md §3.8): both live in memory.
 
-        Kernel discovery (memfs.kernel.discover, run when the mount's files are built) searches the
-        restored memory — x64 low stub, self-referencing page tables — and fills these fields.
+        Kernel discovery (memfs.kernel.discover, run by the mount, ``info`` and ``convert``) searches
+        the restored memory — x64 low stub, self-referencing page tables — and finds these values.
         """
         meta = self.metadata
         meta.unknown(

@@ -16,6 +16,7 @@ from memfs.detect import OpenOptions, detect_format, open_image
 from memfs.exceptions import CorruptionError, FormatError, MemfsError, UnknownFormatError
 from memfs.formats import crashdump_structs as cs
 from memfs.formats.crashdump import CrashDumpSource, bitmap_runs
+from memfs.kernel.discover import discover
 from memfs.report import info_dict
 from memfs.views.header_txt import render_header
 from memfs.views.tree import build_files
@@ -59,7 +60,7 @@ def test_every_page_reads_back(crash_dumps, name: str) -> None:
             assert not source.is_present(pfn * PAGE)
             assert source.read(pfn * PAGE, PAGE) == bytes(PAGE)
         assert source.size == (max(pages) + 1) * PAGE  # physmem.bin ends with the highest run
-        assert build_files(source)["physmem.bin"].size == source.size
+        assert build_files(source, discover(source))["physmem.bin"].size == source.size
         assert source.present_bytes == len(pages) * PAGE
         json.dumps(info_dict(source))  # the info --json view accepts every value
 
@@ -199,7 +200,7 @@ def test_triage_dump_has_no_memory_and_says_why(crash_dumps) -> None:
     for name in ("triage64.dmp", "triage32.dmp"):
         with open_image(str(crash_dumps[name][0])) as source:
             assert source.runs == () and source.size == 0
-            assert list(build_files(source)) == ["header.txt"]
+            assert list(build_files(source, discover(source))) == ["header.txt"]
             text = render_header(source)
             assert "no physical memory" in text
             assert "'TRGD' at" in text and "(ok)" in text

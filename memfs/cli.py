@@ -17,7 +17,7 @@ from memfs import __version__
 from memfs.cache import DEFAULT_CACHE_SIZE, parse_size
 from memfs.detect import OpenOptions, format_names, open_image
 from memfs.exceptions import MemfsError
-from memfs.formats.hiberfil_structs import LAYOUT_KEYS
+from memfs.formats.hiberfil import LAYOUT_NAMES
 from memfs.memory import MemorySource
 
 log = logging.getLogger("memfs")
@@ -50,10 +50,10 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--hiber-layout",
-        choices=LAYOUT_KEYS,
+        choices=LAYOUT_NAMES,
         metavar="LAYOUT",
         help="expert override for hibernation files: use this layout instead of detecting it "
-        f"({', '.join(LAYOUT_KEYS)})",
+        f"({', '.join(LAYOUT_NAMES)})",
     )
     parser.add_argument(
         "--cache-size",
@@ -148,22 +148,23 @@ def _open(args: argparse.Namespace) -> MemorySource:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """``memfs info``: header.txt on stdout, or the JSON object."""
+    from memfs.kernel.discover import discover
     from memfs.report import info_dict
-    from memfs.views.header_txt import render_header
     from memfs.views.tree import build_files
 
     with _open(args) as source:
-        # The same files a mount would show: building them runs kernel discovery once.
-        header = build_files(source)["header.txt"]
+        discovery = discover(source)
+        # The same files a mount would show, from the same discovery.
+        header = build_files(source, discovery)["header.txt"]
         digest = _hash_image(args.image) if args.hash else None
         if args.json:
-            result = info_dict(source)
+            result = info_dict(source, discovery)
             if args.hash:
                 result["sha256"] = digest
             print(json.dumps(result, indent=2))
         else:
             # header.txt as the mount shows it, plus the image's SHA-256 when asked for.
-            print(render_header(source, header.extra_sections, sha256=digest))
+            print(header.render(sha256=digest))
     return 0
 
 
@@ -182,8 +183,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     """``memfs convert``: the mount's physmem.bin or memory.dmp written to a file, SHA-256 on stdout."""
     import signal
 
+    from memfs.allocator import tune_malloc
     from memfs.convert import check_output, convert_file, select_file
-    from memfs.fuse.mount import tune_malloc
     from memfs.progress import Progress, format_bytes
 
     check_output(args.output, args.image, args.force)  # before the (possibly slow) open
@@ -252,15 +253,9 @@ def cmd_share(args: argparse.Namespace) -> int:
 
 def cmd_mount(args: argparse.Namespace) -> int:
     """``memfs mount``: open and check everything first, then mount."""
-    from memfs.fuse.mount import (
-        MountOptions,
-        check_allow_other,
-        check_mountpoint,
-        mount_background,
-        release_free_memory,
-        run_fuse,
-        tune_malloc,
-    )
+    from memfs.allocator import release_free_memory, tune_malloc
+    from memfs.fuse.mount import MountOptions, check_allow_other, check_mountpoint, mount_background, run_fuse
+    from memfs.kernel.discover import discover
     from memfs.views.tree import build_files
 
     mountpoint = os.path.abspath(args.mountpoint)
@@ -270,7 +265,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
     # Before the first unit is decoded: discovery fills the cache the daemon inherits (tune_malloc).
     tune_malloc()
     source = _open(args)
-    files = build_files(source)
+    files = build_files(source, discover(source))
     # Kernel discovery (above) decoded up to a cache-full of units, interleaved in the heap with its own
     # temporaries; once those are freed, the gaps between kept units are too small for a unit and
     # would stay resident for the life of the mount (+30 MiB at --cache-size 512M).  Start empty.

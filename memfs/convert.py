@@ -81,14 +81,17 @@ def default_jobs() -> int:
 def select_file(source: MemorySource, to: str) -> VirtualFile:
     """The mount file that ``--to`` names, exactly as a mount would serve it.
 
-    Only that file is built: ``--to raw`` skips the kernel discovery that ``memory.dmp`` needs
-    (1.7 s of a 2 GiB hibernation file's conversion).
+    Only that file is built, and kernel discovery runs only if it needs it: ``--to raw`` skips the
+    discovery that ``memory.dmp`` needs (1.7 s of a 2 GiB hibernation file's conversion).
     """
-    from memfs.views.tree import build_memory_file
+    from memfs.kernel.discover import discover
+    from memfs.views.tree import DISCOVERY_FILES, build_memory_file
 
     if to not in TARGETS:
         raise MemfsError(f"unknown output type {to!r}; choose one of: {', '.join(TARGETS)}")
-    file = build_memory_file(source, TARGETS[to])
+    name = TARGETS[to]
+    discovery = discover(source) if name in DISCOVERY_FILES else None
+    file = build_memory_file(source, name, discovery)
     if file is None:
         raise MemfsError(f"{source.name}: the image holds no physical memory, so there is nothing to convert")
     return file

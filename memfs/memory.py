@@ -280,6 +280,15 @@ class MemorySource:
         """Format-specific sections for ``header.txt`` (none by default)."""
         return []
 
+    def dump_header(self) -> bytes | None:
+        """The image's own crash-dump header bytes (DUMP_HEADER32/64), if the image is a kernel crash dump.
+
+        ``memory.dmp`` keeps such a header and rewrites only its memory description, so a crash dump
+        reads back with its own values (crashdump.md §9).  None, the default, for every other format:
+        ``memory.dmp`` then synthesises a header from the metadata and kernel discovery.
+        """
+        return None
+
     def cache_stats(self) -> dict[str, int] | None:
         """Hit/miss counters of the source's decode cache, if it has one."""
         return None

@@ -1,7 +1,8 @@
 """The kernel values memfs reports, in one table shared by ``header.txt`` and ``info --json``.
 
 Keeping the list here means the text view and the JSON view can never disagree about what is
-known: both walk :data:`FIELDS` over a source's :class:`~memfs.memory.Metadata`.
+known: both walk :data:`FIELDS` over the source's :class:`~memfs.memory.Metadata` merged with what
+kernel discovery found (:func:`~memfs.kernel.discover.merge_metadata`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from memfs import __version__
+from memfs.kernel.discover import Discovery, merge_metadata
 from memfs.memory import MemorySource, Metadata
 
 
@@ -92,9 +94,12 @@ def source_file_rows(source: MemorySource, sha256: str | None = None) -> list[tu
     return rows
 
 
-def info_dict(source: MemorySource) -> dict[str, Any]:
-    """The ``memfs info --json`` object: unknown values are ``null``, never 0."""
-    meta = source.metadata
+def info_dict(source: MemorySource, discovery: Discovery | None = None) -> dict[str, Any]:
+    """The ``memfs info --json`` object: unknown values are ``null``, never 0.
+
+    ``discovery`` (None: not run) fills in the values the source leaves unknown.
+    """
+    meta = merge_metadata(source.metadata, discovery)
     result: dict[str, Any] = {"format": meta.format, "format_detail": meta.format_detail}
     for key, _, _, as_json in FIELDS:
         result[key] = as_json(getattr(meta, key))

@@ -34,10 +34,10 @@ import threading
 import time
 from pathlib import Path
 
+from memfs.allocator import tune_malloc
 from memfs.cache import DEFAULT_CACHE_SIZE, parse_size
 from memfs.convert import DEFAULT_CHUNK_SIZE, convert_file, select_file
 from memfs.detect import OpenOptions, open_image
-from memfs.fuse.mount import tune_malloc
 
 MB = 1_000_000
 

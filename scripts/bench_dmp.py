@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             where = f"mount {args.mounted}"
         else:
             from memfs.detect import open_image
+            from memfs.kernel.discover import discover
             from memfs.views.tree import build_files
 
             image = args.image
@@ -113,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             source = open_image(str(image))
             closers.append(source.close)
             started = time.perf_counter()
-            files = build_files(source)
-            print(f"build_files (incl. kernel discovery): {time.perf_counter() - started:.3f} s")
+            files = build_files(source, discover(source))
+            print(f"discover + build_files: {time.perf_counter() - started:.3f} s")
             readers = {name: (files[name].size, files[name].read) for name in ("physmem.bin", "memory.dmp")}
             where = f"in-process views of {image}"
         if not args.mount:

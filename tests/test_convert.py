@@ -20,6 +20,7 @@ import scripts.make_other_fixtures as mo
 from memfs.convert import TARGETS, ZERO_BLOCK, check_output, convert_file, plan_chunks, select_file
 from memfs.detect import open_image
 from memfs.exceptions import DecompressionError, MemfsError
+from memfs.kernel.discover import discover
 from memfs.memory import BufferSource
 from memfs.progress import Progress, format_bytes, format_duration
 from memfs.views.tree import build_files
@@ -103,7 +104,7 @@ def test_crash_dump_to_raw_equals_the_physmem_view(crashdumps, tmp_path: Path, n
     path, pages = crashdumps[name]
     out = tmp_path / "physmem.raw"
     with open_image(str(path)) as source:
-        view = build_files(source)["physmem.bin"]
+        view = build_files(source, discover(source))["physmem.bin"]
         result = convert_file(select_file(source, "raw"), str(out), jobs=2, chunk_size=64 << 10)
         assert out.read_bytes() == whole(view) == expected_physmem(pages)
         holes = source.size - source.present_bytes
@@ -150,7 +151,7 @@ def test_hiberfil_to_raw(tmp_path: Path, name: str) -> None:
 def test_dmp_output_equals_the_memory_dmp_view(crashdumps, tmp_path: Path) -> None:
     path, _ = crashdumps["bitmap64_full.dmp"]
     with open_image(str(path)) as source:
-        files = build_files(source)
+        files = build_files(source, discover(source))
         out = tmp_path / "out.dmp"
         result = convert_file(select_file(source, "dmp"), str(out), jobs=2, chunk_size=64 << 10)
         assert out.read_bytes() == whole(files["memory.dmp"])
@@ -160,11 +161,11 @@ def test_dmp_output_equals_the_memory_dmp_view(crashdumps, tmp_path: Path) -> No
 
 def test_raw_output_skips_kernel_discovery(crashdumps, monkeypatch: pytest.MonkeyPatch) -> None:
     """Only memory.dmp needs discovery; --to raw must not pay for it (seconds on a large image)."""
-    import memfs.views.memory_dmp as memory_dmp
+    import memfs.kernel.discover as discover_module
 
     calls = []
-    real = memory_dmp.discover
-    monkeypatch.setattr(memory_dmp, "discover", lambda source: calls.append(source) or real(source))
+    real = discover_module.discover
+    monkeypatch.setattr(discover_module, "discover", lambda source: calls.append(source) or real(source))
     with open_image(str(crashdumps["full64.dmp"][0])) as source:
         assert select_file(source, "raw").name == "physmem.bin"
         assert calls == []

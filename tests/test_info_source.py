@@ -15,6 +15,7 @@ import pytest
 
 from memfs import __version__
 from memfs.detect import open_image
+from memfs.kernel.discover import discover
 from memfs.views.tree import build_files
 from tests.conftest import REPO
 
@@ -44,7 +45,7 @@ def rows(text: str) -> dict[str, str]:
 
 def test_header_names_version_size_and_mtime(image: Path) -> None:
     with open_image(str(image)) as source:
-        header = build_files(source)["header.txt"]
+        header = build_files(source, discover(source))["header.txt"]
         fields = rows(header.read(0, header.size).decode())
     assert fields["memfs version"] == __version__
     assert fields["Source file"] == str(image)

@@ -23,6 +23,14 @@ from memfs.filetime import to_datetime, to_timedelta
 from memfs.formats import crashdump_structs as cs
 from memfs.formats.base import FormatSpec, OpenOptions, ProbeInput
 from memfs.memory import PAGE_SIZE, MemorySource, Rows, Section
+from memfs.windows_structs import (
+    ARCH_BY_MACHINE,
+    CONTEXT_AMD64,
+    CONTEXT_AMD64_REGISTERS,
+    CONTEXT_X86,
+    CONTEXT_X86_REGISTERS,
+    MACHINE_TYPES,
+)
 
 MAX_PFN = 1 << 40  # 52-bit physical addresses: the architectural maximum on x64 and PAE
 NOT_WRITTEN = "not written ('PAGE' filler)"
@@ -136,6 +144,10 @@ class CrashDumpSource(MemorySource):
     def describe(self) -> list[Section]:
         return list(self._sections)
 
+    def dump_header(self) -> bytes:
+        """The DUMP_HEADER32/64 as stored (``header_size`` bytes), for memory.dmp to keep."""
+        return self._header_bytes
+
     # -- parsing -------------------------------------------------------------------------------
 
     def _error(self, offset: int, what: str, cls: type[FormatError] = CorruptionError) -> FormatError:
@@ -170,7 +182,8 @@ class CrashDumpSource(MemorySource):
             )
         self.header_size = hdr_size
         self.offsets = cs.OFFSETS64 if self.width == 64 else cs.OFFSETS32
-        header = struct_.parse(self._pread(0, hdr_size))
+        self._header_bytes = self._pread(0, hdr_size)
+        header = struct_.parse(self._header_bytes)
         self.header = header
         self._fill_metadata(header)
         header_rows = self._header_rows(header)
@@ -211,7 +224,7 @@ class CrashDumpSource(MemorySource):
         meta = self.metadata
         nbytes = self.width // 8
         machine = h.MachineImageType
-        arch = cs.ARCH_BY_MACHINE.get(machine)
+        arch = ARCH_BY_MACHINE.get(machine)
         expected = ("x86",) if self.width == 32 else ("x64", "arm64")
         if arch not in expected:
             arch = expected[0]
@@ -285,9 +298,9 @@ class CrashDumpSource(MemorySource):
     def _decode_context(self, raw: bytes) -> None:
         """The header ContextRecord as ``metadata.context`` (crashdump.md §4.3)."""
         if self.width == 64:
-            struct_, registers = cs.CONTEXT_AMD64, cs.CONTEXT_AMD64_REGISTERS
+            struct_, registers = CONTEXT_AMD64, CONTEXT_AMD64_REGISTERS
         else:
-            struct_, registers = cs.CONTEXT_X86, cs.CONTEXT_X86_REGISTERS
+            struct_, registers = CONTEXT_X86, CONTEXT_X86_REGISTERS
         record = raw[: struct_.sizeof()]
         if record.startswith(cs.SIGNATURE * 2):
             self.metadata.unknown("context", f"the header ContextRecord is {NOT_WRITTEN}")
@@ -318,7 +331,7 @@ class CrashDumpSource(MemorySource):
             ("PfnDataBase", _num(h.PfnDataBase, p)),
             ("PsLoadedModuleList", _num(h.PsLoadedModuleList, p)),
             ("PsActiveProcessHead", _num(h.PsActiveProcessHead, p)),
-            ("MachineImageType", _num(h.MachineImageType, 4, names=cs.MACHINE_TYPES)),
+            ("MachineImageType", _num(h.MachineImageType, 4, names=MACHINE_TYPES)),
             ("NumberProcessors", _num(h.NumberProcessors, 4, decimal=True)),
             ("BugCheckCode", _num(h.BugCheckCode, 4)),
         ]

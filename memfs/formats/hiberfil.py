@@ -22,11 +22,14 @@ from memfs.exceptions import CorruptionError, DecompressionError, MissingDepende
 from memfs.filetime import to_datetime
 from memfs.formats import hiberfil_detect
 from memfs.formats.base import FormatSpec, OpenOptions, ProbeInput
-from memfs.formats.crashdump_structs import MACHINE_BY_ARCH
 from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_NAMES, KIND_PLAIN, KIND_RAW
 from memfs.formats.hiberfil_legacy import LegacyWalk
-from memfs.formats.hiberfil_structs import PAGE, SIGNATURES
-from memfs.memory import MemorySource, Section
+from memfs.formats.hiberfil_structs import LAYOUT_KEYS, SIGNATURES
+from memfs.memory import PAGE_SIZE, MemorySource, Section
+from memfs.windows_structs import MACHINE_BY_ARCH
+
+LAYOUT_NAMES: tuple[str, ...] = LAYOUT_KEYS
+"""Layouts a user may force with ``OpenOptions.hiber_layout`` (``--hiber-layout``), e.g. ``win7-x64``."""
 
 WILLNEED_WINDOW = 64 << 20
 _FADVISE = hasattr(os, "posix_fadvise")
@@ -92,13 +95,13 @@ class HiberfilSource(MemorySource):
         return os.pread(fd, n, offset)
 
     def _open(self, options: OpenOptions) -> None:
-        if self.file_size < 2 * PAGE:
+        if self.file_size < 2 * PAGE_SIZE:
             raise CorruptionError(
                 f"{self.name}: offset {self.file_size:#x}: file ends before the first table page "
                 f"({self.file_size} bytes; a hibernation file has at least two pages)"
             )
         self._willneed_at = 0
-        page0 = self._read_file(0, PAGE)
+        page0 = self._read_file(0, PAGE_SIZE)
         self.signature = page0[:4]
         self.cache = UnitCache(options.cache_size)
         self.det = hiberfil_detect.detect(
@@ -186,8 +189,8 @@ class HiberfilSource(MemorySource):
     def _modern_state(self) -> None:
         """Windows 8+ states no CR3 or CONTEXT in the file (hibernation.md §3.8): both live in memory.
 
-        Kernel discovery (memfs.kernel.discover, run when the mount's files are built) searches the
-        restored memory — x64 low stub, self-referencing page tables — and fills these fields.
+        Kernel discovery (memfs.kernel.discover, run by the mount, ``info`` and ``convert``) searches
+        the restored memory — x64 low stub, self-referencing page tables — and finds these values.
         """
         meta = self.metadata
         meta.unknown(
@@ -227,7 +230,7 @@ class HiberfilSource(MemorySource):
             piece = out[pos : pos + take]
             if self._unit_kind[unit] == KIND_RAW:
                 self._pread_into(self._unit_off[unit] + start, piece)
-            elif start == 0 and take == self._unit_pages[unit] * PAGE:
+            elif start == 0 and take == self._unit_pages[unit] * PAGE_SIZE:
                 self._decode(unit, piece)
             else:
                 data = self.cache.get(unit, lambda u=unit: self._decode(u))
@@ -252,7 +255,7 @@ class HiberfilSource(MemorySource):
         With ``out`` (exactly that size) the unit is decoded into it and ``b""`` is returned.
         """
         ref = self._index.unit(unit)
-        out_size = ref.pages * PAGE
+        out_size = ref.pages * PAGE_SIZE
         try:
             data = self._pread(ref.data_off, ref.csize)
         except CorruptionError as exc:
@@ -372,4 +375,4 @@ FORMAT_ZEROED = FormatSpec(
     open=lambda data, options: HiberfilSource(data, options),
 )
 
-__all__ = ["FORMAT", "FORMAT_ZEROED", "HiberfilSource", "KIND_PLAIN"]
+__all__ = ["FORMAT", "FORMAT_ZEROED", "HiberfilSource", "KIND_PLAIN", "LAYOUT_NAMES"]

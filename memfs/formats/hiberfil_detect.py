@@ -21,7 +21,6 @@ from memfs.formats.hiberfil_structs import (
     ALL_TABLE_LAYOUTS,
     LEGACY_LAYOUTS,
     MODERN_LAYOUTS,
-    PAGE,
     PAGE_SIZE_OFFSET,
     SIGNATURES,
     LegacyLayout,
@@ -29,6 +28,7 @@ from memfs.formats.hiberfil_structs import (
     legacy_header_struct,
     modern_header_struct,
 )
+from memfs.memory import PAGE_SIZE
 
 PFN_LIMIT = {"x64": 1 << 40, "x86": 1 << 24}  # 52-bit / 36-bit (PAE) physical addresses
 RECOVERY_PFN_LIMIT = 1 << 30  # 4 TiB: stricter, since nothing else vouches for a recovered set
@@ -56,7 +56,7 @@ def header_arches(page0: bytes) -> list[str]:
     """Architectures whose PageSize position holds 0x1000 (hibernation.md §1.3 step 2)."""
     if len(page0) < 0x20:
         return []
-    return [a for a, off in PAGE_SIZE_OFFSET.items() if struct.unpack_from("<I", page0, off)[0] == PAGE]
+    return [a for a, off in PAGE_SIZE_OFFSET.items() if struct.unpack_from("<I", page0, off)[0] == PAGE_SIZE]
 
 
 class _Reader:
@@ -68,7 +68,7 @@ def _try_legacy(r: _Reader, page0: bytes, lay: LegacyLayout) -> Detection:
     hdr = dict(legacy_header_struct(lay).parse(page0))
     hdr.pop("_io", None)
     first = hdr["first_table_page"]
-    if not 0 < first < r.size // PAGE - 1:
+    if not 0 < first < r.size // PAGE_SIZE - 1:
         raise CorruptionError(
             f"{r.path}: offset {lay.first_table_page:#x}: FirstTablePage {first:#x} lies outside the file "
             f"(layout {lay.key})"
@@ -83,7 +83,7 @@ def _try_legacy(r: _Reader, page0: bytes, lay: LegacyLayout) -> Detection:
         raise
     if builder.pages == 0:
         raise CorruptionError(
-            f"{r.path}: offset {hdr['first_table_page'] * PAGE:#x}: the range tables map no pages"
+            f"{r.path}: offset {hdr['first_table_page'] * PAGE_SIZE:#x}: the range tables map no pages"
         )
     det = Detection("legacy", lay.arch, lay, "", builder.finish(r.path), hdr, [walk])
     det.proc_page, det.proc_state = _legacy_proc_state(r, lay)
@@ -93,7 +93,9 @@ def _try_legacy(r: _Reader, page0: bytes, lay: LegacyLayout) -> Detection:
 def _legacy_proc_state(r: _Reader, lay: LegacyLayout) -> tuple[int | None, dict[str, int] | None]:
     """The KPROCESSOR_STATE page of ``lay`` (§2.4), else the first other candidate page that validates."""
     for page in dict.fromkeys((lay.proc_page, 1, 2, 4)):
-        state = legacy.parse_processor_state(r.read(page * PAGE, PAGE).ljust(PAGE, b"\0"), lay.arch)
+        state = legacy.parse_processor_state(
+            r.read(page * PAGE_SIZE, PAGE_SIZE).ljust(PAGE_SIZE, b"\0"), lay.arch
+        )
         if state is not None:
             return page, state
     return None, None
@@ -102,7 +104,9 @@ def _legacy_proc_state(r: _Reader, lay: LegacyLayout) -> tuple[int | None, dict[
 def _scan_proc_state(r: _Reader, arch: str) -> tuple[int | None, dict[str, int] | None]:
     """Without a header: the first of the pages 1, 2, 4 that validates as a KPROCESSOR_STATE (§2.4)."""
     for page in (1, 2, 4):
-        state = legacy.parse_processor_state(r.read(page * PAGE, PAGE).ljust(PAGE, b"\0"), arch)
+        state = legacy.parse_processor_state(
+            r.read(page * PAGE_SIZE, PAGE_SIZE).ljust(PAGE_SIZE, b"\0"), arch
+        )
         if state is not None:
             return page, state
     return None, None
@@ -136,7 +140,7 @@ def _try_modern(r: _Reader, page0: bytes, lay: ModernLayout) -> Detection:
         raise
     if builder.pages == 0:
         raise CorruptionError(
-            f"{r.path}: offset {hdr['first_boot_page'] * PAGE:#x}: the restore phases map no pages"
+            f"{r.path}: offset {hdr['first_boot_page'] * PAGE_SIZE:#x}: the restore phases map no pages"
         )
     return Detection("modern", lay.arch, lay, "", builder.finish(r.path), hdr, walks, notes)
 
@@ -266,7 +270,7 @@ def recover(r: _Reader, page0: bytes) -> Detection:
     state = "zeroed" if not any(page0) else "unreadable (no PageSize at 0x14 or 0x18)"
     best: Detection | None = None
     for table_page in legacy.find_table_candidates(r.read):
-        page = r.read(table_page * PAGE, PAGE)
+        page = r.read(table_page * PAGE_SIZE, PAGE_SIZE)
         for t in ALL_TABLE_LAYOUTS:
             if not legacy.table_plausible(page, t):
                 continue
@@ -306,7 +310,7 @@ def _recover_modern(r: _Reader, state: str) -> Detection | None:
             (
                 p
                 for p in range(1, RECOVERY_SCAN_PAGES)
-                if modern.chain_valid(r.read, p * PAGE, r.size, dsz, RECOVERY_PFN_LIMIT, 4) >= 4
+                if modern.chain_valid(r.read, p * PAGE_SIZE, r.size, dsz, RECOVERY_PFN_LIMIT, 4) >= 4
             ),
             None,
         )
@@ -331,18 +335,18 @@ def _recover_modern(r: _Reader, state: str) -> Detection | None:
 
 def _next_chain(r: _Reader, off: int, dsz: int) -> int | None:
     """The next page boundary at or after ``off`` where at least two strict sets chain (a later phase)."""
-    page = (off + PAGE - 1) // PAGE
+    page = (off + PAGE_SIZE - 1) // PAGE_SIZE
     chunk = 64
-    while page * PAGE < r.size:
-        block = r.read(page * PAGE, chunk * PAGE)
-        for i in range(0, len(block), PAGE):
+    while page * PAGE_SIZE < r.size:
+        block = r.read(page * PAGE_SIZE, chunk * PAGE_SIZE)
+        for i in range(0, len(block), PAGE_SIZE):
             # Cheap filter first: a set header has 1–16 descriptors and a non-zero size.
             if 0 < block[i] <= 16 and block[i + 1 : i + 4] != b"\0\0\0":
                 found = modern.chain_valid(
-                    r.read, (page + i // PAGE) * PAGE, r.size, dsz, RECOVERY_PFN_LIMIT, 2
+                    r.read, (page + i // PAGE_SIZE) * PAGE_SIZE, r.size, dsz, RECOVERY_PFN_LIMIT, 2
                 )
                 if found >= 2:
-                    return page + i // PAGE
+                    return page + i // PAGE_SIZE
         page += chunk
     return None
 
@@ -354,21 +358,21 @@ def weak_probe(head: bytes, size: int, pread) -> bool:
     strict compression sets, starts at one of the next 15 page boundaries — or when the signature is
     unknown but LengthSelf and PageSize form a known pair.
     """
-    if len(head) < 2 * PAGE or head[:4] in SIGNATURES:
+    if len(head) < 2 * PAGE_SIZE or head[:4] in SIGNATURES:
         return False
-    if any(head[:PAGE]):
+    if any(head[:PAGE_SIZE]):
         ls = struct.unpack_from("<I", head, 0xC)[0]
         arches = header_arches(head)
         return any(lay.length_self == ls and lay.arch in arches for lay in LEGACY_LAYOUTS + MODERN_LAYOUTS)
-    for page in range(1, min(16, len(head) // PAGE - 1)):
-        if head[(page + 1) * PAGE : (page + 1) * PAGE + 8] == legacy.XPRESS_MAGIC:
-            table = head[page * PAGE : (page + 1) * PAGE]
+    for page in range(1, min(16, len(head) // PAGE_SIZE - 1)):
+        if head[(page + 1) * PAGE_SIZE : (page + 1) * PAGE_SIZE + 8] == legacy.XPRESS_MAGIC:
+            table = head[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
             if any(legacy.table_plausible(table, t) for t in ALL_TABLE_LAYOUTS):
                 return True
     for dsz in (8, 4):
         for page in range(1, 16):
-            if (page + 1) * PAGE > size:
+            if (page + 1) * PAGE_SIZE > size:
                 break
-            if modern.chain_valid(pread, page * PAGE, size, dsz, RECOVERY_PFN_LIMIT, 8) >= 8:
+            if modern.chain_valid(pread, page * PAGE_SIZE, size, dsz, RECOVERY_PFN_LIMIT, 8) >= 8:
                 return True
     return False

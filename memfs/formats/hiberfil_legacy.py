@@ -12,7 +12,6 @@ import struct
 from dataclasses import dataclass
 
 from memfs.exceptions import CorruptionError
-from memfs.formats.crashdump_structs import unpack_registers
 from memfs.formats.hiberfil_index import KIND_PLAIN, KIND_RAW, IndexBuilder, check_pfn_limit
 from memfs.formats.hiberfil_structs import (
     KSTATE_X64_CONTEXT,
@@ -22,10 +21,11 @@ from memfs.formats.hiberfil_structs import (
     KSTATE_X86_CONTEXT,
     KSTATE_X86_CR,
     KSTATE_X86_REGISTERS,
-    PAGE,
     XPRESS_MAGIC,
     TableLayout,
 )
+from memfs.memory import PAGE_SIZE
+from memfs.windows_structs import unpack_registers
 
 BLOCK_HEADER = 0x20
 RESYNC_LIMIT = 10 * 1024  # V2 searches this far for a misplaced block header (§2.7)
@@ -99,8 +99,8 @@ def walk_tables(
     seen: set[int] = set()
     table = first_table
     while True:
-        table_off = table * PAGE
-        if table == 0 or table_off + PAGE > file_size:
+        table_off = table * PAGE_SIZE
+        if table == 0 or table_off + PAGE_SIZE > file_size:
             raise CorruptionError(
                 f"{path}: offset {table_off:#x}: range table page {table:#x} lies outside the file"
             )
@@ -109,9 +109,9 @@ def walk_tables(
                 f"{path}: offset {table_off:#x}: range table chain loops back to page {table:#x}"
             )
         seen.add(table)
-        next_table, ranges = _parse_table(path, read(table_off, PAGE), table_off, table_layout)
+        next_table, ranges = _parse_table(path, read(table_off, PAGE_SIZE), table_off, table_layout)
         walk.tables += 1
-        off = table_off + PAGE
+        off = table_off + PAGE_SIZE
         ri = 0
         pfn = ranges[0][0] if ranges else 0
         left = ranges[0][1] - ranges[0][0] if ranges else 0
@@ -128,8 +128,8 @@ def walk_tables(
                 raise CorruptionError(
                     f"{path}: offset {off:#x}: Xpress block of {csize:#x} bytes runs past the end of the file"
                 )
-            kind = KIND_RAW if csize == pages * PAGE else KIND_PLAIN
-            if csize > pages * PAGE:
+            kind = KIND_RAW if csize == pages * PAGE_SIZE else KIND_PLAIN
+            if csize > pages * PAGE_SIZE:
                 raise CorruptionError(
                     f"{path}: offset {off:#x}: Xpress block claims {csize:#x} bytes for {pages} pages"
                 )
@@ -157,7 +157,7 @@ def find_table_candidates(read, max_page: int = 0x30) -> list[int]:
     """Candidate first tables of a zeroed header: pages followed by an Xpress block (§1.3 step 6)."""
     found = []
     for page in range(1, max_page):
-        if read((page + 1) * PAGE, 8) == XPRESS_MAGIC:
+        if read((page + 1) * PAGE_SIZE, 8) == XPRESS_MAGIC:
             found.append(page)
     return found
 

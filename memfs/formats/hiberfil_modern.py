@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from memfs.exceptions import CorruptionError
 from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_PLAIN, KIND_RAW, IndexBuilder
-from memfs.formats.hiberfil_structs import PAGE
+from memfs.memory import PAGE_SIZE
 
 _HEAD = struct.Struct("<I")
 _DESC = {8: [struct.Struct(f"<{n}Q") for n in range(256)], 4: [struct.Struct(f"<{n}I") for n in range(256)]}
@@ -61,7 +61,7 @@ def parse_set(head: bytes, dsz: int, pfn_limit: int) -> tuple[int, int, int, tup
         pages += count
     if pages > MAX_SET_PAGES:
         return f"{pages} pages in one set"
-    full = pages * PAGE
+    full = pages * PAGE_SIZE
     c = (h >> 8) & 0x3FFFFF
     if not 0 < c <= full:
         c = (h >> 8) & 0xFFFFF
@@ -93,7 +93,7 @@ def walk_phase(
     if a set is invalid before that many pages are seen.  ``count=None`` walks until the first invalid
     set header or the end of the file (H2B's strategy, §3.5) — used when the count is unknown.
     """
-    off = start_page * PAGE
+    off = start_page * PAGE_SIZE
     walk = PhaseWalk(start=off)
     if off >= file_size:
         raise CorruptionError(f"{path}: offset {off:#x}: {name} phase starts past the end of the file")

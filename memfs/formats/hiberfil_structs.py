@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 from construct import Int32ul, Int64sl, Int64ul, Pointer, Struct
 
-PAGE = 0x1000
-
 SIGNATURES = {
     b"hibr": "valid image (XP era, lower case)",
     b"HIBR": "valid image",
@@ -228,7 +226,7 @@ def modern_header_struct(layout: ModernLayout) -> Struct:
 KSTATE_X86_CR = {"cr0": 0x2CC, "cr2": 0x2D0, "cr3": 0x2D4, "cr4": 0x2D8}
 KSTATE_X86_CONTEXT = 0x0
 # fmt: off
-# Registers read from the CONTEXT, in display order; their offsets: crashdump_structs.CONTEXT_FIELDS.
+# Registers read from the CONTEXT, in display order; their offsets: windows_structs.CONTEXT_FIELDS.
 KSTATE_X86_REGISTERS = (
     "eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip", "eflags",
     "cs", "ss", "ds", "es", "fs", "gs",

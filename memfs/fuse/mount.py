@@ -7,7 +7,6 @@ foreground and reports over a pipe once the kernel has accepted the mount (``ini
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import logging
 import os
@@ -17,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from memfs.allocator import tune_malloc
 from memfs.exceptions import MemfsError, MissingDependencyError
 from memfs.mounts import is_mounted
 from memfs.views.base import VirtualFile
@@ -40,27 +40,6 @@ class MountOptions:
     debug: bool = False
     extra: list[str] = field(default_factory=list)
     fsname: str = "memfs"
-
-
-def tune_malloc() -> None:
-    """Keep glibc from trimming and re-faulting buffers on every request (performance.md, malloc trap)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
-    libc.mallopt(m_trim_threshold, 512 * 1024 * 1024)
-    libc.mallopt(m_mmap_threshold, 64 * 1024 * 1024)
-    # One arena: decoded units are allocated on one FUSE thread and freed on others; with an
-    # arena per thread each keeps its own untrimmed free pool.  Measured on a 2 GiB Huffman hiberfil,
-    # cache 512M, one reader: peak RSS 920-984 -> 587 MiB and daemon CPU 4.7-5.3 -> 3.9 s.
-    libc.mallopt(m_arena_max, 1)
-
-
-def release_free_memory() -> None:
-    """Return the free pages inside glibc's heap to the system (``malloc_trim(0)``); best effort."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 FUSE_DEVICE = "/dev/fuse"

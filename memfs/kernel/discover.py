@@ -1,9 +1,13 @@
-"""Symbol-free discovery of the kernel values a WinDbg-loadable dump needs, once per source.
+"""Symbol-free discovery of the kernel values a WinDbg-loadable dump needs: an explicit step.
 
-``discover(source)`` runs the steps below (each in its own module), fills ``source.metadata`` with
-every value found (and, for each value not found, the reason), and returns a :class:`Discovery`
-holding what the memory.dmp writer needs beyond metadata: the address space, the decoded KDBG, the
-CPU 0 CONTEXT and the overlay patches (crashdump.md §15.2 step 11).
+``discover(source)`` runs the steps below (each in its own module) and returns a :class:`Discovery`
+that the caller owns (the mount, ``memfs info``, ``memfs convert --to dmp``) and hands to the views
+that need it (``memory.dmp``, ``header.txt``).  It never writes into the source: the metadata fields
+it found are kept in the Discovery with, for each one it looked for and did not find, the reason;
+:func:`merge_metadata` lays them over what the source states, for ``header.txt``, ``info --json`` and
+the memory.dmp header alike.  Beyond metadata the Discovery holds what the memory.dmp writer needs:
+the address space, the decoded KDBG, the CPU 0 CONTEXT and the overlay patches (crashdump.md §15.2
+step 11).
 
 1. DTB and paging mode (:mod:`memfs.kernel.dtb`, §11);
 2. kernel image (:mod:`memfs.kernel.pe`), from the low stub's LmTarget hint or a mapping walk;
@@ -12,20 +16,22 @@ CPU 0 CONTEXT and the overlay patches (crashdump.md §15.2 step 11).
 5. OS build from DBGKD_GET_VERSION64 (:mod:`memfs.kernel.version`, §10.2);
 6. time, uptime, product type, suite mask from KUSER_SHARED_DATA (:mod:`memfs.kernel.kuser`).
 
-Every scan is bounded (bytes and seconds), and garbage input only ever yields "not found".
+Every scan is bounded (bytes and seconds), and garbage input only ever yields "not found".  A
+Discovery says how complete it is: ``skipped`` (it did not run, and why), ``stopped`` (it ended
+early, and why), and per value the reason it is missing.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import struct
-import threading
 import time
-import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
 from memfs.exceptions import MemfsError
-from memfs.formats.crashdump_structs import MACHINE_BY_ARCH
 from memfs.kernel import dtb as dtb_mod
 from memfs.kernel import kdbg as kdbg_mod
 from memfs.kernel.kuser import KUserData, read_kuser
@@ -33,11 +39,14 @@ from memfs.kernel.paging import AddressSpace
 from memfs.kernel.pe import PeImage, find_kernel
 from memfs.kernel.processors import SELECTOR_PATCHES, Processor, header_context, read_processors, registers
 from memfs.kernel.version import VersionBlock, find_version_block
-from memfs.memory import MemorySource, Metadata, Section
+from memfs.memory import PAGE_SIZE, MemorySource, Metadata, Section
+from memfs.windows_structs import MACHINE_BY_ARCH
 
 log = logging.getLogger(__name__)
 
 PHYS_KDBG_SCAN = 1 << 30
+SUPPORTED_ARCHES = (None, "x64", "x86")
+"""Stated architectures discovery can search (None: unknown, as for a raw image)."""
 _KDBG_FIELDS = (
     "kd_debugger_data_block",
     "ps_loaded_module_list",
@@ -62,8 +71,20 @@ Overlay = tuple[int, bytes, str]
 
 @dataclass
 class Discovery:
-    """What discovery found beyond the metadata fields, for memory.dmp and header.txt."""
+    """What discovery found in one source: metadata values, the details behind them, and what it missed.
 
+    ``values`` holds the metadata fields discovery filled (only fields the source left unknown) and
+    ``reasons`` why each field it looked for is still unknown; ``notes`` are warnings for
+    ``header.txt``.  None of them is in ``source.metadata``: :func:`merge_metadata` combines the two.
+    """
+
+    skipped: str | None = None
+    """Why discovery did not run at all (nothing else is then filled in), or None."""
+    stopped: str | None = None
+    """Why discovery ended early (what it found until then is kept), or None."""
+    values: dict[str, Any] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     mode: str | None = None
     space: AddressSpace | None = None
     kernel: PeImage | None = None
@@ -72,59 +93,113 @@ class Discovery:
     kuser: KUserData | None = None
     processors: list[Processor] = field(default_factory=list)
     header_context: bytes | None = None
-    filled_context: bool = False  # metadata.context came from discovery, not from the source
+    """CPU 0's CONTEXT as the memory.dmp header carries it (kernel selectors, valid flags)."""
+    context: dict[str, int] | None = None
+    """CPU 0's registers, for ``metadata.context`` when the source states none."""
     overlays: list[Overlay] = field(default_factory=list)
     rows: list[tuple[str, str]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    """What a debugger loading memory.dmp will lack, in plain words (header.txt)."""
     seconds: float = 0.0
 
+    @classmethod
+    def skip(cls, reason: str) -> Discovery:
+        """A Discovery that did not run: nothing found, and ``reason`` is what memory.dmp lacks."""
+        return cls(skipped=reason, missing=[reason])
+
+    @property
+    def complete(self) -> bool:
+        """Whether discovery ran to its end (values may still be missing: see ``reasons``)."""
+        return self.skipped is None and self.stopped is None
+
     def sections(self) -> list[Section]:
-        """The ``header.txt`` section describing how each value was found (or why not)."""
+        """The ``header.txt`` section describing how each value was found (or why not); none if skipped."""
+        if self.skipped is not None:
+            return []
         rows = list(self.rows)
         rows.append(("Discovery time", f"{self.seconds:.2f} s"))
         return [Section("Kernel discovery (symbol-free)", rows)]
 
 
-_CACHE: weakref.WeakKeyDictionary[MemorySource, Discovery] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
+def merge_metadata(stated: Metadata, discovery: Discovery | None) -> Metadata:
+    """What the image states, with what discovery found filled in: the one view of the system's values.
+
+    ``header.txt``, ``info --json`` and the memory.dmp header all read this, so they cannot disagree.
+    ``stated`` is not modified; a None ``discovery`` (not run) gives a copy of it.
+    """
+    merged = dataclasses.replace(
+        stated, unknown_reasons=dict(stated.unknown_reasons), notes=list(stated.notes)
+    )
+    if discovery is None:
+        return merged
+    for name, value in discovery.values.items():
+        if getattr(merged, name) is None:
+            setattr(merged, name, value)
+            merged.unknown_reasons.pop(name, None)
+    for name, reason in discovery.reasons.items():
+        merged.unknown(name, reason)
+    if merged.context is None:
+        merged.context = discovery.context
+    merged.notes += discovery.notes
+    return merged
 
 
 def discover(source: MemorySource) -> Discovery:
-    """Discover the kernel values of ``source`` once, fill ``source.metadata``, and return the details.
+    """Discover the kernel values of ``source`` and return them; ``source`` is only read.
 
-    Safe to call repeatedly (the result is cached per source) and from several threads.
+    Each call runs the whole search again: the caller keeps the result for as long as it needs it.
     """
-    with _LOCK:
-        cached = _CACHE.get(source)
-        if cached is not None:
-            return cached
-        started = time.monotonic()
-        result = Discovery()
-        try:
-            _run(source, result)
-        except (MemfsError, struct.error, ValueError, OverflowError, IndexError) as exc:
-            log.warning("%s: kernel discovery stopped: %s", source.name, exc)
-            result.rows.append(("Stopped", f"discovery stopped early: {exc}"))
-            source.metadata.notes.append(f"kernel discovery stopped early: {exc}")
-        result.seconds = time.monotonic() - started
-        _explain_missing(source.metadata, result)
-        _CACHE[source] = result
-        return result
+    meta = source.metadata
+    if not source.runs:
+        return Discovery.skip("the image holds no physical memory")
+    if meta.arch not in SUPPORTED_ARCHES:
+        return Discovery.skip("kernel discovery does not support this arch")
+    started = time.monotonic()
+    found = _Found(meta, Discovery())
+    try:
+        _run(source, found)
+    except (MemfsError, struct.error, ValueError, OverflowError, IndexError) as exc:
+        log.warning("%s: kernel discovery stopped: %s", source.name, exc)
+        found.d.stopped = str(exc)
+        found.d.rows.append(("Stopped", f"discovery stopped early: {exc}"))
+        found.d.notes.append(f"kernel discovery stopped early: {exc}")
+    found.d.seconds = time.monotonic() - started
+    _explain_missing(found)
+    return found.d
 
 
-def _set(meta: Metadata, name: str, value: object, reason: str) -> None:
-    """Fill a metadata field the source left unknown; record ``reason`` when discovery has no value."""
-    if getattr(meta, name) is None:
-        if value is None:
-            meta.unknown(name, reason)
-        else:
-            setattr(meta, name, value)
-            meta.unknown_reasons.pop(name, None)
+class _Found:
+    """Discovery's working view of the metadata: the source's statements, then what was found so far.
 
+    Later steps depend on earlier findings (the OS build picks the KPRCB context offset), so reads
+    go through :meth:`get`; writes go only into the Discovery.
+    """
 
-def _set_pointer(meta: Metadata, space: AddressSpace, name: str, value: int | None) -> None:
-    """Fill a metadata field from a KDBG field, kept only if it looks like a kernel pointer."""
-    _set(meta, name, value if space.pointer_ok(value) else None, "KDBG field is not a pointer")
+    def __init__(self, stated: Metadata, d: Discovery) -> None:
+        self.stated = stated
+        self.d = d
+
+    def get(self, name: str) -> Any:
+        value = getattr(self.stated, name)
+        return value if value is not None else self.d.values.get(name)
+
+    def set(self, name: str, value: object, reason: str) -> None:
+        """Fill a field the source left unknown; record ``reason`` when discovery has no value."""
+        if self.get(name) is None:
+            if value is None:
+                self.d.reasons[name] = reason
+            else:
+                self.d.values[name] = value
+                self.d.reasons.pop(name, None)
+
+    def unknown(self, name: str, reason: str) -> None:
+        """Record why a field is unknown (as :meth:`Metadata.unknown`: only while it has no value)."""
+        if self.get(name) is None:
+            self.d.reasons[name] = reason
+
+    def set_pointer(self, space: AddressSpace, name: str, value: int | None) -> None:
+        """Fill a field from a KDBG field, kept only if it looks like a kernel pointer."""
+        self.set(name, value if space.pointer_ok(value) else None, "KDBG field is not a pointer")
 
 
 def _patch(source: MemorySource, space: AddressSpace, va: int, data: bytes, why: str) -> list[Overlay]:
@@ -132,7 +207,7 @@ def _patch(source: MemorySource, space: AddressSpace, va: int, data: bytes, why:
     out: list[Overlay] = []
     pos = 0
     while pos < len(data):
-        take = min(len(data) - pos, 0x1000 - ((va + pos) & 0xFFF))
+        take = min(len(data) - pos, PAGE_SIZE - ((va + pos) & (PAGE_SIZE - 1)))
         pa = space.translate(va + pos)
         piece = data[pos : pos + take]
         if pa is not None and source.is_present(pa) and source.read(pa, take) != piece:
@@ -141,35 +216,40 @@ def _patch(source: MemorySource, space: AddressSpace, va: int, data: bytes, why:
     return out
 
 
-def _run(source: MemorySource, d: Discovery) -> None:
-    meta = source.metadata
-    if meta.format != "crashdump":
+def _run(source: MemorySource, found: _Found) -> None:
+    d = found.d
+    if source.dump_header() is None:
         why = "the image is not a crash dump (memory.dmp carries memfs's own marker, see [memory.dmp])"
         for name in ("bugcheck_code", "bugcheck_parameters", "comment"):
-            meta.unknown(name, why)
-    found, attempts = dtb_mod.find_dtb(source)
+            found.unknown(name, why)
+    # The x64 low stub serves the DTB search and the kernel search: parsed once, when first needed.
+    low_stubs = functools.cache(lambda: dtb_mod.find_low_stubs(source))
+    result, attempts = dtb_mod.find_dtb(source, low_stubs)
     for line in attempts:
         d.rows.append(("DTB search", line))
-    if found is None:
+    if result is None:
         reason = "no valid page-table root found (" + "; ".join(attempts or ["no candidate"]) + ")"
         for name in ("directory_table_base", "kernel_base", *_KDBG_FIELDS, *_KUSER_FIELDS):
-            _set(meta, name, None, reason)
+            found.set(name, None, reason)
         return
-    d.mode, d.space = found.mode, found.space
-    space = found.space
-    d.rows.append(("DirectoryTableBase", f"{found.dtb:#x}: {found.method}"))
-    d.rows.append(("Paging mode", {"x64": "x64 4-level", "pae": "x86 PAE", "x86": "x86 non-PAE"}[found.mode]))
-    _set(meta, "arch", found.arch, "")
-    if found.arch == "x86":
-        _set(meta, "pae", found.mode == "pae", "")
+    d.mode, d.space = result.mode, result.space
+    space = result.space
+    d.rows.append(("DirectoryTableBase", f"{result.dtb:#x}: {result.method}"))
+    d.rows.append(
+        ("Paging mode", {"x64": "x64 4-level", "pae": "x86 PAE", "x86": "x86 non-PAE"}[result.mode])
+    )
+    found.set("arch", result.arch, "")
+    if result.arch == "x86":
+        found.set("pae", result.mode == "pae", "")
     else:
-        meta.unknown("pae", "PAE is a 32-bit x86 setting; not applicable to x64")
-    _set(meta, "directory_table_base", found.dtb, "")
-    _set(meta, "machine_image_type", MACHINE_BY_ARCH[found.arch], "")
+        found.unknown("pae", "PAE is a 32-bit x86 setting; not applicable to x64")
+    found.set("directory_table_base", result.dtb, "")
+    found.set("machine_image_type", MACHINE_BY_ARCH[result.arch], "")
 
-    _discover_kuser(meta, d, space)
+    _discover_kuser(found, space)
 
-    hint = _low_stub_hint(source) if found.mode == "x64" else None
+    stubs = low_stubs() if result.mode == "x64" else []
+    hint = stubs[0].lm_target if stubs else None
     kernel, how = find_kernel(space, source.read, hint)
     d.kernel = kernel
     d.rows.append(("Kernel image", f"{kernel.base:#x} ({kernel.size:#x} bytes): {how}" if kernel else how))
@@ -179,25 +259,11 @@ def _run(source: MemorySource, d: Discovery) -> None:
     if kdbg is None:
         d.rows.append(("KDBG", why))
         reason = f"KDBG not found ({why})"
-        _set(meta, "kernel_base", kernel.base if kernel else None, reason)
+        found.set("kernel_base", kernel.base if kernel else None, reason)
         for name in _KDBG_FIELDS:
-            _set(meta, name, None, reason)
+            found.set(name, None, reason)
         return
-    _use_kdbg(source, meta, d, space, kdbg)
-
-
-def _low_stub_hint(source: MemorySource) -> int | None:
-    """LmTarget of the x64 low stub: a VA inside the kernel image (crashdump.md §11 item 1)."""
-    low = source.read(0, 0x100000)
-    for off in range(0x1000, len(low) - 0xA8, 0x1000):
-        (head,) = struct.unpack_from("<Q", low, off)
-        (target,) = struct.unpack_from("<Q", low, off + 0x70)
-        if (
-            head & 0xFFFFFFFFFFFF00FF == 0x00000001000600E9
-            and target & 0xFFFFF80000000003 == 0xFFFFF80000000000
-        ):
-            return target
-    return None
+    _use_kdbg(source, found, space, kdbg)
 
 
 def _find_kdbg(
@@ -223,9 +289,8 @@ def _find_kdbg(
     return None, "; ".join(reasons)
 
 
-def _use_kdbg(
-    source: MemorySource, meta: Metadata, d: Discovery, space: AddressSpace, kdbg: kdbg_mod.Kdbg
-) -> None:
+def _use_kdbg(source: MemorySource, found: _Found, space: AddressSpace, kdbg: kdbg_mod.Kdbg) -> None:
+    d = found.d
     d.rows.append(("KDBG", f"{kdbg.va:#x} (PA {kdbg.pa:#x}, Size {kdbg.size:#x}): {kdbg.method}"))
     if kdbg.encoded:
         d.rows.append(("KiWaitNever / KiWaitAlways", f"{kdbg.wait_never:#018x} / {kdbg.wait_always:#018x}"))
@@ -235,12 +300,12 @@ def _use_kdbg(
         )
         d.overlays += _patch(source, space, kdbg.va, kdbg.plain, "decoded KDBG (crashdump.md §10.4)")
         d.overlays += _patch(source, space, kdbg.encoded_flag_va, b"\0", "KdpDataBlockEncoded cleared")
-    _set(meta, "kd_debugger_data_block", kdbg.va, "")
+    found.set("kd_debugger_data_block", kdbg.va, "")
     kern_base = kdbg.ptr(kdbg_mod.KERN_BASE)
-    _set(meta, "kernel_base", kern_base, "")
+    found.set("kernel_base", kern_base, "")
     modules = kdbg.ptr(kdbg_mod.PS_LOADED_MODULE_LIST)
-    _set_pointer(meta, space, "ps_loaded_module_list", modules)
-    _set_pointer(meta, space, "ps_active_process_head", kdbg.ptr(kdbg_mod.PS_ACTIVE_PROCESS_HEAD))
+    found.set_pointer(space, "ps_loaded_module_list", modules)
+    found.set_pointer(space, "ps_active_process_head", kdbg.ptr(kdbg_mod.PS_ACTIVE_PROCESS_HEAD))
 
     # PfnDataBase: the value of nt!MmPfnDatabase, as MemProcFS writes and LeechCore reads it (§5.6).
     pfn_var = kdbg.ptr(kdbg_mod.MM_PFN_DATABASE)
@@ -249,7 +314,7 @@ def _use_kdbg(
         d.rows.append(("MmPfnDatabase", f"value {pfn:#x} read at KDBG.MmPfnDatabase {pfn_var:#x}"))
     else:
         pfn = None
-    _set(meta, "pfn_database", pfn, "KDBG.MmPfnDatabase does not point to a readable kernel pointer")
+    found.set("pfn_database", pfn, "KDBG.MmPfnDatabase does not point to a readable kernel pointer")
 
     version = None
     if kern_base is not None and modules is not None:
@@ -259,20 +324,19 @@ def _use_kdbg(
         d.rows.append(
             ("DBGKD_GET_VERSION64", f"{version.va:#x}: build {version.minor}, major {version.major:#x}")
         )
-    _set(
-        meta,
+    found.set(
         "os_build",
         version.minor if version else None,
         "DBGKD_GET_VERSION64 not found within 8 pages of the KDBG",
     )
 
-    _set_pointer(meta, space, "ki_processor_block", kdbg.ptr(kdbg_mod.KI_PROCESSOR_BLOCK))
-    processors, how = read_processors(space, kdbg, meta.os_build)
+    found.set_pointer(space, "ki_processor_block", kdbg.ptr(kdbg_mod.KI_PROCESSOR_BLOCK))
+    processors, how = read_processors(space, kdbg, found.get("os_build"))
     d.processors = processors
     d.rows.append(("Processors", f"{len(processors)} in KiProcessorBlock; contexts: {how}"))
-    _set(meta, "number_processors", len(processors) or None, "KiProcessorBlock lists no processor")
+    found.set("number_processors", len(processors) or None, "KiProcessorBlock lists no processor")
     if d.kuser is not None and d.kuser.active_processors not in (None, len(processors)):
-        meta.notes.append(
+        d.notes.append(
             f"KUSER_SHARED_DATA.ActiveProcessorCount is {d.kuser.active_processors}, "
             f"KiProcessorBlock lists {len(processors)}"
         )
@@ -287,24 +351,22 @@ def _use_kdbg(
                 )
     if processors and processors[0].context is not None:
         d.header_context = header_context(processors[0].context, arch)
-        if meta.context is None:
-            meta.context = registers(processors[0].context, arch)
-            d.filled_context = True
+        d.context = registers(processors[0].context, arch)
     else:
-        meta.notes.append("no CPU 0 CONTEXT found: the memory.dmp header carries kernel selectors only")
+        d.notes.append("no CPU 0 CONTEXT found: the memory.dmp header carries kernel selectors only")
 
 
-def _discover_kuser(meta: Metadata, d: Discovery, space: AddressSpace) -> None:
+def _discover_kuser(found: _Found, space: AddressSpace) -> None:
     kuser = read_kuser(space)
-    d.kuser = kuser
+    found.d.kuser = kuser
     reason = "KUSER_SHARED_DATA not mapped" if kuser is None else "KUSER_SHARED_DATA value implausible"
     if kuser is not None:
-        d.rows.append(("KUSER_SHARED_DATA", f"{kuser.va:#x}"))
+        found.d.rows.append(("KUSER_SHARED_DATA", f"{kuser.va:#x}"))
     for name, attr in _KUSER_FIELDS.items():
-        _set(meta, name, getattr(kuser, attr) if kuser is not None else None, reason)
+        found.set(name, getattr(kuser, attr) if kuser is not None else None, reason)
 
 
-def _explain_missing(meta: Metadata, d: Discovery) -> None:
+def _explain_missing(found: _Found) -> None:
     """Say plainly what a debugger loading memory.dmp will lack (header.txt)."""
     checks = [
         ("directory_table_base", "no DirectoryTableBase: WinDbg cannot translate virtual addresses"),
@@ -314,6 +376,7 @@ def _explain_missing(meta: Metadata, d: Discovery) -> None:
         ("os_build", "OS build unknown: header MinorVersion is 0"),
         ("system_time", "system time unknown: header SystemTime is 0"),
     ]
-    d.missing = [text for name, text in checks if getattr(meta, name) is None]
+    d = found.d
+    d.missing = [text for name, text in checks if found.get(name) is None]
     if d.header_context is None:
         d.missing.append("no CPU 0 register context: no stack or registers in the header")

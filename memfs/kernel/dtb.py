@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from memfs.kernel.paging import AddressSpace
-from memfs.memory import MemorySource
+from memfs.memory import PAGE_SIZE, MemorySource
 
 KUSER_VA = {"x64": 0xFFFFF78000000000, "pae": 0xFFDF0000, "x86": 0xFFDF0000}
 SCAN_BYTES = 512 << 20
@@ -83,20 +84,50 @@ def from_hint(source: MemorySource, dtb: int, arch: str | None, pae: bool | None
     return None
 
 
-def scan_low_stub(source: MemorySource) -> DtbResult | None:
-    """The x64 PROCESSOR_START_BLOCK in PA 0x1000–0xFFFFF (crashdump.md §11 item 1)."""
-    low = source.read(0, 0x100000)
-    for off in range(0x1000, len(low) - 0xA8, 0x1000):
+@dataclass(frozen=True)
+class LowStub:
+    """An x64 PROCESSOR_START_BLOCK in low memory (crashdump.md §11 item 1) and the two values memfs uses."""
+
+    pa: int
+    lm_target: int
+    """LmTarget: a VA inside the kernel image (the hint :func:`memfs.kernel.pe.find_kernel` starts from)."""
+    cr3: int
+    """ProcessorState.SpecialRegisters.Cr3: the kernel DTB, if it validates."""
+
+
+LOW_STUB_END = 0x100000
+"""The stub lies on a page boundary in PA 0x1000 … 0xFFFFF (crashdump.md §11 item 1)."""
+
+
+def find_low_stubs(source: MemorySource) -> list[LowStub]:
+    """Every page of the first MiB that starts like a PROCESSOR_START_BLOCK with a kernel LmTarget.
+
+    Parsed once per discovery: the DTB search validates each stub's CR3 (:func:`scan_low_stub`) and
+    the kernel search starts from the first stub's LmTarget.
+    """
+    low = source.read(0, LOW_STUB_END)
+    stubs = []
+    for off in range(PAGE_SIZE, len(low) - 0xA8, PAGE_SIZE):
         (head,) = struct.unpack_from("<Q", low, off)
-        if head & 0xFFFFFFFFFFFF00FF != 0x00000001000600E9:
+        if head & 0xFFFFFFFFFFFF00FF != 0x00000001000600E9:  # E9 jmp, then CompletionFlag 1 at +4
             continue
         (lm_target,) = struct.unpack_from("<Q", low, off + 0x70)
-        (cr3,) = struct.unpack_from("<Q", low, off + 0xA0)
-        if lm_target & 0xFFFFF80000000003 != 0xFFFFF80000000000 or cr3 & 0xFFFFFF0000000FFF:
+        if lm_target & 0xFFFFF80000000003 == 0xFFFFF80000000000:
+            (cr3,) = struct.unpack_from("<Q", low, off + 0xA0)
+            stubs.append(LowStub(off, lm_target, cr3))
+    return stubs
+
+
+def scan_low_stub(source: MemorySource, stubs: Sequence[LowStub]) -> DtbResult | None:
+    """The first low stub whose CR3 validates (crashdump.md §11 item 1)."""
+    for stub in stubs:
+        if stub.cr3 & 0xFFFFFF0000000FFF:
             continue
-        space = validate(source, "x64", cr3)
+        space = validate(source, "x64", stub.cr3)
         if space is not None:
-            return DtbResult("x64", cr3, f"x64 low stub (PROCESSOR_START_BLOCK) at PA {off:#x}", space)
+            return DtbResult(
+                "x64", stub.cr3, f"x64 low stub (PROCESSOR_START_BLOCK) at PA {stub.pa:#x}", space
+            )
     return None
 
 
@@ -163,9 +194,9 @@ def scan_self_map(
         scanned += len(chunk)
         if chunk == _ZEROS[: len(chunk)]:  # holes and zero-filled memory hold no page tables
             continue
-        for off in range(0, len(chunk) - 0xFFF, 0x1000):
+        for off in range(0, len(chunk) - PAGE_SIZE + 1, PAGE_SIZE):
             pa = base + off
-            page = chunk[off : off + 0x1000]
+            page = chunk[off : off + PAGE_SIZE]
             if "x64" in modes and _x64_self_map(page, pa):
                 space = validate(source, "x64", pa)
                 if space is not None:
@@ -190,8 +221,15 @@ def scan_self_map(
     return None, f"scanned {scanned >> 20} MiB of the first {end >> 20} MiB"
 
 
-def find_dtb(source: MemorySource) -> tuple[DtbResult | None, list[str]]:
-    """The kernel address space, and sentences describing each attempt (for header.txt)."""
+def find_dtb(
+    source: MemorySource, low_stubs: Callable[[], Sequence[LowStub]]
+) -> tuple[DtbResult | None, list[str]]:
+    """The kernel address space, and sentences describing each attempt (for header.txt).
+
+    Starts from what the source's metadata states (architecture, PAE, DTB).  ``low_stubs()`` gives
+    the image's :func:`find_low_stubs`; it is called only if the stated DTB does not validate and the
+    image may be x64, and the caller keeps its result for the kernel search.
+    """
     meta = source.metadata
     log: list[str] = []
     modes = _modes_for(meta.arch, meta.pae)
@@ -203,7 +241,7 @@ def find_dtb(source: MemorySource) -> tuple[DtbResult | None, list[str]]:
             return result, log
         log.append(f"stated DTB {meta.directory_table_base:#x} does not map KUSER_SHARED_DATA; scanning")
     if "x64" in modes:
-        result = scan_low_stub(source)
+        result = scan_low_stub(source, low_stubs())
         if result is not None:
             return result, log
         log.append("no x64 low stub (PROCESSOR_START_BLOCK) in the first MiB")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from memfs.kernel.paging import AddressSpace
 from memfs.kernel.pe import PeImage, exports
+from memfs.memory import PAGE_SIZE
 
 KDBG_TAG = 0x4742444B
 TAG_BYTES = b"KDBG"
@@ -31,7 +32,6 @@ MIN_SIZE = 0x290  # XP (§10.1 Size table)
 MAX_SIZE = 0x800  # MemProcFS's sanity limit (§10.1)
 MAX_DATA_SCAN = 16 << 20  # bytes of .data the encoded-KDBG search decodes (real kernels: a few MiB)
 MASK64 = (1 << 64) - 1
-PAGE = 0x1000
 
 # KDBG field offsets (crashdump.md §10.1).
 KERN_BASE = 0x18
@@ -141,11 +141,11 @@ def find_plain_in_image(space: AddressSpace, image: PeImage) -> Kdbg | None:
     arch = "x64" if space.mode == "x64" else "x86"
     done: set[int] = set()
     for start, length in _data_first(image):
-        for page_va in range(start & ~(PAGE - 1), start + length, PAGE):
+        for page_va in range(start & ~(PAGE_SIZE - 1), start + length, PAGE_SIZE):
             if page_va in done:
                 continue
             done.add(page_va)
-            page = space.read(page_va, PAGE)
+            page = space.read(page_va, PAGE_SIZE)
             if page is None:
                 continue
             pos = page.find(TAG_BYTES)
@@ -225,8 +225,10 @@ def find_encoded(space: AddressSpace, image: PeImage, seconds: float = 10.0) -> 
     deadline = time.monotonic() + seconds
     data = image.section(".data") or (image.base, image.size)
     pages: list[tuple[int, array]] = []  # compact: 8 bytes per QWORD, however many passes
-    for page_va in range(data[0] & ~(PAGE - 1), min(data[0] + data[1], data[0] + MAX_DATA_SCAN), PAGE):
-        page = space.read(page_va, PAGE)
+    for page_va in range(
+        data[0] & ~(PAGE_SIZE - 1), min(data[0] + data[1], data[0] + MAX_DATA_SCAN), PAGE_SIZE
+    ):
+        page = space.read(page_va, PAGE_SIZE)
         if page is not None:
             qwords = array("Q", page)
             if sys.byteorder == "big":

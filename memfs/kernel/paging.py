@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-PAGE_SIZE = 0x1000
+from memfs.memory import PAGE_SIZE
+
 ReadFn = Callable[[int, int], bytes]
 
 # Per mode: (VA shift, entry size, index mask, may be a large-page leaf) for each level, top first.

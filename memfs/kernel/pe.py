@@ -12,11 +12,11 @@ import struct
 from dataclasses import dataclass, field
 
 from memfs.kernel.paging import KERNEL_HALF, AddressSpace
+from memfs.memory import PAGE_SIZE
 
 KERNEL_NAMES = (b"ntoskrnl.exe", b"ntkrnlmp.exe", b"ntkrnlpa.exe", b"ntkrpamp.exe")
 MAX_IMAGE = 256 << 20
 MAX_EXPORTS = 0x10000
-PAGE = 0x1000
 
 # Where to look first: the classic kernel ranges (x64 0xFFFFF800`00000000.., x86 0x80000000..).
 _PREFERRED = {"x64": (0xFFFFF80000000000, 0xFFFFF80800000000), "pae": (0x80000000, 0xA0000000)}
@@ -48,11 +48,11 @@ def _cstring(data: bytes) -> bytes:
 
 def parse_pe(space: AddressSpace, base: int) -> PeImage | None:
     """Parse the PE headers mapped at ``base``; None if they are not a sane PE image."""
-    head = space.read(base, PAGE)
+    head = space.read(base, PAGE_SIZE)
     if head is None or head[:2] != b"MZ":
         return None
     (lfanew,) = struct.unpack_from("<I", head, 0x3C)
-    if not 0x40 <= lfanew <= PAGE - 0x100 or head[lfanew : lfanew + 4] != b"PE\0\0":
+    if not 0x40 <= lfanew <= PAGE_SIZE - 0x100 or head[lfanew : lfanew + 4] != b"PE\0\0":
         return None
     _, nsections, _, _, _, opt_size, _ = struct.unpack_from("<HHIIIHH", head, lfanew + 4)
     opt = lfanew + 24
@@ -60,7 +60,7 @@ def parse_pe(space: AddressSpace, base: int) -> PeImage | None:
     if magic not in (0x10B, 0x20B) or nsections > 96:
         return None
     (size,) = struct.unpack_from("<I", head, opt + 0x38)
-    if not PAGE <= size <= MAX_IMAGE:
+    if not PAGE_SIZE <= size <= MAX_IMAGE:
         return None
     dirs = opt + (0x70 if magic == 0x20B else 0x60)
     export_rva, export_size = struct.unpack_from("<II", head, dirs)
@@ -68,7 +68,7 @@ def parse_pe(space: AddressSpace, base: int) -> PeImage | None:
     table = opt + opt_size
     for i in range(nsections):
         off = table + 40 * i
-        if off + 40 > PAGE:
+        if off + 40 > PAGE_SIZE:
             break
         name, vsize, rva = struct.unpack_from("<8sII", head, off)
         image.sections.setdefault(_cstring(name).decode("latin-1"), (rva, vsize))
@@ -121,8 +121,8 @@ def find_kernel(
     Returns the image (or None) and a sentence saying how it was found or how far the search went.
     """
     if hint is not None:
-        start = hint & ~(PAGE - 1)
-        for va in range(start, max(start - (64 << 20), 0), -PAGE):
+        start = hint & ~(PAGE_SIZE - 1)
+        for va in range(start, max(start - (64 << 20), 0), -PAGE_SIZE):
             if space.read(va, 2) == b"MZ":
                 image = _is_kernel(space, va)
                 if image is not None and va + image.size > hint:
@@ -136,7 +136,7 @@ def find_kernel(
     seen: set[int] = set()
     for start, end in ranges:
         for va, pa, size in space.mappings(start, end):
-            for off in range(0, size, PAGE):
+            for off in range(0, size, PAGE_SIZE):
                 if va + off in seen:
                     continue
                 seen.add(va + off)

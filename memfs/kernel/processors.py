@@ -12,9 +12,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from memfs.formats.crashdump_structs import CONTEXT_FIELDS, CONTEXT_SIZE, FLTSAVE_MXCSR, unpack_registers
 from memfs.kernel.kdbg import KI_PROCESSOR_BLOCK, OFFSET_PRCB_CONTEXT, OFFSET_PRCB_PROC_STATE_CONTEXT, Kdbg
 from memfs.kernel.paging import AddressSpace
+from memfs.windows_structs import CONTEXT_FIELDS, CONTEXT_SIZE, FLTSAVE_MXCSR, unpack_registers
 
 MAX_PROCESSORS = {"x64": 64, "x86": 32}
 CONTEXT_FULL = {"x64": 0x0010000B, "x86": 0x00010007}

@@ -11,10 +11,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from memfs.formats.crashdump_structs import ARCH_BY_MACHINE
 from memfs.kernel.paging import AddressSpace
-
-PAGE = 0x1000
+from memfs.memory import PAGE_SIZE
+from memfs.windows_structs import ARCH_BY_MACHINE
 
 
 @dataclass
@@ -34,16 +33,16 @@ def find_version_block(
     """Search the KDBG's page and the 8 pages either side for DBGKD_GET_VERSION64."""
     x86 = space.mode != "x64"
     key = struct.pack("<I", kern_base & 0xFFFFFFFF) if x86 else struct.pack("<Q", kern_base)
-    page0 = kdbg_va & ~(PAGE - 1)
+    page0 = kdbg_va & ~(PAGE_SIZE - 1)
     for delta in [0] + [d for k in range(1, 9) for d in (k, -k)]:
-        page_va = page0 + delta * PAGE
-        page = space.read(page_va, PAGE)
+        page_va = page0 + delta * PAGE_SIZE
+        page = space.read(page_va, PAGE_SIZE)
         if page is None:
             continue
         pos = page.find(key, 0x10)
         while pos != -1:
             start = pos - 0x10
-            if start % 4 == 0 and pos + 0x10 <= PAGE:
+            if start % 4 == 0 and pos + 0x10 <= PAGE_SIZE:
                 major, minor, _, secondary, _, machine = struct.unpack_from("<HHBBHH", page, start)
                 (modules,) = struct.unpack_from("<Q", page, pos + 8)
                 if x86:

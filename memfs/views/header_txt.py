@@ -1,14 +1,16 @@
 """``header.txt``: everything known about the image, in a fixed order, for humans.
 
-Rendered from the source's metadata (the shared field table in :mod:`memfs.report`), its run
-table and the sections its reader contributes.  Decode failures happen while the mount serves
-reads, so the text is re-rendered when their count changes.
+Rendered from the source's metadata merged with the caller's kernel discovery (the field table of
+:mod:`memfs.report` and :func:`~memfs.kernel.discover.merge_metadata`, as ``info --json``), its run
+table and the sections its reader and ``memory.dmp`` contribute.  Decode failures happen while the
+mount serves reads, so the text is re-rendered when their count changes.
 """
 
 from __future__ import annotations
 
 import threading
 
+from memfs.kernel.discover import Discovery, merge_metadata
 from memfs.memory import PAGE_SIZE, MemorySource, Section
 from memfs.report import metadata_rows, source_file_rows
 from memfs.views.base import VirtualFile
@@ -59,10 +61,16 @@ def _layer_sections(source: MemorySource) -> list[str]:
 
 
 def render_header(
-    source: MemorySource, extra_sections: list[Section] | None = None, sha256: str | None = None
+    source: MemorySource,
+    discovery: Discovery | None = None,
+    extra_sections: list[Section] | None = None,
+    sha256: str | None = None,
 ) -> str:
-    """The full text of ``header.txt`` (``sha256``: the image file's, when the caller computed it)."""
-    meta = source.metadata
+    """The full text of ``header.txt`` (``sha256``: the image file's, when the caller computed it).
+
+    ``discovery`` (None: not run) fills in the values the source leaves unknown.
+    """
+    meta = merge_metadata(source.metadata, discovery)
     lines = ["memfs header", "============", ""]
     format_rows = [("Format", meta.format)]
     if meta.format_detail:
@@ -104,8 +112,11 @@ class HeaderTextFile(VirtualFile):
     name = "header.txt"
     cacheable = False
 
-    def __init__(self, source: MemorySource, extra_sections: list[Section] | None = None) -> None:
+    def __init__(
+        self, source: MemorySource, discovery: Discovery | None, extra_sections: list[Section] | None = None
+    ) -> None:
         self.source = source
+        self.discovery = discovery
         self.extra_sections = extra_sections or []
         self._lock = threading.Lock()
         self._rendered_for = -1
@@ -115,9 +126,13 @@ class HeaderTextFile(VirtualFile):
         with self._lock:
             count = self.source.failures.count
             if count != self._rendered_for:
-                self._content = render_header(self.source, self.extra_sections).encode()
+                self._content = self.render().encode()
                 self._rendered_for = count
             return self._content
+
+    def render(self, sha256: str | None = None) -> str:
+        """The text as mounted now; ``memfs info`` adds the image's SHA-256 when asked for it."""
+        return render_header(self.source, self.discovery, self.extra_sections, sha256)
 
     @property
     def size(self) -> int:

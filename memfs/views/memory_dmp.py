@@ -11,12 +11,13 @@ fit.  32 keeps old LeechCore (< v2.15.3, §14.2) and every other reader happy an
 LeechCore before v2.8 and 32-bit kdmp-parser-style readers, while DumpType 1 is known to all (§8).
 Merging the smallest gaps first costs the fewest zero pages.
 
-Header values: for a crash-dump source, its own header is kept and only the memory description,
-DumpType (1) and RequiredDumpSpace are rewritten (§9 observation on MemProcFS), so reading
-memory.dmp gives back the same pages.  Otherwise the header is synthesised per the §15 recipe from
-``source.metadata`` and :func:`memfs.kernel.discover.discover` (which runs once per source), and
-the page data carries its overlays: the decoded KDBG with KdpDataBlockEncoded cleared, and kernel
-segment selectors in each processor's CONTEXT (§15.2 step 11).
+Header values: when the source offers its own crash-dump header (:meth:`MemorySource.dump_header`),
+it is kept and only the memory description, DumpType (1) and RequiredDumpSpace are rewritten (§9
+observation on MemProcFS), so reading memory.dmp gives back the same pages.  Otherwise the header is
+synthesised per the §15 recipe from the source's metadata merged with the caller's kernel
+:class:`~memfs.kernel.discover.Discovery` (this view never runs discovery itself), and the page data
+carries its overlays: the decoded KDBG with KdpDataBlockEncoded cleared, and kernel segment selectors
+in each processor's CONTEXT (§15.2 step 11).
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from dataclasses import dataclass
 from memfs import __version__
 from memfs.filetime import from_datetime, from_timedelta
 from memfs.formats import crashdump_structs as cs
-from memfs.kernel.discover import Discovery, discover
+from memfs.kernel.discover import Discovery, merge_metadata
 from memfs.kernel.processors import context_from_registers, header_context
 from memfs.memory import PAGE_SIZE, MemorySource, Run, Section
 from memfs.views.base import VirtualFile
+from memfs.windows_structs import CONTEXT_SIZE, MACHINE_BY_ARCH, offset_of, size_of
 
 MAX_RUNS = 32
 MEMFS_BUGCHECK_CODE = 0x4D454D46
@@ -86,7 +88,7 @@ def _layout(width: int, zero_u32: tuple[str, ...]) -> Layout:
         header, descriptor, valid = cs.DUMP_HEADER64, cs.PHYSICAL_MEMORY_DESCRIPTOR64, cs.VALID_DUMP64
 
     def at(name: str) -> int:
-        return cs.offset_of(header, name)
+        return offset_of(header, name)
 
     return Layout(
         size=header.sizeof(),
@@ -101,18 +103,18 @@ def _layout(width: int, zero_u32: tuple[str, ...]) -> Layout:
         bugcheck=at("BugCheckCode"),
         params=at("BugCheckParameter1"),
         version_user=at("VersionUser"),
-        version_user_size=cs.size_of(header, "VersionUser"),
+        version_user_size=size_of(header, "VersionUser"),
         kdbg=at("KdDebuggerDataBlock"),
         memory=at("PhysicalMemoryBlock"),
-        pages=at("PhysicalMemoryBlock") + cs.offset_of(descriptor, "NumberOfPages"),
+        pages=at("PhysicalMemoryBlock") + offset_of(descriptor, "NumberOfPages"),
         run_table=cs.RUN_TABLE_OFFSET[width],
         run_size=cs.RUN_SIZE[width],
         context=at("ContextRecord"),
-        context_area=cs.size_of(header, "ContextRecord"),
+        context_area=size_of(header, "ContextRecord"),
         exception=at("Exception"),
-        exception_size=cs.size_of(header, "Exception"),
+        exception_size=size_of(header, "Exception"),
         comment=at("Comment"),
-        comment_size=cs.size_of(header, "Comment"),
+        comment_size=size_of(header, "Comment"),
         dump_type=at("DumpType"),
         required=at("RequiredDumpSpace"),
         system_time=at("SystemTime"),
@@ -126,7 +128,7 @@ def _layout(width: int, zero_u32: tuple[str, ...]) -> Layout:
 _ZERO_U32 = ("MiniDumpFields", "SecondaryDataState", "WriterStatus", "Attributes", "BootId")
 LAYOUT64 = _layout(64, ("_padding0", "_padding2", *_ZERO_U32))
 LAYOUT32 = _layout(32, _ZERO_U32)
-PAE_ENABLED32 = cs.offset_of(cs.DUMP_HEADER32, "PaeEnabled")
+PAE_ENABLED32 = offset_of(cs.DUMP_HEADER32, "PaeEnabled")
 
 
 def page_runs(runs: tuple[Run, ...] | list[Run], max_runs: int = MAX_RUNS) -> tuple[list[Run], int]:
@@ -159,29 +161,27 @@ def page_runs(runs: tuple[Run, ...] | list[Run], max_runs: int = MAX_RUNS) -> tu
     return [(first, end - first) for first, end in pages], added
 
 
-def _original_header(source: MemorySource, size: int) -> bytes | None:
-    """The source crash dump's own header bytes, if the source is one (crashdump.md §9 observation)."""
-    if source.metadata.format != "crashdump":
-        return None
-    data = getattr(source, "original_header", None)
-    if data is None:
-        data = source.byte_source.pread(0, size)
-    data = bytes(data[:size])
-    if len(data) != size or data[:4] != cs.SIGNATURE:
+def _kept_header(source: MemorySource, size: int) -> bytes | None:
+    """The source's own crash-dump header, if it offers one of this width (crashdump.md §9 observation)."""
+    data = source.dump_header()
+    if data is None or len(data) != size or data[:4] != cs.SIGNATURE:
         return None
     return data
 
 
 class MemoryDmpFile(VirtualFile):
-    """The dump: header bytes, then each run's page data mapped to ``source.read`` plus overlays."""
+    """The dump: header bytes, then each run's page data mapped to ``source.read`` plus overlays.
+
+    ``discovery`` is the caller's :func:`~memfs.kernel.discover.discover` result for ``source``.
+    """
 
     name = "memory.dmp"
 
-    def __init__(self, source: MemorySource) -> None:
+    def __init__(self, source: MemorySource, discovery: Discovery) -> None:
         self.source = source
-        meta = source.metadata
-        # Discovery first: for a raw image it is what tells x86 from x64 (and so the header width).
-        self.discovery: Discovery | None = discover(source) if meta.arch in (None, "x64", "x86") else None
+        self.discovery = discovery
+        # Merged with discovery: for a raw image it is what tells x86 from x64 (and so the header width).
+        self.metadata = meta = merge_metadata(source.metadata, discovery)
         self.width = 32 if meta.arch == "x86" else 64
         self.layout = LAYOUT32 if self.width == 32 else LAYOUT64
         lay = self.layout
@@ -197,14 +197,14 @@ class MemoryDmpFile(VirtualFile):
             self._pa_runs.append((base * PAGE_SIZE, count * PAGE_SIZE))
             offset += count * PAGE_SIZE
         self._size = offset
-        original = _original_header(source, hdr)
+        original = _kept_header(source, hdr)
         self.kept_header = original is not None
         if original is not None:
             self.header = self._rewrite(original)
             self.overlays: list[tuple[int, bytes, str]] = []
         else:
             self.header = self._synthesise()
-            self.overlays = sorted(self.discovery.overlays) if self.discovery else []
+            self.overlays = sorted(discovery.overlays)
         self._overlay_starts = [pa for pa, _, _ in self.overlays]
 
     # -- header ------------------------------------------------------------------------------
@@ -227,12 +227,12 @@ class MemoryDmpFile(VirtualFile):
 
     def _synthesise(self) -> bytes:
         """A header from metadata and discovery (crashdump.md §15.1 / §15.3)."""
-        meta = self.source.metadata
+        meta = self.metadata
         lay = self.layout
         header = bytearray(cs.SIGNATURE * (lay.size // 4))
         ptr = "<" + lay.ptr
         arch = meta.arch or "x64"
-        version = self.discovery.version if self.discovery else None
+        version = self.discovery.version
         major = version.major if version else 0xF
         struct.pack_into("<4s4sII", header, 0, cs.SIGNATURE, lay.valid, major, meta.os_build or 0)
         for off, value in (
@@ -245,7 +245,7 @@ class MemoryDmpFile(VirtualFile):
             struct.pack_into(
                 ptr, header, off, (value or 0) & (0xFFFFFFFF if self.width == 32 else (1 << 64) - 1)
             )
-        machine = cs.MACHINE_BY_ARCH.get(arch, cs.MACHINE_BY_ARCH["x64"])
+        machine = MACHINE_BY_ARCH.get(arch, MACHINE_BY_ARCH["x64"])
         struct.pack_into("<II", header, lay.machine, machine, max(meta.number_processors or 1, 1))
         code = MEMFS_BUGCHECK_CODE
         params = [0, 0, 0, 0]
@@ -259,25 +259,21 @@ class MemoryDmpFile(VirtualFile):
         self._memory_descriptor(header)
         context_arch = "x86" if self.width == 32 else "x64"
         header[lay.context : lay.context + lay.context_area] = bytes(lay.context_area)
-        # The CONTEXT the source states wins (a hibernation file's KPROCESSOR_STATE, hibernation.md
-        # §5): raw bytes as ``source.context_record``, else its registers in metadata.context;
-        # otherwise CPU 0's from discovery.  header_context() adds selectors and the MxCsr rule.
-        stated = getattr(self.source, "context_record", None)
-        size = cs.CONTEXT_SIZE[context_arch]
-        from_discovery = self.discovery is not None and self.discovery.filled_context
-        if isinstance(stated, (bytes, bytearray)) and len(stated) >= size:
-            context = header_context(bytes(stated[:size]), context_arch)
-        elif meta.context and not from_discovery:
-            context = header_context(context_from_registers(meta.context, context_arch), context_arch)
+        # The registers the source states win (a hibernation file's KPROCESSOR_STATE, hibernation.md
+        # §5; an ELF core's or VMware checkpoint's CPU 0); otherwise CPU 0's CONTEXT from discovery.
+        # header_context() adds selectors and the MxCsr rule.
+        stated = self.source.metadata.context
+        if stated:
+            context = header_context(context_from_registers(stated, context_arch), context_arch)
         else:
-            context = self.discovery.header_context if self.discovery else None
-        if context is None or len(context) != cs.CONTEXT_SIZE[context_arch]:
+            context = self.discovery.header_context
+        if context is None or len(context) != CONTEXT_SIZE[context_arch]:
             context = header_context(None, context_arch)
         header[lay.context : lay.context + len(context)] = context
         header[lay.exception : lay.exception + lay.exception_size] = bytes(lay.exception_size)
         comment = f"generated by memfs {__version__} from {meta.format}".encode()[: lay.comment_size - 1]
         header[lay.comment : lay.comment + lay.comment_size] = comment.ljust(lay.comment_size, b"\0")
-        kuser = self.discovery.kuser if self.discovery else None
+        kuser = self.discovery.kuser
         # Keep KUSER's full 100 ns precision when that is where the value came from.
         system_time = from_datetime(meta.system_time)
         if kuser and kuser.system_time_raw and kuser.system_time == meta.system_time:
@@ -367,7 +363,7 @@ class MemoryDmpFile(VirtualFile):
 
     def describe(self) -> list[Section]:
         """Sections for ``header.txt``: discovery details and what this dump holds and lacks."""
-        sections = self.discovery.sections() if self.discovery and not self.kept_header else []
+        sections = [] if self.kept_header else self.discovery.sections()
         kind = "64-bit PAGEDU64" if self.width == 64 else "32-bit PAGEDUMP"
         rows = [
             ("Header", f"{kind}, DumpType 1 (full, run based), {self.layout.size:#x} bytes"),
@@ -386,15 +382,13 @@ class MemoryDmpFile(VirtualFile):
         else:
             rows.append(("Header values", "synthesised by memfs from the image and kernel discovery"))
             rows.append(("BugCheckCode", f"{MEMFS_BUGCHECK_CODE:#x} (memfs marker; parameters 0)"))
-            rows.append(("Comment", f"generated by memfs {__version__} from {self.source.metadata.format}"))
+            rows.append(("Comment", f"generated by memfs {__version__} from {self.metadata.format}"))
             for pa, patch, why in self.overlays[:32]:
                 rows.append(("Overlay", f"PA {pa:#x}, {len(patch)} bytes: {why}"))
             if len(self.overlays) > 32:
                 rows.append(("Overlay", f"... and {len(self.overlays) - 32} more"))
-            missing = (
-                self.discovery.missing if self.discovery else ["kernel discovery does not support this arch"]
-            )
-            if self.source.metadata.arch is None:
+            missing = self.discovery.missing
+            if self.metadata.arch is None:
                 missing = ["architecture unknown: a 64-bit x64 header was written", *missing]
             for text in missing or ["nothing known to be missing"]:
                 rows.append(("WinDbg will miss", text))

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from memfs import windows_structs as ws
 from memfs.detect import OpenOptions, detect_format, open_image
 from memfs.exceptions import CorruptionError, FormatError, MemfsError, UnknownFormatError
 from memfs.formats import crashdump_structs as cs
 from memfs.formats.crashdump import bitmap_runs
+from memfs.kernel.discover import discover
 from memfs.report import info_dict
 from memfs.views.header_txt import render_header
 from memfs.views.tree import build_files
@@ -58,7 +60,7 @@ def test_every_page_reads_back(crash_dumps, name: str) -> None:
             assert not source.is_present(pfn * PAGE)
             assert source.read(pfn * PAGE, PAGE) == bytes(PAGE)
         assert source.size == (max(pages) + 1) * PAGE  # physmem.bin ends with the highest run
-        assert build_files(source)["physmem.bin"].size == source.size
+        assert build_files(source, discover(source))["physmem.bin"].size == source.size
         assert source.present_bytes == len(pages) * PAGE
         json.dumps(info_dict(source))  # the info --json view accepts every value
 
@@ -198,7 +200,7 @@ def test_triage_dump_has_no_memory_and_says_why(crash_dumps) -> None:
     for name in ("triage64.dmp", "triage32.dmp"):
         with open_image(str(crash_dumps[name][0])) as source:
             assert source.runs == () and source.size == 0
-            assert list(build_files(source)) == ["header.txt"]
+            assert list(build_files(source, discover(source))) == ["header.txt"]
             text = render_header(source)
             assert "no physical memory" in text
             assert "'TRGD' at" in text and "(ok)" in text
@@ -234,8 +236,8 @@ def test_struct_sizes_are_pinned() -> None:
     assert cs.PHYSICAL_MEMORY_DESCRIPTOR64.sizeof() == 0x2C0
     assert cs.EXCEPTION_RECORD32.sizeof() == 0x50
     assert cs.EXCEPTION_RECORD64.sizeof() == 0x98
-    assert cs.CONTEXT_AMD64.sizeof() == 0x4D0
-    assert cs.CONTEXT_X86.sizeof() == 0x2CC
+    assert ws.CONTEXT_AMD64.sizeof() == 0x4D0
+    assert ws.CONTEXT_X86.sizeof() == 0x2CC
     assert cs.BITMAP_DUMP.sizeof() == 0x38
     assert cs.SUMMARY_DUMP32.sizeof() == 0x20
     assert cs.SUMMARY_DUMP64.sizeof() == 0x28
@@ -281,7 +283,7 @@ def test_struct_sizes_are_pinned() -> None:
             },
         ),
         (
-            cs.CONTEXT_AMD64,
+            ws.CONTEXT_AMD64,
             {
                 "MxCsr": 0x34,
                 "SegCs": 0x38,
@@ -294,7 +296,7 @@ def test_struct_sizes_are_pinned() -> None:
             },
         ),
         (
-            cs.CONTEXT_X86,
+            ws.CONTEXT_X86,
             {
                 "SegGs": 0x8C,
                 "Eip": 0xB8,
@@ -308,7 +310,7 @@ def test_struct_sizes_are_pinned() -> None:
 )
 def test_struct_offsets_follow_the_format_doc(struct_, expected: dict[str, int]) -> None:
     for name, offset in expected.items():
-        assert cs.offset_of(struct_, name) == offset, name
+        assert ws.offset_of(struct_, name) == offset, name
 
 
 # -- bitmap scanning -----------------------------------------------------------------------------

@@ -21,13 +21,13 @@ import xpress_lz77
 from memfs.detect import OpenOptions, detect_format, open_image
 from memfs.exceptions import CorruptionError, DecompressionError, FormatError, MemfsError
 from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_PLAIN, KIND_RAW
-from memfs.formats.hiberfil_structs import PAGE
-from memfs.kernel.discover import discover
+from memfs.kernel.discover import discover, merge_metadata
 from memfs.report import info_dict
 from memfs.views.header_txt import render_header
 from memfs.views.tree import build_files
 from scripts import make_hiberfil_fixtures as mk
 
+PAGE = 0x1000
 ZEROED = {name for name, recipe in mk.FIXTURES.items() if recipe.zero_header}
 
 
@@ -71,8 +71,9 @@ def test_reads_the_source_image(built, name):
         # which must find it in the restored memory (low stub / self-referencing tables, §3.8).
         stated = info.cr3 if info.family == "legacy" else None
         assert src.metadata.directory_table_base == stated
-        discover(src)
-        assert src.metadata.directory_table_base == info.cr3
+        found = discover(src)
+        assert merge_metadata(src.metadata, found).directory_table_base == info.cr3
+        assert src.metadata.directory_table_base == stated  # discovery never writes into the source
         assert src.failures.count == 0
 
 
@@ -98,7 +99,8 @@ def test_header_fields_are_read_where_the_builder_wrote_them(built, name):
 def test_describe_shows_layout_cr3_and_counts(built, name):
     info = built(name)
     with open_image(str(info.path)) as src:
-        text = build_files(src)["header.txt"].read(0, 1 << 20).decode()  # as mounted: with discovery
+        found = discover(src)
+        text = build_files(src, found)["header.txt"].read(0, 1 << 20).decode()  # as mounted
         assert re.search(rf"Layout +: {info.layout}:", text)
         assert "Detected by" in text and "LengthSelf" in text
         unit = "Xpress blocks" if info.family == "legacy" else "Compression sets"
@@ -107,7 +109,7 @@ def test_describe_shows_layout_cr3_and_counts(built, name):
         assert "Slack" in text
         assert re.search(rf"DirectoryTableBase \(CR3\) +: {info.cr3:#x}\n", text)
         assert re.search(r"System time \(UTC\) +: 2024-01-", text)
-        meta = info_dict(src)
+        meta = info_dict(src, found)
         assert meta["format"] == "hiberfil"
         assert meta["arch"] == info.arch
         assert meta["system_time"].startswith("2024-01-")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from memfs.detect import open_image
+from memfs.kernel.discover import discover
 from memfs.views.tree import build_files
 from scripts.make_other_fixtures import PAGE, build_elf, build_lime, build_vmware
 from tests.readers import kdmp_read_pages
@@ -50,11 +51,11 @@ def test_memory_dmp_from_other_inputs(
     fixture = _wrap(kind, image, tmp_path)
     out = tmp_path / "memory.dmp"
     with open_image(str(fixture.path)) as source:
-        files = build_files(source)
+        files = build_files(source, discover(source))
         dump = files["memory.dmp"]
         out.write_bytes(b"".join(dump.read(off, 1 << 20) for off in range(0, dump.size, 1 << 20)))
         header = files["header.txt"].read(0, 1 << 20).decode()
-        meta = source.metadata
+        meta = dump.metadata
         assert meta.kd_debugger_data_block == image.kdbg_va
         assert meta.directory_table_base == image.dtb
         physmem = {pa: source.read(pa, PAGE) for pa in range(0, source.size, PAGE) if source.is_present(pa)}

@@ -10,6 +10,7 @@ import kdmp_parser
 
 from memfs.byte_source import FileByteSource
 from memfs.formats.raw import RawSource
+from memfs.kernel.discover import discover
 from memfs.views.tree import build_files
 from scripts.make_windows_image import build_image
 
@@ -17,7 +18,7 @@ from scripts.make_windows_image import build_image
 def test_memory_dmp_through_the_mount(tmp_path: Path, mount_image) -> None:
     image = build_image(tmp_path / "win.raw", mode="x64", encoded=True)
     with RawSource(FileByteSource(str(image.path))) as source:
-        view = build_files(source)["memory.dmp"]
+        view = build_files(source, discover(source))["memory.dmp"]
         expected = hashlib.sha256(b"".join(view.read(o, 1 << 20) for o in range(0, view.size, 1 << 20)))
     mnt = mount_image(image.path)
     dump = mnt / "memory.dmp"

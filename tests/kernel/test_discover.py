@@ -9,10 +9,11 @@ import time
 import pytest
 
 from memfs.byte_source import FileByteSource
+from memfs.exceptions import CorruptionError
 from memfs.formats.raw import RawSource
 from memfs.kernel import kdbg as kdbg_mod
-from memfs.kernel.discover import discover
-from memfs.kernel.dtb import find_dtb
+from memfs.kernel.discover import Discovery, discover, merge_metadata
+from memfs.kernel.dtb import find_dtb, find_low_stubs
 from memfs.memory import BufferSource, Metadata
 from memfs.report import info_dict
 from scripts.make_windows_image import encode_kdbg
@@ -34,7 +35,7 @@ def discovered(windows_images):
 @pytest.mark.parametrize("name", VARIANTS)
 def test_every_value_equals_what_the_builder_placed(discovered, name) -> None:
     image, source, found = discovered[name]
-    meta = source.metadata
+    meta = merge_metadata(source.metadata, found)
     assert meta.arch == image.arch
     assert meta.pae == image.pae
     assert meta.directory_table_base == image.dtb
@@ -64,7 +65,8 @@ def test_every_value_equals_what_the_builder_placed(discovered, name) -> None:
     assert found.missing == []
     for key in ("directory_table_base", "kd_debugger_data_block", "arch", "os_build"):
         assert key not in meta.unknown_reasons  # stale "raw image carries no header" reasons are gone
-    info = info_dict(source)
+    assert found.complete
+    info = info_dict(source, found)
     assert info["kd_debugger_data_block"] == f"{image.kdbg_va:#x}"
     assert info["directory_table_base"] == f"{image.dtb:#x}"
 
@@ -137,10 +139,10 @@ def test_decode_inverts_encode_and_the_low_dword_trick_holds() -> None:
 def test_dtb_hint_from_metadata_is_validated(windows_images) -> None:
     image = windows_images["x64_encoded_nostub"]
     good = BufferSource([(0, image.memory)], Metadata(arch="x64", directory_table_base=image.dtb))
-    result, _ = find_dtb(good)
+    result, _ = find_dtb(good, lambda: find_low_stubs(good))
     assert result.dtb == image.dtb and "stated by the image" in result.method
     bad = BufferSource([(0, image.memory)], Metadata(arch="x64", directory_table_base=0x5000))
-    result, log = find_dtb(bad)
+    result, log = find_dtb(bad, lambda: find_low_stubs(bad))
     assert result.dtb == image.dtb and "does not map KUSER_SHARED_DATA" in log[0]
 
 
@@ -160,7 +162,7 @@ def test_garbage_gives_reasons_not_errors(windows_images, kind) -> None:
     started = time.monotonic()
     found = discover(source)
     assert time.monotonic() - started < 10
-    meta = source.metadata
+    meta = merge_metadata(source.metadata, found)
     assert meta.kd_debugger_data_block is None
     assert "kd_debugger_data_block" in meta.unknown_reasons
     assert any("KdDebuggerDataBlock" in text for text in found.missing)
@@ -173,9 +175,58 @@ def test_garbage_gives_reasons_not_errors(windows_images, kind) -> None:
         assert "no valid page-table root" in meta.unknown_reasons["directory_table_base"]
 
 
-def test_discovery_runs_once_per_source(windows_images) -> None:
-    source = BufferSource([(0, windows_images["pae"].memory)])
-    assert discover(source) is discover(source)
+def test_discovery_never_writes_into_the_source(windows_images) -> None:
+    """The caller owns the result: the source's metadata stays what the image states."""
+    image = windows_images["x64_encoded"]
+    stated = Metadata(format="raw", notes=["stated note"])
+    stated.unknown("directory_table_base", "a raw image carries no header")
+    source = BufferSource([(0, image.memory)], stated)
+    before = repr(source.metadata)
+    first, second = discover(source), discover(source)
+    assert repr(source.metadata) == before
+    assert first is not second and first.values == second.values and first.overlays == second.overlays
+    merged = merge_metadata(source.metadata, first)
+    assert merged.directory_table_base == image.dtb and merged is not source.metadata
+    assert "directory_table_base" not in merged.unknown_reasons  # the stale reason is replaced
+    assert merged.notes[0] == "stated note"
+    # what the source states wins over what discovery finds
+    source.metadata.os_build = 1234
+    assert merge_metadata(source.metadata, discover(source)).os_build == 1234
+
+
+def test_skipped_discovery_says_why(windows_images, tmp_path) -> None:
+    empty = discover(BufferSource([]))
+    assert empty.skipped and not empty.complete and empty.values == {} and empty.sections() == []
+    arm = BufferSource([(0, windows_images["x64"].memory)], Metadata(arch="arm64"))
+    found = discover(arm)
+    assert found.skipped == "kernel discovery does not support this arch"
+    assert found.missing == [found.skipped]
+    assert merge_metadata(arm.metadata, found) == arm.metadata
+
+
+class _BrokenAbove(BufferSource):
+    """A source whose reads above ``limit`` fail, as an undecodable unit does."""
+
+    def __init__(self, memory: bytes, limit: int) -> None:
+        super().__init__([(0, memory)])
+        self.limit = limit
+
+    def _read_mapped(self, pa: int, n: int) -> bytes:
+        if pa + n > self.limit:
+            raise CorruptionError(f"<memory>: offset {pa:#x}: unit does not decode")
+        return super()._read_mapped(pa, n)
+
+
+def test_a_failing_read_leaves_a_partial_discovery_that_says_so(windows_images) -> None:
+    image = windows_images["x64"]
+    source = _BrokenAbove(image.memory, image.translate(image.kernel_base))
+    found = discover(source)
+    assert found.stopped and "does not decode" in found.stopped and not found.complete
+    assert found.values["directory_table_base"] == image.dtb  # what was found before the failure stays
+    merged = merge_metadata(source.metadata, found)
+    assert any("kernel discovery stopped early" in note for note in merged.notes)
+    assert not source.metadata.notes
+    assert isinstance(found, Discovery) and found.missing
 
 
 @pytest.mark.parametrize("name", ["x64_encoded", "pae", "x86"])
@@ -202,6 +253,18 @@ def test_corrupted_structures_never_raise(windows_images, name, seed) -> None:
     found = discover(source)
     assert time.monotonic() - started < 20
     assert isinstance(found.missing, list)
-    meta = source.metadata
+    meta = merge_metadata(source.metadata, found)
     if meta.kd_debugger_data_block is not None:  # whatever was accepted passed validation
         assert found.kdbg.plain[0x10:0x14] == b"KDBG"
+
+
+def test_the_low_stub_is_parsed_once(windows_images, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DTB search and the kernel search share one parse of the x64 PROCESSOR_START_BLOCK."""
+    from memfs.kernel import dtb
+
+    calls = []
+    real = dtb.find_low_stubs
+    monkeypatch.setattr(dtb, "find_low_stubs", lambda source: calls.append(source) or real(source))
+    found = discover(BufferSource([(0, windows_images["x64"].memory)]))
+    assert "low stub" in dict(found.rows)["DirectoryTableBase"] and found.kernel is not None
+    assert len(calls) == 1

@@ -13,6 +13,7 @@ import pytest
 from memfs.byte_source import FileByteSource
 from memfs.detect import open_image
 from memfs.formats.raw import RawSource
+from memfs.kernel.discover import discover
 from memfs.memory import BufferSource, Metadata
 from memfs.views.memory_dmp import MAX_RUNS, MEMFS_BUGCHECK_CODE, MemoryDmpFile, page_runs
 from memfs.views.tree import build_files
@@ -46,7 +47,7 @@ def raw_dumps(windows_images, fixture_dir):
     built = {}
     for name, image in windows_images.items():
         source = RawSource(FileByteSource(str(image.path)))
-        dump = build_files(source)["memory.dmp"]
+        dump = build_files(source, discover(source))["memory.dmp"]
         path = fixture_dir / f"windows_{name}.dmp"
         built[name] = (image, source, dump, path, _write(dump, path))
     yield built
@@ -82,7 +83,7 @@ def test_many_runs_merge_to_the_limit_and_read_back() -> None:
         segments.append((pa, data))
         pa += len(data)
     source = BufferSource(segments)
-    dump = MemoryDmpFile(source)
+    dump = MemoryDmpFile(source, discover(source))
     assert len(dump.runs) == MAX_RUNS
     header = dump.read(0, 0x2000)
     nruns, _, npages = struct.unpack_from("<IIQ", header, 0x88)
@@ -235,7 +236,7 @@ def test_volatility3_accepts_and_agrees(raw_dumps, name) -> None:
 
 def test_header_txt_shows_discovery_and_the_dump(raw_dumps) -> None:
     _, source, *_ = raw_dumps["x64_encoded"]
-    text = build_files(source)["header.txt"].read(0, 1 << 20).decode()
+    text = build_files(source, discover(source))["header.txt"].read(0, 1 << 20).decode()
     assert "[Kernel discovery (symbol-free)]" in text
     assert "encoded (Windows 8+)" in text
     assert "[memory.dmp]" in text
@@ -247,7 +248,7 @@ def test_undiscoverable_image_still_gets_a_dump_and_says_what_is_missing(tmp_pat
     path = tmp_path / "noise.raw"
     path.write_bytes(random.Random(9).randbytes(4 << 20))
     with RawSource(FileByteSource(str(path))) as source:
-        files = build_files(source)
+        files = build_files(source, discover(source))
         dump = files["memory.dmp"]
         data = _write(dump, tmp_path / "noise.dmp")
         assert data[:8] == b"PAGEDU64" and dump.size == 0x2000 + (4 << 20)
@@ -271,7 +272,7 @@ def test_crash_dump_source_keeps_its_header_and_pages(fixture_dir, name) -> None
     hdr = 0x2000 if width == 64 else 0x1000
     original = src_path.read_bytes()[:hdr]
     with open_image(str(src_path)) as source:
-        dump = build_files(source)["memory.dmp"]
+        dump = build_files(source, discover(source))["memory.dmp"]
         assert dump.kept_header and dump.overlays == []
         out = fixture_dir / f"out_{name}"
         data = _write(dump, out)
@@ -297,16 +298,41 @@ def test_a_context_the_source_states_wins_over_discovery(windows_images) -> None
     image = windows_images["x64"]
     meta = Metadata(format="hiberfil", arch="x64", directory_table_base=image.dtb)
     meta.context = {"rip": 0xFFFFF80002A01234, "rsp": 0xFFFFE00012480000, "rflags": 0x10246, "cr3": image.dtb}
-    header = MemoryDmpFile(BufferSource([(0, image.memory)], meta)).read(0, 0x2000)
+    source = BufferSource([(0, image.memory)], meta)
+    header = MemoryDmpFile(source, discover(source)).read(0, 0x2000)
     ctx = header[0x348 : 0x348 + 0x4D0]
     assert struct.unpack_from("<Q", ctx, 0xF8)[0] == 0xFFFFF80002A01234
     assert struct.unpack_from("<Q", ctx, 0x98)[0] == 0xFFFFE00012480000
     assert struct.unpack_from("<I", ctx, 0x44)[0] == 0x10246
     assert struct.unpack_from("<H", ctx, 0x38)[0] == 0x10
-    source = BufferSource([(0, image.memory)], Metadata(format="hiberfil", arch="x64"))
-    source.context_record = bytes(0xF8) + struct.pack("<Q", 0xFFFFF80002A05678) + bytes(0x4D0 - 0x100)
-    header = MemoryDmpFile(source).read(0, 0x2000)
-    assert struct.unpack_from("<Q", header, 0x348 + 0xF8)[0] == 0xFFFFF80002A05678
-    # and without either, CPU 0's context found by discovery
-    header = MemoryDmpFile(BufferSource([(0, image.memory)])).read(0, 0x2000)
+    # without one, CPU 0's context found by discovery
+    source = BufferSource([(0, image.memory)])
+    header = MemoryDmpFile(source, discover(source)).read(0, 0x2000)
     assert struct.unpack_from("<Q", header, 0x348 + 0xF8)[0] == image.contexts[0]["rip"]
+
+
+class _OffersDumpHeader(BufferSource):
+    """An in-memory source that offers a crash-dump header, whatever its format name says."""
+
+    def __init__(self, segments, header: bytes) -> None:
+        super().__init__(segments, Metadata(format="memory", arch="x64"))
+        self._header = header
+
+    def dump_header(self) -> bytes:
+        return self._header
+
+
+def test_a_header_the_source_offers_is_kept_whatever_its_format(fixture_dir) -> None:
+    """memory.dmp asks the source (MemorySource.dump_header), not its format name or its file."""
+    path = fixture_dir / "offered_header.dmp"
+    mk.build_dump(path, **mk.FIXTURES["full64.dmp"])
+    original = path.read_bytes()[:0x2000]
+    source = _OffersDumpHeader([(0x1000, bytes(PAGE)), (0x5000, bytes(2 * PAGE))], original)
+    dump = MemoryDmpFile(source, discover(source))
+    header = dump.read(0, 0x2000)
+    assert dump.kept_header and dump.overlays == []
+    assert header[:0x88] == original[:0x88]  # everything before the memory description is the source's
+    assert struct.unpack_from("<IxxxxQ", header, 0x88) == (2, 3)  # runs and pages rewritten
+    # a header of the wrong width is not kept: a 64-bit dump cannot carry a 32-bit header
+    source = _OffersDumpHeader([(0x1000, bytes(PAGE))], original[:0x1000])
+    assert not MemoryDmpFile(source, discover(source)).kept_header

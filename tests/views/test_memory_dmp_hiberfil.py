@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from memfs.detect import open_image
+from memfs.kernel.discover import discover
 from memfs.views.tree import build_files
 from scripts import make_hiberfil_fixtures as mk
 from tests.readers import kdmp_read_pages, vol3_crash_read
@@ -23,8 +24,8 @@ def test_memory_dmp_from_hibernation_file(fixture_dir: Path, name: str) -> None:
     info = mk.build_fixture(name, fixture_dir)
     out = fixture_dir / f"{name}.memory.dmp"
     with open_image(str(info.path)) as source:
-        meta = source.metadata
-        dump = build_files(source)["memory.dmp"]
+        dump = build_files(source, discover(source))["memory.dmp"]
+        meta = dump.metadata  # what the file states, with what discovery found
         out.write_bytes(b"".join(dump.read(off, 1 << 20) for off in range(0, dump.size, 1 << 20)))
         physmem = source.read(0, source.size)
         runs = source.runs

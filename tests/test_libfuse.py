@@ -116,6 +116,7 @@ def test_options_follow_the_version(api: tuple[int, int], max_threads: bool, lar
 
 def test_import_mfusepy_leaves_the_environment_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FUSE_LIBRARY_PATH", raising=False)
+    _installed_libfuse3()
     module = libfuse.import_mfusepy()
     assert "FUSE_LIBRARY_PATH" not in os.environ  # memfs's children see the user's environment
     assert module._libfuse_path == libfuse.select_libfuse().path

@@ -17,7 +17,14 @@ from importlib import metadata
 
 from memfs import __version__
 from memfs.exceptions import MemfsError
-from memfs.fuse.libfuse import LIBFUSE2_SONAMES, LIBFUSE3_SONAMES, LibFuse, find_libfuse, import_mfusepy
+from memfs.fuse.libfuse import (
+    LIBFUSE2_SONAMES,
+    LIBFUSE3_SONAMES,
+    LIBRARY_VARIABLE,
+    LibFuse,
+    find_libfuse,
+    import_mfusepy,
+)
 from memfs.fuse.mount import FUSE_CONF, FUSE_DEVICE, dead_mount_message, is_dead_mount
 from memfs.mounts import all_mounts
 
@@ -87,7 +94,10 @@ def _libfuse() -> tuple[Check, LibFuse | None]:
     try:
         lib = find_libfuse()
     except MemfsError as exc:
-        return Check(FAIL, str(exc), "sudo apt-get install fuse3"), None
+        fix = "sudo apt-get install fuse3"
+        if os.environ.get(LIBRARY_VARIABLE):
+            fix = f"unset {LIBRARY_VARIABLE}, or set it to a libfuse library file"
+        return Check(FAIL, str(exc), fix), None
     threads = "max_threads" if lib.knows_max_threads else "no max_threads option"
     reads = f"reads of up to {lib.largest_read_text}"
     if lib.major < 3:

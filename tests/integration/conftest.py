@@ -59,11 +59,17 @@ def unmount_quietly(mountpoint: Path) -> None:
         subprocess.run(["fusermount3", "-uz", str(mountpoint)], capture_output=True)
 
 
+REQUIRE_FUSE = "MEMFS_TEST_REQUIRE_FUSE"
+"""Set (to anything) where FUSE must work, so that a blocker fails the tests instead of skipping them."""
+
+
 @pytest.fixture(scope="session")
 def fuse_mountable() -> None:
     """Skip, with the reason and its fix, where this machine cannot mount at all."""
     reason = mount_blocker()
     if reason is not None:
+        if os.environ.get(REQUIRE_FUSE):
+            pytest.fail(f"FUSE cannot mount here and {REQUIRE_FUSE} is set: {reason}")
         pytest.skip(f"FUSE cannot mount here: {reason}")
 
 

@@ -69,13 +69,34 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: memfs, Python, and the libfuse a mount would use (found only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        import platform
+
+        from memfs.fuse.libfuse import find_libfuse
+
+        try:
+            fuse = find_libfuse().describe()
+        except MemfsError as exc:
+            fuse = f"libfuse: none usable ({exc})"
+        print(f"memfs {__version__}\nPython {platform.python_version()} ({sys.executable})\n{fuse}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``memfs`` argument parser."""
     parser = argparse.ArgumentParser(
         prog="memfs",
         description="Mount a Windows memory image as physmem.bin, memory.dmp and header.txt.",
     )
-    parser.add_argument("--version", action="version", version=f"memfs {__version__}")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="show the versions of memfs, Python and libfuse, and exit"
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug messages")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -133,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     share.add_argument("--user", help="let only this Samba user connect (valid users)")
     share.add_argument("--guest", action="store_true", help="allow guest access without a password")
     share.add_argument("--write", metavar="FILE", help="write the definition to FILE instead of stdout")
+
+    commands.add_parser("doctor", help="check whether this machine can mount, and say how to fix it")
     return parser
 
 
@@ -251,21 +274,59 @@ def cmd_share(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """``memfs doctor``: one screen saying whether this machine can mount, with the fixes."""
+    from memfs.fuse.doctor import report
+
+    text, can_mount = report()
+    print(text)
+    return 0 if can_mount else 1
+
+
+def _absolute_paths(args: argparse.Namespace) -> None:
+    """Make every path argument absolute: libfuse moves the serving process to ``/``."""
+    for name in ("image", "mountpoint", "vmware_meta", "log_file"):
+        if getattr(args, name, None):
+            setattr(args, name, os.path.abspath(getattr(args, name)))
+
+
 def cmd_mount(args: argparse.Namespace) -> int:
     """``memfs mount``: open and check everything first, then mount."""
     from memfs.allocator import release_free_memory, tune_malloc
-    from memfs.fuse.mount import MountOptions, check_allow_other, check_mountpoint, mount_background, run_fuse
+    from memfs.fuse.libfuse import select_libfuse
+    from memfs.fuse.mount import (
+        MountOptions,
+        check_allow_other,
+        check_mountpoint,
+        clear_dead_mount,
+        mount_background,
+        mount_section,
+        open_descriptors,
+        open_log_file,
+        run_fuse,
+    )
     from memfs.kernel.discover import discover
+    from memfs.views.header_txt import HeaderTextFile
     from memfs.views.tree import build_files
 
-    mountpoint = os.path.abspath(args.mountpoint)
+    inherited = open_descriptors()  # before memfs opens anything of its own
+    _absolute_paths(args)
+    mountpoint = args.mountpoint
+    if clear_dead_mount(mountpoint):
+        print(f"memfs: cleared a dead memfs mount from {mountpoint} (its daemon had died)", file=sys.stderr)
     check_mountpoint(mountpoint)
     if args.allow_other:
         check_allow_other()
+    log_fd = None
+    if args.log_file and args.foreground:
+        _log_to_file(args.log_file)
+    elif args.log_file:
+        log_fd = open_log_file(args.log_file)
     # Before the first unit is decoded: discovery fills the cache the daemon inherits (tune_malloc).
     tune_malloc()
     source = _open(args)
     files = build_files(source, discover(source))
+    files[HeaderTextFile.name].extra_sections.append(mount_section(select_libfuse()))
     # Kernel discovery (above) decoded up to a cache-full of units, interleaved in the heap with its own
     # temporaries; once those are freed, the gaps between kept units are too small for a unit and
     # would stay resident for the life of the mount (+30 MiB at --cache-size 512M).  Start empty.
@@ -280,12 +341,14 @@ def cmd_mount(args: argparse.Namespace) -> int:
         fsname=f"memfs:{os.path.basename(args.image)}",
     )
     if args.foreground:
-        if args.log_file:
-            _log_to_file(args.log_file)
         run_fuse(files, mountpoint, options)
         source.close()
         return 0
-    pid = mount_background(files, mountpoint, options, log_file=args.log_file)
+    try:
+        pid = mount_background(files, mountpoint, options, log_fd=log_fd, inherited=inherited)
+    finally:
+        if log_fd is not None:
+            os.close(log_fd)  # the daemon has its own copy
     source.close()  # the daemon has its own copy of the descriptor
     print(f"memfs: {args.image} mounted on {mountpoint} (daemon pid {pid})")
     print(f"memfs: stop it with: memfs umount {mountpoint}")
@@ -301,7 +364,10 @@ def cmd_umount(args: argparse.Namespace) -> int:
 
 
 def _log_to_file(path: str) -> None:
-    handler = logging.FileHandler(path)
+    try:
+        handler = logging.FileHandler(path)
+    except OSError as exc:
+        raise MemfsError(f"--log-file {path}: cannot open it for writing: {exc.strerror}") from None
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logging.getLogger().addHandler(handler)
 
@@ -312,6 +378,7 @@ COMMANDS = {
     "umount": cmd_umount,
     "convert": cmd_convert,
     "share": cmd_share,
+    "doctor": cmd_doctor,
 }
 
 

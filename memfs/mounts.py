@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 MOUNTINFO = "/proc/self/mountinfo"
@@ -41,17 +42,22 @@ def _unescape(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
-def find_mount(mountpoint: str, mountinfo: str = MOUNTINFO) -> MountEntry | None:
-    """The mount at exactly ``mountpoint`` (the top one if several are stacked), or None."""
-    found = None
+def all_mounts(mountinfo: str = MOUNTINFO) -> Iterator[MountEntry]:
+    """Every line of the mount table, in its order (stacked mounts: the top one last)."""
     with open(mountinfo) as handle:
         for line in handle:
             fields = line.split()
-            if _unescape(fields[4]) != mountpoint:
-                continue
             dash = fields.index("-")
             options = set(fields[5].split(",")) | set(fields[dash + 3].split(","))
-            found = MountEntry(mountpoint, fields[dash + 1], _unescape(fields[dash + 2]), options)
+            yield MountEntry(_unescape(fields[4]), fields[dash + 1], _unescape(fields[dash + 2]), options)
+
+
+def find_mount(mountpoint: str, mountinfo: str = MOUNTINFO) -> MountEntry | None:
+    """The mount at exactly ``mountpoint`` (the top one if several are stacked), or None."""
+    found = None
+    for entry in all_mounts(mountinfo):
+        if entry.mountpoint == mountpoint:
+            found = entry
     return found
 
 
@@ -64,4 +70,4 @@ def is_mounted(path: str) -> bool:
         return os.path.ismount(real)
 
 
-__all__ = ["MountEntry", "find_mount", "is_mounted"]
+__all__ = ["MountEntry", "all_mounts", "find_mount", "is_mounted"]

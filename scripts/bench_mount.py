@@ -27,7 +27,11 @@ from scripts.make_crashdump_fixtures import build_dump
 
 def _serve_passthrough(image: str, mountpoint: str, threads: bool) -> None:
     """The trivial passthrough daemon (run in a child process)."""
-    from mfusepy import FUSE, FuseOSError, Operations
+    from memfs.fuse.libfuse import import_mfusepy, select_libfuse
+    from memfs.fuse.mount import thread_options
+
+    mfusepy = import_mfusepy()  # the same libfuse memfs mounts with
+    FUSE, FuseOSError, Operations = mfusepy.FUSE, mfusepy.FuseOSError, mfusepy.Operations
 
     class Passthrough(Operations):
         use_ns = True
@@ -59,7 +63,13 @@ def _serve_passthrough(image: str, mountpoint: str, threads: bool) -> None:
             return os.pread(self.fd, size, offset)
 
     FUSE(
-        Passthrough(), mountpoint, raw_fi=True, foreground=True, ro=True, nothreads=not threads, max_threads=8
+        Passthrough(),
+        mountpoint,
+        raw_fi=True,
+        foreground=True,
+        ro=True,
+        nothreads=not threads,
+        **thread_options(select_libfuse()),
     )
 
 

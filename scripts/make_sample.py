@@ -12,6 +12,7 @@ It needs nothing from outside the repository and builds in about a second.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -49,18 +50,22 @@ def explain(directory: Path) -> str:
     """What to try once the sample is mounted at ``directory/mnt``."""
     mnt = directory / "mnt"
     image = directory / (directory / "IMAGE").read_text().strip()
+    # The memfs command of the environment running this (make's .venv), as the user can type it.
+    script = Path(sys.executable).parent / "memfs"
+    memfs = os.path.relpath(script) if script.exists() else "python3 -m memfs"
     return f"""
 The sample {image} (a Windows 10 x64 hibernation file) is mounted on {mnt}. Try:
 
-  ls -l {mnt}                               # header.txt  memory.dmp  physmem.bin
-  cat {mnt}/header.txt                      # layout, CR3, KDBG, processors, runs, what is unknown and why
+  ls -l {mnt}                  # header.txt  memory.dmp  physmem.bin
+  cat {mnt}/header.txt         # layout, CR3, KDBG, processors, runs, what is unknown and why
   strings -n 8 {mnt}/physmem.bin | grep -m3 ntoskrnl
   dd if={mnt}/physmem.bin of=/dev/null bs=1M
-  python3 -m memfs info {mnt}/memory.dmp    # memfs reads its own crash dump back (so do WinDbg, kdmp-parser)
-  python3 -m memfs info {image} --json
-  python3 -m memfs convert {image} /tmp/sample.raw --to raw
+  {memfs} info {mnt}/memory.dmp        # memfs reads its own crash dump back (so do WinDbg, kdmp-parser)
+  {memfs} info {image} --json
+  {memfs} convert {image} /tmp/sample.raw --to raw
+  {memfs} doctor                          # what this machine has for mounting (libfuse, /dev/fuse, ...)
 
-When done:  make stop      (or: python3 -m memfs umount {mnt})
+When done:  make stop      (or: {memfs} umount {mnt})
 """
 
 

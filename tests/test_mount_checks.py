@@ -48,6 +48,7 @@ def test_failure_reason_prefers_libfuse_over_a_bare_status() -> None:
         "fusermount3: option allow_other only allowed if 'user_allow_other' is set in /etc/fuse.conf",
         "memfs: error: /m: mount failed (libfuse error 4)",
     ]
-    assert _failure_reason("/m", said) == f"/m: mount failed: {said[0]}"
-    assert _failure_reason("/m", ["memfs: error: /m: something precise"]) == "/m: something precise"
-    assert _failure_reason("/m", []) == "/m: mount failed: the daemon exited"
+    hint = "; run `memfs doctor` to check this machine"
+    assert _failure_reason("/m", said) == f"/m: mount failed: {said[0]}{hint}"
+    assert _failure_reason("/m", ["memfs: error: /m: something precise"]) == f"/m: something precise{hint}"
+    assert _failure_reason("/m", []) == f"/m: mount failed: the daemon exited{hint}"

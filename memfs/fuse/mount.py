@@ -2,15 +2,22 @@
 
 Background mode forks *before* any FUSE thread starts; the child runs the FUSE loop in the
 foreground and reports over a pipe once the kernel has accepted the mount (``init``), so
-``memfs mount`` returns only when the mount is usable — or fails with the child's one-line reason.
+``memfs mount`` returns only when the mount is usable — or fails with the child's one-line reason,
+or after :data:`READY_TIMEOUT` seconds.  Everything the daemon needs from its caller is settled
+before the fork: paths are absolute (libfuse changes the daemon's directory to ``/``), the log
+file is open, and the descriptors the caller handed down are closed in the daemon.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
 import logging
 import os
+import select
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -18,7 +25,9 @@ from dataclasses import dataclass, field
 
 from memfs.allocator import tune_malloc
 from memfs.exceptions import MemfsError, MissingDependencyError
-from memfs.mounts import is_mounted
+from memfs.fuse.libfuse import LibFuse, select_libfuse
+from memfs.memory import Section
+from memfs.mounts import find_mount, is_mounted
 from memfs.views.base import VirtualFile
 
 log = logging.getLogger(__name__)
@@ -45,19 +54,75 @@ class MountOptions:
 FUSE_DEVICE = "/dev/fuse"
 FUSE_CONF = "/etc/fuse.conf"
 
+DOCTOR_HINT = "run `memfs doctor` to check this machine"
+"""Ends every message of a mount that failed for a reason of the machine's, not the user's."""
 
-def check_mountpoint(mountpoint: str) -> None:
-    """Refuse a mount point that is missing, not a directory, not empty, or already mounted."""
+
+def dead_mount_message(mountpoint: str, fstype: str) -> str:
+    """What to say about a FUSE mount whose daemon is gone (every access fails with ENOTCONN)."""
+    if fstype == "fuse.memfs":
+        what, fix = "a memfs mount", f"memfs umount {mountpoint}"
+    else:
+        what, fix = f"a {fstype} mount", f"fusermount3 -u {mountpoint}"
+    return f"{mountpoint}: {what} whose daemon died is still attached: run `{fix}`"
+
+
+def is_dead_mount(mountpoint: str) -> bool:
+    """Whether a FUSE mount sits at ``mountpoint`` with no daemon behind it any more."""
+    if not is_mounted(mountpoint):
+        return False
+    try:
+        os.statvfs(mountpoint)  # never answered from the kernel's cache, unlike stat
+    except OSError as exc:
+        return exc.errno == errno.ENOTCONN
+    return False
+
+
+def clear_dead_mount(mountpoint: str) -> bool:
+    """Detach a dead *memfs* mount left at ``mountpoint``; True if one was cleared.
+
+    Nothing can be read from a mount whose daemon died, so detaching it loses nothing; a dead
+    mount of another filesystem is left alone for its owner (:func:`check_mountpoint` names it).
+    """
+    entry = find_mount(os.path.realpath(mountpoint)) if is_dead_mount(mountpoint) else None
+    if entry is None or entry.fstype != "fuse.memfs":
+        return False
+    try:
+        unmount(mountpoint)
+    except MemfsError as exc:
+        log.debug("could not clear the dead mount: %s", exc)
+        return False
+    return not is_mounted(mountpoint)
+
+
+def check_fuse_device() -> None:
+    """Refuse to go on when ``/dev/fuse`` is missing or cannot be opened by this user."""
     if not os.path.exists(FUSE_DEVICE):
         raise MissingDependencyError(
-            f"cannot mount: {FUSE_DEVICE} is missing (load the fuse module, install fuse3)"
+            f"cannot mount: {FUSE_DEVICE} is missing (load the fuse module, install fuse3); {DOCTOR_HINT}"
         )
     if not os.access(FUSE_DEVICE, os.R_OK | os.W_OK):
         # libfuse opens the device itself before trying fusermount3, and gives up if it cannot.
         raise MemfsError(
             f"cannot mount: no permission to open {FUSE_DEVICE} (it is normally mode 0666; "
-            f"ask an administrator, or mount as root)"
+            f"ask an administrator, or mount as root); {DOCTOR_HINT}"
         )
+
+
+def check_mountpoint(mountpoint: str) -> None:
+    """Refuse a mount point that is missing, not a directory, not empty, or already mounted.
+
+    Also refuse when this machine cannot mount at all (``/dev/fuse``, libfuse), before the image is
+    opened.
+    """
+    check_fuse_device()
+    try:
+        select_libfuse()
+    except MissingDependencyError as exc:
+        raise MissingDependencyError(f"cannot mount: {exc}; {DOCTOR_HINT}") from None
+    if is_dead_mount(mountpoint):
+        entry = find_mount(os.path.realpath(mountpoint))
+        raise MemfsError(dead_mount_message(mountpoint, entry.fstype if entry else "FUSE"))
     if not os.path.exists(mountpoint):
         raise MemfsError(f"{mountpoint}: mount point does not exist")
     if not os.path.isdir(mountpoint):
@@ -86,11 +151,24 @@ def check_allow_other(fuse_conf: str = FUSE_CONF) -> None:
     if not allowed:
         raise MemfsError(
             f"--allow-other: only root may use it unless {fuse_conf} has a line 'user_allow_other' "
-            "(ask an administrator to add it, or mount as root)"
+            f"(ask an administrator to add it, or mount as root); {DOCTOR_HINT}"
         )
 
 
-def _fuse_options(options: MountOptions) -> dict[str, object]:
+LOOKUP_TIMEOUT = 3600.0
+"""Seconds the kernel may remember a name or its absence: names never change while mounted."""
+
+
+def thread_options(lib: LibFuse) -> dict[str, object]:
+    """The worker-thread limit, where the loaded libfuse has one (``max_threads``, libfuse >= 3.12).
+
+    libfuse 3.12–3.14 otherwise warn about an unset (-1) limit; two cores want a few workers.
+    libfuse 2, 3.10 and 3.11 refuse the option as unknown and start threads as requests need them.
+    """
+    return {"max_threads": MAX_THREADS} if lib.knows_max_threads else {}
+
+
+def _fuse_options(options: MountOptions, lib: LibFuse) -> dict[str, object]:
     kwargs: dict[str, object] = {
         "ro": True,
         "fsname": options.fsname,
@@ -99,9 +177,12 @@ def _fuse_options(options: MountOptions) -> dict[str, object]:
         "foreground": True,
         "nothreads": options.single_threaded,
         "debug": options.debug,
+        # Options of the high-level library in libfuse 2 and 3 alike (libfuse 3 also has them in
+        # fuse_config, which libfuse 2's init callback lacks).
+        "entry_timeout": LOOKUP_TIMEOUT,
+        "negative_timeout": LOOKUP_TIMEOUT,
+        **thread_options(lib),
     }
-    # libfuse 3.14 otherwise warns about an unset (-1) thread limit; two cores want a few workers.
-    kwargs["max_threads"] = MAX_THREADS
     if options.allow_other:
         kwargs["allow_other"] = True
     for item in options.extra:
@@ -130,9 +211,9 @@ def _zero_copy_fuse() -> type:
     fills the reply buffer in place (``VirtualFile.read_into``): one copy fewer per request, and
     no 1 MiB temporaries for the allocator to fragment the heap with.
     """
-    from mfusepy import FUSE
+    from memfs.fuse.libfuse import import_mfusepy
 
-    class ZeroCopyFUSE(FUSE):
+    class ZeroCopyFUSE(import_mfusepy().FUSE):
         def read(self, path, buf, size, offset, fip) -> int:  # noqa: D102 (libfuse callback)
             fh = fip.contents if self.raw_fi else fip.contents.fh
             reply = (ctypes.c_char * size).from_address(ctypes.addressof(buf.contents))
@@ -142,14 +223,18 @@ def _zero_copy_fuse() -> type:
     return ZeroCopyFUSE
 
 
+def mount_section(lib: LibFuse) -> Section:
+    """The ``[Mount]`` section of a mount's header.txt: which libfuse serves it, and what that means."""
+    rows = [("Served by", lib.describe()), ("Largest read request", lib.largest_read_text)]
+    if lib.major < 3:
+        rows.append(("", "libfuse 2 cannot negotiate larger requests; libfuse 3 (fuse3) would read 1 MiB"))
+    return Section("Mount", rows)
+
+
 def run_fuse(files: dict[str, VirtualFile], mountpoint: str, options: MountOptions, on_ready=None) -> None:
     """Serve ``files`` at ``mountpoint`` until unmounted or interrupted (blocks)."""
-    try:
-        fuse_class = _zero_copy_fuse()
-    except (ImportError, OSError) as exc:  # a missing libfuse is an OSError from ctypes
-        raise MissingDependencyError(
-            f"cannot mount: libfuse is not available ({exc}); install fuse3"
-        ) from None
+    lib = select_libfuse()
+    fuse_class = _zero_copy_fuse()
     from memfs.fuse.operations import MemfsOperations
 
     served = threading.Event()
@@ -163,41 +248,78 @@ def run_fuse(files: dict[str, VirtualFile], mountpoint: str, options: MountOptio
     tune_malloc()
     operations = MemfsOperations(files, on_ready=ready)
     try:
-        fuse_class(operations, mountpoint, raw_fi=True, **_fuse_options(options))
+        fuse_class(operations, mountpoint, raw_fi=True, **_fuse_options(options, lib))
     except RuntimeError as exc:
         # libfuse's loop reports a non-zero status when SIGINT/SIGTERM ended it; once the mount
         # has served, that is the clean way out, not a failure.
         if not served.is_set():
-            raise MemfsError(f"{mountpoint}: mount failed (libfuse error {exc})") from None
+            raise MemfsError(
+                f"{mountpoint}: mount failed (libfuse error {exc}, {lib.describe()}); {DOCTOR_HINT}"
+            ) from None
 
 
 READY = b"\0memfs-ready\n"
 """The line the daemon writes on its stderr pipe once the kernel has accepted the mount."""
 
+READY_TIMEOUT = 60.0
+"""Seconds ``memfs mount`` waits for the daemon's mount to come up (it takes well under one)."""
+
 LIBFUSE_NOISE = ("Ignoring invalid max threads value",)
 """libfuse 3.14 prints this for every mount made through fuse_main; it means nothing to a user."""
 
 
+def open_descriptors() -> set[int]:
+    """The descriptors open in this process now (call it first thing: they are the inherited ones)."""
+    try:
+        listed = {int(name) for name in os.listdir("/proc/self/fd")}
+    except OSError:
+        return set()
+    still_open = set()
+    for fd in listed:  # drop the one the listing itself used, closed by now
+        try:
+            os.fstat(fd)
+        except OSError:
+            continue
+        still_open.add(fd)
+    return still_open
+
+
+def open_log_file(path: str) -> int:
+    """Open ``--log-file`` for appending before anything is mounted; one line if it cannot be."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError as exc:
+        raise MemfsError(f"--log-file {path}: cannot open it for writing: {exc.strerror}") from None
+
+
 def mount_background(
-    files: dict[str, VirtualFile], mountpoint: str, options: MountOptions, log_file: str | None = None
+    files: dict[str, VirtualFile],
+    mountpoint: str,
+    options: MountOptions,
+    log_fd: int | None = None,
+    inherited: set[int] | None = None,
+    timeout: float = READY_TIMEOUT,
 ) -> int:
     """Fork a daemon that serves the mount; return its PID once the mount is ready.
 
     Until it is ready the daemon's stderr (its own errors and libfuse's) is a pipe that this process
-    relays, so a failed mount reports its reason here; afterwards the daemon logs to ``log_file``
-    (or syslog) and holds no descriptor of the caller's terminal or pipes.
+    relays, so a failed mount reports its reason here; afterwards the daemon logs to ``log_fd`` (an
+    open ``--log-file``, else syslog).  The daemon closes ``inherited`` (the descriptors the caller
+    of ``memfs`` handed down: see :func:`open_descriptors`), so it holds none of its terminal's or
+    pipes'.  A daemon not ready within ``timeout`` seconds is stopped and the mount reported failed.
     """
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the daemon
         os.close(read_end)
         os.setsid()
+        _close_inherited(inherited or set(), keep={write_end, log_fd})
         _detach_stdio(stderr_to=write_end)
         status = 1
 
         def ready() -> None:
             os.write(2, READY)
-            _redirect_log(log_file)
+            _redirect_log(log_fd)
 
         try:
             run_fuse(files, mountpoint, options, on_ready=ready)
@@ -209,16 +331,66 @@ def mount_background(
         finally:
             os._exit(status)
     os.close(write_end)
+    try:
+        messages, is_ready = _wait_until_ready(read_end, timeout)
+    finally:
+        os.close(read_end)
+    if is_ready:
+        return pid
+    if _has_exited(pid):
+        raise MemfsError(_failure_reason(mountpoint, messages))
+    _stop_daemon(pid, mountpoint)
+    raise MemfsError(
+        f"{mountpoint}: the mount was not ready after {timeout:g} s; its daemon (pid {pid}) was stopped; "
+        + DOCTOR_HINT
+    )
+
+
+def _wait_until_ready(pipe: int, timeout: float) -> tuple[list[str], bool]:
+    """Lines the daemon wrote until it said READY (True), closed the pipe or ran out of time (False)."""
+    deadline = time.monotonic() + timeout
+    pending = b""
     messages: list[str] = []
-    with os.fdopen(read_end, "rb") as pipe:
-        for raw in pipe:
-            if raw == READY:
-                return pid
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([pipe], [], [], remaining)[0]:
+            return messages, False
+        chunk = os.read(pipe, 4096)
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        if not chunk and pending:
+            lines, pending = [*lines, pending], b""
+        for raw in lines:
+            if raw + b"\n" == READY:
+                return messages, True
             line = raw.decode(errors="replace").rstrip()
             if line and not line.startswith(LIBFUSE_NOISE):
                 messages.append(line)
-    os.waitpid(pid, 0)
-    raise MemfsError(_failure_reason(mountpoint, messages))
+        if not chunk:
+            return messages, False
+
+
+def _has_exited(pid: int, grace: float = 5.0) -> bool:
+    """Reap ``pid`` if it exits within ``grace`` seconds (a daemon that closed its pipe is exiting)."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _stop_daemon(pid: int, mountpoint: str) -> None:
+    """Stop a daemon that never became ready, and whatever half-made mount it left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if not _has_exited(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    if is_mounted(mountpoint):
+        with contextlib.suppress(MemfsError):
+            unmount(mountpoint)
 
 
 def _failure_reason(mountpoint: str, messages: list[str]) -> str:
@@ -231,7 +403,15 @@ def _failure_reason(mountpoint: str, messages: list[str]) -> str:
         reason = theirs[-1]
     else:
         reason = "the daemon exited"
-    return reason if mountpoint in reason else f"{mountpoint}: mount failed: {reason}"
+    reason = reason if mountpoint in reason else f"{mountpoint}: mount failed: {reason}"
+    return reason if DOCTOR_HINT in reason else f"{reason}; {DOCTOR_HINT}"
+
+
+def _close_inherited(inherited: set[int], keep: set[int | None]) -> None:
+    """Close what the daemon inherited from memfs's caller (0-2 are replaced by _detach_stdio)."""
+    for fd in inherited - keep - {0, 1, 2}:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _detach_stdio(stderr_to: int) -> None:
@@ -244,12 +424,12 @@ def _detach_stdio(stderr_to: int) -> None:
     os.close(stderr_to)
 
 
-def _redirect_log(log_file: str | None) -> None:
-    """Once mounted, the daemon's stderr and log go to ``log_file``, else to syslog."""
+def _redirect_log(log_fd: int | None) -> None:
+    """Once mounted, the daemon's stderr and log go to ``log_fd`` (the open --log-file), else to syslog."""
     import logging.handlers
 
-    if log_file:
-        target = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    if log_fd is not None:
+        target = log_fd
     else:
         target = os.open(os.devnull, os.O_WRONLY)
         if os.path.exists("/dev/log"):
@@ -279,17 +459,15 @@ def unmount(mountpoint: str, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def is_fuse_usable() -> bool:
-    """Whether this machine can mount FUSE filesystems at all (for tests and diagnostics)."""
-    return os.path.exists("/dev/fuse") and bool(shutil.which("fusermount3") or shutil.which("fusermount"))
-
-
 __all__ = [
     "MountOptions",
     "check_allow_other",
     "check_mountpoint",
+    "clear_dead_mount",
     "mount_background",
+    "mount_section",
+    "open_descriptors",
+    "open_log_file",
     "run_fuse",
     "unmount",
-    "is_fuse_usable",
 ]

@@ -17,10 +17,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mfusepy import FuseOSError, Operations
-
 from memfs.exceptions import MemfsError
+from memfs.fuse.libfuse import import_mfusepy
 from memfs.views.base import VirtualFile
+
+mfusepy = import_mfusepy()  # chooses the libfuse before mfusepy loads one
+FuseOSError = mfusepy.FuseOSError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ def _read_only(*_: Any, **__: Any) -> int:
     raise FuseOSError(errno.EROFS)
 
 
-class MemfsOperations(Operations):
+class MemfsOperations(mfusepy.Operations):
     """Serve a flat directory of :class:`VirtualFile` objects, read-only."""
 
     use_ns = True
@@ -49,11 +51,10 @@ class MemfsOperations(Operations):
     # -- life cycle ---------------------------------------------------------------------------
 
     def init_with_config(self, conn_info: Any, config_3: Any) -> None:
-        """Called once the kernel has accepted the mount: tell whoever waits that it is ready."""
-        if config_3 is not None:
-            # Names and sizes never change while mounted: let the kernel remember lookups.
-            config_3.entry_timeout = 3600.0
-            config_3.negative_timeout = 3600.0
+        """Called once the kernel has accepted the mount: tell whoever waits that it is ready.
+
+        (Lookup timeouts are mount options, ``mount._fuse_options``: libfuse 2 has no ``config_3``.)
+        """
         if self._on_ready is not None:
             self._on_ready()
 

@@ -1,6 +1,8 @@
 """Real FUSE mounts for tests: mount through the CLI in the background, always unmount.
 
-Tests here are marked ``fuse``; they are skipped where ``/dev/fuse`` or ``fusermount3`` is absent.
+Tests here are marked ``fuse``.  They skip only where this machine really cannot mount — the checks
+of ``memfs doctor`` (libfuse loads, ``/dev/fuse`` opens, the setuid helper for non-root) — and
+fail otherwise.  ``FUSE_LIBRARY_PATH`` selects the libfuse under test (scripts/platform_matrix.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from memfs.fuse.mount import is_fuse_usable
+from memfs.fuse.doctor import mount_blocker
 
 MEMFS = [sys.executable, "-m", "memfs"]
 
@@ -57,14 +59,31 @@ def unmount_quietly(mountpoint: Path) -> None:
         subprocess.run(["fusermount3", "-uz", str(mountpoint)], capture_output=True)
 
 
+REQUIRE_FUSE = "MEMFS_TEST_REQUIRE_FUSE"
+"""Set (to anything) where FUSE must work, so that a blocker fails the tests instead of skipping them."""
+
+
+@pytest.fixture(scope="session")
+def fuse_mountable() -> None:
+    """Skip, with the reason and its fix, where this machine cannot mount at all."""
+    reason = mount_blocker()
+    if reason is not None:
+        if os.environ.get(REQUIRE_FUSE):
+            pytest.fail(f"FUSE cannot mount here and {REQUIRE_FUSE} is set: {reason}")
+        pytest.skip(f"FUSE cannot mount here: {reason}")
+
+
+@pytest.fixture(autouse=True)
+def _needs_fuse(fuse_mountable: None) -> None:
+    """Every test in tests/integration mounts (or checks what a mount refuses)."""
+
+
 @pytest.fixture
 def mount_image(tmp_path: Path) -> Iterator[Callable[..., Path]]:
     """Factory: ``mount_image(image, *cli_args) -> mount point``, mounted in the background.
 
     ``mount_image.pids`` maps each mount point to its daemon's PID (as ``memfs mount`` printed it).
     """
-    if not is_fuse_usable():
-        pytest.skip("FUSE is not usable here (/dev/fuse or fusermount3 missing)")
     mounted: list[tuple[Path, int | None]] = []
 
     def mount(image: Path | str, *args: str) -> Path:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import kdmp_parser
-
 from memfs.byte_source import FileByteSource
 from memfs.formats.raw import RawSource
 from memfs.kernel.discover import discover
 from memfs.views.tree import build_files
 from scripts.make_windows_image import build_image
+from tests.readers import independent_reader
 
 
 def test_memory_dmp_through_the_mount(tmp_path: Path, mount_image) -> None:
@@ -30,5 +29,5 @@ def test_memory_dmp_through_the_mount(tmp_path: Path, mount_image) -> None:
     assert digest.hexdigest() == expected.hexdigest()
     header = (mnt / "header.txt").read_text()
     assert "[Kernel discovery (symbol-free)]" in header and f"{image.kdbg_va:#x}" in header
-    parser = kdmp_parser.KernelDumpParser(str(dump))
+    parser = independent_reader("kdmp_parser").KernelDumpParser(str(dump))
     assert parser.translate_virtual(image.kdbg_va) == image.kdbg_pa

@@ -5,9 +5,8 @@ from __future__ import annotations
 import gc
 import hashlib
 
-import kdmp_parser
-
 from scripts.make_sample import build, explain, sample_pages
+from tests.readers import independent_reader
 
 
 def test_sample_mounts_with_discovered_kernel_values(tmp_path, mount_image) -> None:
@@ -23,7 +22,7 @@ def test_sample_mounts_with_discovered_kernel_values(tmp_path, mount_image) -> N
     for pfn, data in pages.items():
         expected[pfn * 0x1000 : (pfn + 1) * 0x1000] = data
     assert hashlib.sha256(physmem).digest() == hashlib.sha256(expected).digest()
-    dump = kdmp_parser.KernelDumpParser(str(mnt / "memory.dmp"))
+    dump = independent_reader("kdmp_parser").KernelDumpParser(str(mnt / "memory.dmp"))
     assert dump.directory_table_base == 0x1AB000
     del dump  # it maps the file: release it so the mount can be unmounted
     gc.collect()

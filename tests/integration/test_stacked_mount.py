@@ -7,10 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from memfs.detect import open_image
-from memfs.fuse.mount import is_fuse_usable
 from scripts import make_crashdump_fixtures
 from tests.integration.conftest import _wait_for_exit, unmount_quietly
 from tests.readers import kdmp_read_pages
@@ -18,8 +15,6 @@ from tests.test_stacking import STACKED_MEMFS, boxed
 
 
 def test_mount_reads_through_two_containers(tmp_path: Path) -> None:
-    if not is_fuse_usable():
-        pytest.skip("FUSE is not usable here (/dev/fuse or fusermount3 missing)")
     inner = tmp_path / "inner.dmp"
     pages = make_crashdump_fixtures.build_dump(inner, width=64, dump_type=5)
     outer = boxed(inner, tmp_path / "evidence.tbox.tbox", 0x21, 0x42)

@@ -7,7 +7,6 @@ import random
 import struct
 from pathlib import Path
 
-import kdmp_parser
 import pytest
 
 from memfs.byte_source import FileByteSource
@@ -19,7 +18,7 @@ from memfs.views.memory_dmp import MAX_RUNS, MEMFS_BUGCHECK_CODE, MemoryDmpFile,
 from memfs.views.tree import build_files
 from scripts import make_crashdump_fixtures as mk
 from tests.kernel.conftest import VARIANTS
-from tests.readers import kdmp_read_pages, vol3_crash_read
+from tests.readers import independent_reader, kdmp_read_pages, vol3_crash_read
 
 PAGE = 0x1000
 FILETIME_EPOCH_OFFSET = 116444736000000000
@@ -211,7 +210,7 @@ def test_kdmp_parser_accepts_and_agrees(raw_dumps, name) -> None:
     assert len(pages) == dump.total_pages
     for pa, data in pages.items():
         assert data == bytes(expected[pa : pa + PAGE]), hex(pa)
-    parser = kdmp_parser.KernelDumpParser(str(path))
+    parser = independent_reader("kdmp_parser").KernelDumpParser(str(path))
     assert parser.directory_table_base == image.dtb
     space = dump.discovery.space
     for va in (image.kernel_base, image.kdbg_va, image.kdbg_va + 0x400, image.ps_loaded_module_list,

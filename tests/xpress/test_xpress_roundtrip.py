@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 
-import xpress_lz77
-from dissect.util.compression import lzxpress
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import memfs.xpress as xp
+from tests.readers import independent_reader
 
 from . import xp_reference as ref
 from .xp_memlike import KINDS, memory_like
@@ -34,6 +33,8 @@ LONG_RUN = re.compile(rb"(.)\1{65538}", re.S)  # a run that needs the 32-bit len
 @SETTINGS
 @given(segments)
 def test_plain_round_trip_and_independent_decoders(segs):
+    xpress_lz77 = independent_reader("xpress_lz77")
+    lzxpress = independent_reader("dissect.util.compression.lzxpress")
     data = memory_like(segs)
     stream = xp.compress_plain(data)
     assert xp.decompress_plain(stream, len(data)) == data
@@ -44,6 +45,7 @@ def test_plain_round_trip_and_independent_decoders(segs):
 @SETTINGS
 @given(segments)
 def test_huffman_round_trip_and_xpress_lz77(segs):
+    xpress_lz77 = independent_reader("xpress_lz77")
     data = memory_like(segs)
     stream = xp.compress_huffman(data)
     assert xp.decompress_huffman(stream, len(data)) == data
@@ -78,6 +80,7 @@ def test_round_trip_sizes_around_64k(size, kind, seed):
 @given(st.binary(max_size=400), st.integers(1, 40), st.integers(0, 255), st.binary(max_size=3))
 def test_round_trip_short_runs_near_the_end(prefix, run, byte, suffix):
     """Short runs near the end make the last symbols (3, 1) matches, i.e. symbol 256 (xpress.md §3.1)."""
+    xpress_lz77 = independent_reader("xpress_lz77")
     data = prefix + bytes([byte]) * run + suffix
     huff = xp.compress_huffman(data)
     assert xp.decompress_huffman(huff, len(data)) == data

@@ -1,0 +1,181 @@
+/*
+ * module.c - CPython binding of the LZNT1 codec (memfs.lznt1._lznt1).
+ *
+ * Inputs are taken through the buffer protocol without copying; the GIL is released around every call
+ * into the pure-C core (lznt1.h).  Decoding failures raise memfs.exceptions.DecompressionError with the
+ * input offset of the failure as its `offset` attribute.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "lznt1.h"
+
+static PyObject *DecompressionError; /* memfs.exceptions.DecompressionError */
+
+/* Builds DecompressionError(message, offset=in_offset) and raises it. */
+static void set_decode_error(lz_status st, const lz_error *err)
+{
+    char text[256];
+    PyObject *exc;
+    snprintf(text, sizeof text, "LZNT1: %s at input offset 0x%zx (output offset 0x%zx)", lz_strerror(st),
+             err->in_offset, err->out_offset);
+    exc = PyObject_CallFunction(DecompressionError, "(sn)", text, (Py_ssize_t)err->in_offset);
+    if (!exc)
+        return;
+    PyErr_SetObject(DecompressionError, exc);
+    Py_DECREF(exc);
+}
+
+static PyObject *py_decompress(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer in;
+    Py_ssize_t out_size;
+    PyObject *result;
+    lz_status st;
+    lz_error err = {0, 0};
+    size_t produced = 0;
+
+    (void)self;
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "decompress() takes exactly 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    out_size = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
+    if (out_size == -1 && PyErr_Occurred())
+        return NULL;
+    if (out_size < 0) {
+        PyErr_SetString(PyExc_ValueError, "out_size must be >= 0");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &in, PyBUF_SIMPLE) < 0)
+        return NULL;
+    result = PyBytes_FromStringAndSize(NULL, out_size);
+    if (!result) {
+        PyBuffer_Release(&in);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    st = lznt1_decode((const uint8_t *)in.buf, (size_t)in.len, (uint8_t *)PyBytes_AS_STRING(result),
+                      (size_t)out_size, 1, &produced, &err);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&in);
+    if (st != LZ_OK) {
+        Py_DECREF(result);
+        set_decode_error(st, &err);
+        return NULL;
+    }
+    return result;
+}
+
+static PyObject *py_decompress_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer in, out;
+    int allow_short = 0;
+    lz_status st;
+    lz_error err = {0, 0};
+    size_t produced = 0;
+
+    (void)self;
+    if (nargs != 2 && nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "decompress_into() takes 2 or 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (nargs == 3 && (allow_short = PyObject_IsTrue(args[2])) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[0], &in, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[1], &out, PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&in);
+        return NULL;
+    }
+    if ((const char *)out.buf < (const char *)in.buf + in.len &&
+        (const char *)in.buf < (const char *)out.buf + out.len) {
+        PyBuffer_Release(&in);
+        PyBuffer_Release(&out);
+        PyErr_SetString(PyExc_ValueError, "output buffer overlaps the input");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    st = lznt1_decode((const uint8_t *)in.buf, (size_t)in.len, (uint8_t *)out.buf, (size_t)out.len, !allow_short,
+                      &produced, &err);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&in);
+    PyBuffer_Release(&out);
+    if (st != LZ_OK) {
+        set_decode_error(st, &err);
+        return NULL;
+    }
+    return PyLong_FromSize_t(produced);
+}
+
+static PyObject *py_compress(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer in;
+    PyObject *result;
+    size_t cap, out_len = 0;
+    lz_status st;
+
+    (void)self;
+    if (nargs != 1) {
+        PyErr_Format(PyExc_TypeError, "compress() takes exactly 1 argument (%zd given)", nargs);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &in, PyBUF_SIMPLE) < 0)
+        return NULL;
+    cap = lznt1_bound((size_t)in.len);
+    if (cap == 0 || cap > PY_SSIZE_T_MAX) {
+        PyBuffer_Release(&in);
+        return PyErr_NoMemory();
+    }
+    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cap);
+    if (!result) {
+        PyBuffer_Release(&in);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    st = lznt1_encode((const uint8_t *)in.buf, (size_t)in.len, (uint8_t *)PyBytes_AS_STRING(result), cap,
+                      &out_len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&in);
+    if (st != LZ_OK) {
+        Py_DECREF(result);
+        if (st == LZ_E_NOMEM)
+            return PyErr_NoMemory();
+        PyErr_Format(PyExc_SystemError, "compress: %s", lz_strerror(st));
+        return NULL;
+    }
+    if (_PyBytes_Resize(&result, (Py_ssize_t)out_len) < 0)
+        return NULL;
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"decompress", (PyCFunction)(void (*)(void))py_decompress, METH_FASTCALL,
+     "decompress(data, out_size, /) -> bytes"},
+    {"decompress_into", (PyCFunction)(void (*)(void))py_decompress_into, METH_FASTCALL,
+     "decompress_into(data, out, allow_short=False, /) -> int"},
+    {"compress", (PyCFunction)(void (*)(void))py_compress, METH_FASTCALL, "compress(data, /) -> bytes"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "memfs.lznt1._lznt1", "C core of the [MS-XCA] LZNT1 codec (use memfs.lznt1).", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__lznt1(void)
+{
+    PyObject *exceptions, *m;
+
+    exceptions = PyImport_ImportModule("memfs.exceptions");
+    if (!exceptions)
+        return NULL;
+    DecompressionError = PyObject_GetAttrString(exceptions, "DecompressionError");
+    Py_DECREF(exceptions);
+    if (!DecompressionError)
+        return NULL;
+    m = PyModule_Create(&moduledef);
+    if (!m)
+        Py_CLEAR(DecompressionError);
+    return m;
+}

@@ -38,7 +38,7 @@ def decompress_into(data, out, allow_short: bool = False) -> int:
 
     Without ``allow_short`` the stream must fill all of ``out``.  With it, a stream that ends early is
     accepted and the bytes of ``out`` after the returned count are unspecified (the caller decides what
-    they mean; ``.zdmp`` blocks read them as zeros, zdmp.md §4).  A stream holding more than ``len(out)``
+    they mean; ``.zdmp`` blocks read them as zeros, zdmp.md §4.3).  A stream holding more than ``len(out)``
     bytes is always an error.  ``out`` must not overlap ``data``; on error its content is unspecified.
     """
     return _decompress_into(data, out, allow_short)

@@ -60,7 +60,7 @@ def dumpit_block() -> bytes:
 def test_dumpit_block_decodes_to_its_known_digest(dumpit_block):
     out = lz.decompress(dumpit_block, DUMPIT_DECODED_SIZE)
     assert hashlib.sha256(out).hexdigest() == DUMPIT_DECODED_SHA256
-    assert out[:8] == b"PAGEDU64"  # a 64-bit crash dump header, as a .zdmp holds (zdmp.md §5)
+    assert out[:8] == b"PAGEDU64"  # a 64-bit crash dump header, as a .zdmp holds (zdmp.md §1)
     assert out == dissect_lznt1.decompress(dumpit_block)
 
 

@@ -12,7 +12,8 @@ LZNT1_ASAN_DIR := $(LZNT1_ROOT)/build/asan
 LZNT1_ASAN_BIN := $(LZNT1_ASAN_DIR)/lznt1_asan_driver
 LZNT1_ASAN_SRC := $(filter-out %/module.c,$(wildcard $(LZNT1_ROOT)/memfs/lznt1/*.c)) \
                   $(LZNT1_ROOT)/memfs/xpress/matcher.c $(LZNT1_ROOT)/tests/lznt1/asan_driver.c
-LZNT1_ASAN_HDR := $(wildcard $(LZNT1_ROOT)/memfs/lznt1/*.h $(LZNT1_ROOT)/memfs/xpress/*.h)
+LZNT1_ASAN_HDR := $(wildcard $(LZNT1_ROOT)/memfs/lznt1/*.h $(LZNT1_ROOT)/memfs/xpress/*.h) \
+                  $(LZNT1_ROOT)/tests/asan_util.h
 ASAN_CC ?= $(CC)
 ASAN_CFLAGS ?= -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=all -Wall -Wextra -Werror
@@ -30,4 +31,5 @@ asan-lznt1: $(LZNT1_ASAN_BIN)
 
 $(LZNT1_ASAN_BIN): $(LZNT1_ASAN_SRC) $(LZNT1_ASAN_HDR)
 	@mkdir -p $(LZNT1_ASAN_DIR)
-	$(ASAN_CC) $(ASAN_CFLAGS) -I$(LZNT1_ROOT)/memfs/lznt1 -I$(LZNT1_ROOT)/memfs/xpress -o $@ $(LZNT1_ASAN_SRC)
+	$(ASAN_CC) $(ASAN_CFLAGS) -I$(LZNT1_ROOT)/memfs/lznt1 -I$(LZNT1_ROOT)/memfs/xpress -I$(LZNT1_ROOT)/tests \
+	  -o $@ $(LZNT1_ASAN_SRC)

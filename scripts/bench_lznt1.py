@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,22 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import memfs.lznt1 as lz  # noqa: E402
-from scripts.bench_xpress import UNIT, best_time, build_units, measure  # noqa: E402
+from scripts.bench_xpress import UNIT, _each, _each_into, best_time, build_units, corpus_line, measure  # noqa: E402
 from tests.conftest import shared_dir  # noqa: E402
-
-
-def _each(fn, *extra):
-    def work(streams):
-        for s in streams:
-            fn(s, *extra)
-
-    return work
-
-
-def _each_into(streams):
-    out = bytearray(UNIT)  # one reusable buffer per thread
-    for s in streams:
-        lz.decompress_into(s, out)
 
 
 def main() -> int:
@@ -50,10 +35,7 @@ def main() -> int:
 
     units = build_units(args.mib)
     total = len(units) * UNIT
-    print(
-        f"corpus: {len(units)} units of 64 KiB ({total / 2**20:.0f} MiB), CPUs: {os.cpu_count()}, "
-        f"load average {os.getloadavg()[0]:.2f}\n"
-    )
+    print(corpus_line(units))
     t0 = time.perf_counter()
     streams = [lz.compress(u) for u in units]
     encode_mbs = total / (time.perf_counter() - t0) / 1e6
@@ -65,7 +47,7 @@ def main() -> int:
     rows = []
     for name, work, items in (
         ("memfs.lznt1", _each(lz.decompress, UNIT), streams),
-        ("memfs.lznt1 (into)", _each_into, streams),
+        ("memfs.lznt1 (into)", _each_into(lz.decompress_into), streams),
         ("dissect.util", _each(dissect_lznt1.decompress), few),
     ):
         repeat = args.repeat if name.startswith("memfs") else 1

@@ -5,58 +5,33 @@
  * into the pure-C core (lznt1.h).  Decoding failures raise memfs.exceptions.DecompressionError with the
  * input offset of the failure as its `offset` attribute.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
+#include "codec_binding.h"
 #include "lznt1.h"
 
-static PyObject *DecompressionError; /* memfs.exceptions.DecompressionError */
-
-/* Builds DecompressionError(message, offset=in_offset) and raises it. */
+/* Raises DecompressionError naming the problem and both offsets. */
 static void set_decode_error(lz_status st, const lz_error *err)
 {
     char text[256];
-    PyObject *exc;
     snprintf(text, sizeof text, "LZNT1: %s at input offset 0x%zx (output offset 0x%zx)", lz_strerror(st),
              err->in_offset, err->out_offset);
-    exc = PyObject_CallFunction(DecompressionError, "(sn)", text, (Py_ssize_t)err->in_offset);
-    if (!exc)
-        return;
-    PyErr_SetObject(DecompressionError, exc);
-    Py_DECREF(exc);
+    codec_raise(text, err->in_offset);
 }
 
 static PyObject *py_decompress(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer in;
-    Py_ssize_t out_size;
     PyObject *result;
     lz_status st;
     lz_error err = {0, 0};
     size_t produced = 0;
 
     (void)self;
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "decompress() takes exactly 2 arguments (%zd given)", nargs);
+    result = codec_decompress_args(args, nargs, "decompress", &in);
+    if (!result)
         return NULL;
-    }
-    out_size = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
-    if (out_size == -1 && PyErr_Occurred())
-        return NULL;
-    if (out_size < 0) {
-        PyErr_SetString(PyExc_ValueError, "out_size must be >= 0");
-        return NULL;
-    }
-    if (PyObject_GetBuffer(args[0], &in, PyBUF_SIMPLE) < 0)
-        return NULL;
-    result = PyBytes_FromStringAndSize(NULL, out_size);
-    if (!result) {
-        PyBuffer_Release(&in);
-        return NULL;
-    }
     Py_BEGIN_ALLOW_THREADS
     st = lznt1_decode((const uint8_t *)in.buf, (size_t)in.len, (uint8_t *)PyBytes_AS_STRING(result),
-                      (size_t)out_size, 1, &produced, &err);
+                      (size_t)PyBytes_GET_SIZE(result), 1, &produced, &err);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&in);
     if (st != LZ_OK) {
@@ -82,19 +57,8 @@ static PyObject *py_decompress_into(PyObject *self, PyObject *const *args, Py_ss
     }
     if (nargs == 3 && (allow_short = PyObject_IsTrue(args[2])) < 0)
         return NULL;
-    if (PyObject_GetBuffer(args[0], &in, PyBUF_SIMPLE) < 0)
+    if (codec_in_out(args[0], args[1], &in, &out) < 0)
         return NULL;
-    if (PyObject_GetBuffer(args[1], &out, PyBUF_WRITABLE) < 0) {
-        PyBuffer_Release(&in);
-        return NULL;
-    }
-    if ((const char *)out.buf < (const char *)in.buf + in.len &&
-        (const char *)in.buf < (const char *)out.buf + out.len) {
-        PyBuffer_Release(&in);
-        PyBuffer_Release(&out);
-        PyErr_SetString(PyExc_ValueError, "output buffer overlaps the input");
-        return NULL;
-    }
     Py_BEGIN_ALLOW_THREADS
     st = lznt1_decode((const uint8_t *)in.buf, (size_t)in.len, (uint8_t *)out.buf, (size_t)out.len, !allow_short,
                       &produced, &err);
@@ -123,11 +87,7 @@ static PyObject *py_compress(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (PyObject_GetBuffer(args[0], &in, PyBUF_SIMPLE) < 0)
         return NULL;
     cap = lznt1_bound((size_t)in.len);
-    if (cap == 0 || cap > PY_SSIZE_T_MAX) {
-        PyBuffer_Release(&in);
-        return PyErr_NoMemory();
-    }
-    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cap);
+    result = codec_output(cap);
     if (!result) {
         PyBuffer_Release(&in);
         return NULL;
@@ -137,16 +97,7 @@ static PyObject *py_compress(PyObject *self, PyObject *const *args, Py_ssize_t n
                       &out_len);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&in);
-    if (st != LZ_OK) {
-        Py_DECREF(result);
-        if (st == LZ_E_NOMEM)
-            return PyErr_NoMemory();
-        PyErr_Format(PyExc_SystemError, "compress: %s", lz_strerror(st));
-        return NULL;
-    }
-    if (_PyBytes_Resize(&result, (Py_ssize_t)out_len) < 0)
-        return NULL;
-    return result;
+    return codec_finish_output(result, st == LZ_OK, out_len, st == LZ_E_NOMEM, "compress", lz_strerror(st));
 }
 
 static PyMethodDef methods[] = {
@@ -165,17 +116,5 @@ static struct PyModuleDef moduledef = {
 
 PyMODINIT_FUNC PyInit__lznt1(void)
 {
-    PyObject *exceptions, *m;
-
-    exceptions = PyImport_ImportModule("memfs.exceptions");
-    if (!exceptions)
-        return NULL;
-    DecompressionError = PyObject_GetAttrString(exceptions, "DecompressionError");
-    Py_DECREF(exceptions);
-    if (!DecompressionError)
-        return NULL;
-    m = PyModule_Create(&moduledef);
-    if (!m)
-        Py_CLEAR(DecompressionError);
-    return m;
+    return codec_module_create(&moduledef);
 }

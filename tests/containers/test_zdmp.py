@@ -46,6 +46,12 @@ def block_offsets(path: Path) -> list[int]:
     return offsets
 
 
+def cut(path: Path, dest: Path, length: int) -> Path:
+    """A copy of ``path`` truncated to ``length`` bytes."""
+    dest.write_bytes(path.read_bytes()[:length])
+    return dest
+
+
 def rewrite(path: Path, dest: Path, edit) -> Path:
     data = bytearray(path.read_bytes())
     edit(data)
@@ -246,16 +252,15 @@ def test_last_block_longer_than_the_rest_is_cut(fixtures, tmp_path):
 def test_truncated_block_leaves_earlier_blocks_readable(fixtures, tmp_path):
     path, inner = fixtures["full64.zdmp"]
     sixth = block_offsets(path)[5]
-    cut = tmp_path / "cut.zdmp"
-    cut.write_bytes(path.read_bytes()[: sixth + 100])
-    source = open_path(cut)
+    short = cut(path, tmp_path / "cut.zdmp", sixth + 100)
+    source = open_path(short)
     assert source.blocks_present == 5 and source.chain_stop[0] == sixth
     assert "block 5 is truncated" in source.chain_stop[1]
     assert source.pread(0, 5 * 0x10000) == inner[: 5 * 0x10000]
     with pytest.raises(CorruptionError) as info:
         source.pread(5 * 0x10000 + 10, 1)
     message = str(info.value)
-    assert message.startswith(f"{cut}: offset {sixth:#x}: block 5 is unreadable") and "\n" not in message
+    assert message.startswith(f"{short}: offset {sixth:#x}: block 5 is unreadable") and "\n" not in message
     assert f"decoded bytes {5 * 0x10000:#x}..{len(inner):#x} are missing" in message
     result = source.verify()
     assert (result.good, result.bad, result.missing) == (5, 0, 3)
@@ -265,9 +270,7 @@ def test_truncated_block_leaves_earlier_blocks_readable(fixtures, tmp_path):
 def test_truncated_inside_a_block_header(fixtures, tmp_path):
     path, inner = fixtures["full64.zdmp"]
     third = block_offsets(path)[2]
-    cut = tmp_path / "cut_header.zdmp"
-    cut.write_bytes(path.read_bytes()[: third + 5])
-    source = open_path(cut)
+    source = open_path(cut(path, tmp_path / "cut_header.zdmp", third + 5))
     assert source.blocks_present == 2 and "inside the header of block 2" in source.chain_stop[1]
     assert source.pread(0, 0x20000) == inner[:0x20000]
 
@@ -352,10 +355,9 @@ def test_not_a_zdmp_and_too_short(tmp_path):
 
 def test_no_complete_block_is_an_error_at_open(fixtures, tmp_path):
     path, _ = fixtures["full64.zdmp"]
-    cut = tmp_path / "header_only.zdmp"
-    cut.write_bytes(path.read_bytes()[: FIRST_BLOCK + 40])
+    short = cut(path, tmp_path / "header_only.zdmp", FIRST_BLOCK + 40)
     with pytest.raises(CorruptionError, match=r"offset 0x1000: no complete block: block 0 is truncated"):
-        open_path(cut)
+        open_path(short)
 
 
 # -- fuzz: any damage is a MemfsError at open or on read, nothing else -------------------------------------

@@ -14,36 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asan_util.h"
 #include "lznt1.h"
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static unsigned long failures;
-
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static size_t rnd_below(size_t n) { return n ? (size_t)(rnd() % n) : 0; }
-
-static void fail(const char *what, const char *name)
-{
-    failures++;
-    fprintf(stderr, "FAIL: %s (%s)\n", what, name);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 /* Decode from an exactly-sized copy into an exactly-sized buffer; check the error contract. */
 static lz_status decode(const uint8_t *in, size_t in_len, size_t out_len, int exact, uint8_t **out)
@@ -64,18 +36,6 @@ static lz_status decode(const uint8_t *in, size_t in_len, size_t out_len, int ex
     else
         free(buf);
     return st;
-}
-
-static void mutate(uint8_t *buf, size_t len)
-{
-    size_t k, edits = 1 + rnd_below(4);
-    for (k = 0; k < edits && len; k++) {
-        size_t pos = rnd_below(len);
-        if (rnd() & 1)
-            buf[pos] ^= (uint8_t)(1u << rnd_below(8));
-        else
-            buf[pos] = (uint8_t)rnd();
-    }
 }
 
 static void check_vector(const char *name, const uint8_t *c, size_t clen, size_t size, const uint8_t *expected)
@@ -113,22 +73,12 @@ static void check_vector(const char *name, const uint8_t *c, size_t clen, size_t
 
 static void check_file(const char *path, size_t size)
 {
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf;
-    long n;
-    if (!f) {
-        fail("cannot open vector", path);
-        return;
-    }
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = xmalloc(n > 0 ? (size_t)n : 0);
-    if (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)
+    size_t n = 0;
+    uint8_t *buf = read_file(path, &n);
+    if (!buf)
         fail("cannot read vector", path);
     else
-        check_vector(path, buf, n > 0 ? (size_t)n : 0, size, NULL);
-    fclose(f);
+        check_vector(path, buf, n, size, NULL);
     free(buf);
 }
 
@@ -143,36 +93,6 @@ static void check_msxca_example(void)
     static const char text[] = "F# F# G A A G F# E D D E F# F# E E F# F# G A A G F# E D D E F# E D D E E F# D "
                                "E F# G F# D E F# G F# E D E A F# F# G A A G F# E D D E F# E D D";
     check_vector("MS-XCA 3.3", stream, sizeof stream, sizeof text, (const uint8_t *)text);
-}
-
-/* Memory-like content: zero runs, random bytes, words, pointer tables, short repeated patterns. */
-static void fill_memory_like(uint8_t *buf, size_t len)
-{
-    static const char *words[] = {"kernel ", "memory ", "page ", "\\Windows\\", "svchost.exe ", "a", "ZBLK"};
-    size_t pos = 0;
-    while (pos < len) {
-        size_t n = 1 + rnd_below(rnd() & 1 ? 300 : 9000), i;
-        unsigned kind = (unsigned)rnd_below(5);
-        if (n > len - pos)
-            n = len - pos;
-        for (i = 0; i < n; i++) {
-            switch (kind) {
-            case 0: buf[pos + i] = 0; break;
-            case 1: buf[pos + i] = (uint8_t)rnd(); break;
-            case 2: {
-                const char *w = words[rnd_below(7)];
-                size_t wl = strlen(w), j;
-                for (j = 0; j < wl && i < n; j++, i++)
-                    buf[pos + i] = (uint8_t)w[j];
-                i--;
-                break;
-            }
-            case 3: buf[pos + i] = (i % 8) >= 6 ? 0xFF : (uint8_t)((i % 8) == 0 ? rnd() & 0xF8 : i); break;
-            default: buf[pos + i] = (uint8_t)("abcab"[i % 5]); break;
-            }
-        }
-        pos += n;
-    }
 }
 
 static void round_trip(size_t len)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -55,16 +55,5 @@ def test_incompressible_chunks_are_stored_and_zero_chunks_shrink():
 def test_threads_decode_in_parallel_with_correct_results():
     data = corpus(1 << 20, seed=3)
     stream = lz.compress(data)
-    errors = []
-
-    def work():
-        for _ in range(20):
-            if lz.decompress(stream, len(data)) != data:
-                errors.append("mismatch")
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(lambda _: lz.decompress(stream, len(data)) == data, range(40)))

@@ -240,10 +240,10 @@ class ZdmpSource:
         """Decoded bytes of block ``index``: BlockSize, or the rest of FileSize for the last."""
         return min(self.block_size, self.size - index * self.block_size)
 
-    def _block(self, index: int) -> bytes | bytearray:
+    def _block(self, index: int) -> bytes:
         return self.cache.get(index, lambda: self._decode(index))
 
-    def _decode(self, index: int, out: memoryview | None = None) -> bytes | bytearray:
+    def _decode(self, index: int, out: memoryview | None = None) -> bytes:
         """Block ``index``'s decoded bytes; with ``out`` (exactly a full block) decoded into it instead."""
         if index >= self.blocks_present:
             raise self._unreachable(index)
@@ -265,18 +265,23 @@ class ZdmpSource:
         self.blocks_decoded += 1
         if data_size == self.block_size:  # stored (§3); a stored last block may carry more than its length
             return payload if length == data_size else payload[:length]
-        target = out if out is not None else bytearray(self.block_size)
-        try:
-            produced = lznt1.decompress_into(payload, target, True)
+        try:  # the capacity is BlockSize even for the last block (§4.3)
+            if out is not None:
+                produced = lznt1.decompress_into(payload, out, True)
+            else:
+                data = lznt1.decompress(payload, self.block_size, True)
+                produced = len(data)
         except DecompressionError as exc:
             where = data_at + (exc.offset or 0)
             raise self._bad(index, where, f"LZNT1 data does not decode: {exc}") from None
-        if produced < length:  # zero-filled (§4.3)
-            target[produced:length] = bytes(length - produced)
+        if produced < length:  # the rest reads as zeros (§4.3)
             self._short_blocks.add(index)
         if out is not None:
+            out[produced:] = bytes(length - produced)
             return b""
-        return target if length == self.block_size else target[:length]
+        if produced < length:
+            return data + bytes(length - produced)
+        return data[:length] if produced > length else data
 
     def _check_crc(self, index: int, payload) -> None:
         crc = zlib.crc32(payload)

@@ -25,12 +25,13 @@ _decompress_into = _lznt1.decompress_into
 _compress = _lznt1.compress
 
 
-def decompress(data, out_size: int) -> bytes:
+def decompress(data, out_size: int, allow_short: bool = False) -> bytes:
     """Decode an LZNT1 stream into exactly ``out_size`` bytes.
 
-    Raises DecompressionError if the stream is invalid, ends before ``out_size`` bytes or holds more.
+    Raises DecompressionError if the stream is invalid, holds more than ``out_size`` bytes, or ends
+    before ``out_size`` bytes — unless ``allow_short``: then the bytes the stream holds are returned.
     """
-    return _decompress(data, out_size)
+    return _decompress(data, out_size, allow_short)
 
 
 def decompress_into(data, out, allow_short: bool = False) -> int:

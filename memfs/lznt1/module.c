@@ -24,14 +24,20 @@ static PyObject *py_decompress(PyObject *self, PyObject *const *args, Py_ssize_t
     lz_status st;
     lz_error err = {0, 0};
     size_t produced = 0;
+    int allow_short = 0;
 
     (void)self;
+    if (nargs == 3) { /* decompress(data, out_size, allow_short) */
+        if ((allow_short = PyObject_IsTrue(args[2])) < 0)
+            return NULL;
+        nargs = 2;
+    }
     result = codec_decompress_args(args, nargs, "decompress", &in);
     if (!result)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
     st = lznt1_decode((const uint8_t *)in.buf, (size_t)in.len, (uint8_t *)PyBytes_AS_STRING(result),
-                      (size_t)PyBytes_GET_SIZE(result), 1, &produced, &err);
+                      (size_t)PyBytes_GET_SIZE(result), !allow_short, &produced, &err);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&in);
     if (st != LZ_OK) {
@@ -39,6 +45,9 @@ static PyObject *py_decompress(PyObject *self, PyObject *const *args, Py_ssize_t
         set_decode_error(st, &err);
         return NULL;
     }
+    if ((Py_ssize_t)produced != PyBytes_GET_SIZE(result) &&
+        _PyBytes_Resize(&result, (Py_ssize_t)produced) < 0) /* allow_short: what the stream held */
+        return NULL;
     return result;
 }
 
@@ -102,7 +111,7 @@ static PyObject *py_compress(PyObject *self, PyObject *const *args, Py_ssize_t n
 
 static PyMethodDef methods[] = {
     {"decompress", (PyCFunction)(void (*)(void))py_decompress, METH_FASTCALL,
-     "decompress(data, out_size, /) -> bytes"},
+     "decompress(data, out_size, allow_short=False, /) -> bytes"},
     {"decompress_into", (PyCFunction)(void (*)(void))py_decompress_into, METH_FASTCALL,
      "decompress_into(data, out, allow_short=False, /) -> int"},
     {"compress", (PyCFunction)(void (*)(void))py_compress, METH_FASTCALL, "compress(data, /) -> bytes"},

@@ -148,6 +148,7 @@ def test_stream_cut_at_a_chunk_boundary_is_short():
     stream = stored_chunk(TEXT[:CHUNK]) + stored_chunk(TEXT[:100])
     fails(stream[: CHUNK + 2], CHUNK + 100, CHUNK + 2, "ends before")
     assert lz.decompress_into(stream[: CHUNK + 2], bytearray(CHUNK + 100), True) == CHUNK
+    assert lz.decompress(stream[: CHUNK + 2], CHUNK + 100, True) == TEXT[:CHUNK]
 
 
 def test_more_data_than_the_output_is_an_error_and_nothing_is_written_past_it():
@@ -158,6 +159,8 @@ def test_more_data_than_the_output_is_an_error_and_nothing_is_written_past_it():
     assert guard[:16] == b"\xaa" * 16 and guard[-16:] == b"\xaa" * 16
     with pytest.raises(DecompressionError, match="more data"):
         lz.decompress_into(stream, bytearray(5999), True)
+    with pytest.raises(DecompressionError, match="more data"):
+        lz.decompress(stream, 5999, True)
     # The gap a short chunk leaves must fit too.
     fails(stored_chunk(b"a") + stored_chunk(b"b"), 2, 3, "more data")
 

@@ -229,6 +229,14 @@ class ZdmpSource:
             pos += take
         return max(end - offset, 0)
 
+    def cache_stats(self) -> dict[str, int]:
+        """Hit/miss counters of the decoded-block cache (as MemorySource.cache_stats)."""
+        return self.cache.stats()
+
+    def drop_cache(self) -> None:
+        """Let go of the decoded blocks; later reads decode them again."""
+        self.cache.clear()
+
     def close(self) -> None:
         """Drop the decoded blocks and close the base source."""
         self.cache.clear()

@@ -126,8 +126,9 @@ def test_cache_stays_within_its_budget_and_bulk_reads_bypass_it(fixtures):
     for offset in range(0, len(inner), 5000):
         source.pread(offset, 5000)
     assert source.cache.current_bytes <= 2 * 0x10000
-    source.cache.clear()
-    misses = source.cache.stats()["misses"]
+    source.drop_cache()
+    assert source.cache.current_bytes == 0
+    misses = source.cache_stats()["misses"]
     out = bytearray(len(inner))
     source.readinto(0, out)
     assert out == inner

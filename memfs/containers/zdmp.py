@@ -6,9 +6,12 @@ the crash dump reader (zdmp.md §5).  It lives in ``memfs.containers`` because i
 knows nothing of physical memory.
 
 Open: check the header, walk the block chain reading only the 12-byte block headers (zdmp.md §4.1).
-Read: offset → block (``offset // BlockSize``) → CRC check → stored payload or LZNT1 decode, through a
-byte-bounded LRU cache (§4.2).  A bad block fails only the reads that touch it (§4.4); a truncated chain
-leaves the blocks before the cut readable (§4.5).
+Read: offset → block (``offset // BlockSize``) → the block's *layout*, made once per block: its payload
+read, its CRC checked and its LZNT1 chunks located from their headers → the 256 KiB unit holding the
+offset, decoded from just its chunks (LZNT1 chunks are independent 4 KiB slices, lznt1.md §3).  Layouts
+and units share one byte-bounded LRU cache (§4.2), so a random 4 KiB read decodes 256 KiB, not a 2 MiB
+block.  A bad
+block fails only the reads that touch it (§4.4); a truncated chain leaves earlier blocks readable (§4.5).
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ COMPRESSION_LZNT1 = 2  # COMPRESSION_FORMAT_LZNT1
 MIN_BLOCK_SIZE = 0x1000
 MAX_BLOCK_SIZE = 64 << 20
 MAX_BLOCKS = 1 << 22
+# Decoded bytes per cache unit: 64 LZNT1 chunks.  Small enough that a random read decodes little, large
+# enough that the per-unit Python work stays a few percent of the decoding (scripts/bench_zdmp.py).
+UNIT = 0x40000
+CHUNK = lznt1.CHUNK_SIZE
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ class ZdmpSource:
         self.name = f"{base.name}[decoded]"
         self.failures = FailureLog()
         self.cache = UnitCache(cache_size)
-        self.blocks_decoded = 0
+        self.decoded_bytes = 0  # bytes LZNT1 produced, for tests and benchmarks
         self._short_blocks: set[int] = set()
         self.header = self._read_header()
         self.size = self.header.file_size
@@ -190,27 +197,17 @@ class ZdmpSource:
 
         Raises DecompressionError for a bad block and CorruptionError past a broken chain (§4.4, §4.5).
         """
-        end = min(offset + n, self.size)
-        if offset < 0 or n < 0:
-            raise ValueError(f"{self.name}: negative offset or length ({offset}, {n})")
-        pieces = []
-        pos = offset
-        while pos < end:
-            index, inner = divmod(pos, self.block_size)
-            data = self._block(index)
-            take = min(end - pos, len(data) - inner)
-            whole = inner == 0 and take == len(data)
-            pieces.append(data if whole else memoryview(data)[inner : inner + take])
-            pos += take
-        if len(pieces) == 1 and isinstance(pieces[0], bytes):
-            return pieces[0]
-        return b"".join(pieces)
+        if n < 0:
+            raise ValueError(f"{self.name}: negative length {n}")
+        buf = bytearray(max(0, min(n, self.size - offset)))
+        got = self.readinto(offset, buf)
+        return bytes(buf) if got == len(buf) else bytes(buf[:got])
 
     def readinto(self, offset: int, out) -> int:
         """Fill ``out`` with decoded bytes at ``offset``; return the count (short only at the end).
 
-        A full-size block wholly inside ``out`` is decoded straight into it, bypassing the cache: bulk
-        readers read each block once.  Errors as :meth:`pread`.
+        Whole units inside ``out`` are decoded straight into it, bypassing the cache (bulk readers read
+        each unit once); the partial units at its ends go through the cache.  Errors as :meth:`pread`.
         """
         view = memoryview(out).cast("B")
         if offset < 0:
@@ -218,27 +215,31 @@ class ZdmpSource:
         end = min(offset + len(view), self.size)
         pos = offset
         while pos < end:
-            index, inner = divmod(pos, self.block_size)
+            index, a = divmod(pos, self.block_size)
             length = self._block_length(index)
-            take = min(end - pos, length - inner)
-            piece = view[pos - offset : pos - offset + take]
-            if inner == 0 and take == length == self.block_size:
-                self._decode(index, piece)
+            b = min(end - index * self.block_size, length)
+            piece = view[pos - offset : pos - offset + (b - a)]
+            whole_from = -(-a // UNIT) * UNIT
+            whole_to = b if b == length else b // UNIT * UNIT
+            if whole_from < whole_to:
+                self._copy_cached(index, a, whole_from, piece[: whole_from - a])
+                self._decode(index, whole_from, whole_to - whole_from, piece[whole_from - a : whole_to - a])
+                self._copy_cached(index, whole_to, b, piece[whole_to - a :])
             else:
-                piece[:] = memoryview(self._block(index))[inner : inner + take]
-            pos += take
+                self._copy_cached(index, a, b, piece)
+            pos += b - a
         return max(end - offset, 0)
 
     def cache_stats(self) -> dict[str, int]:
-        """Hit/miss counters of the decoded-block cache (as MemorySource.cache_stats)."""
+        """Hit/miss counters of the decoded-unit cache (as MemorySource.cache_stats)."""
         return self.cache.stats()
 
     def drop_cache(self) -> None:
-        """Let go of the decoded blocks; later reads decode them again."""
+        """Let go of decoded units and block layouts; later reads decode them again."""
         self.cache.clear()
 
     def close(self) -> None:
-        """Drop the decoded blocks and close the base source."""
+        """Drop the cache and close the base source."""
         self.cache.clear()
         self.base.close()
 
@@ -248,48 +249,90 @@ class ZdmpSource:
         """Decoded bytes of block ``index``: BlockSize, or the rest of FileSize for the last."""
         return min(self.block_size, self.size - index * self.block_size)
 
-    def _block(self, index: int) -> bytes:
-        return self.cache.get(index, lambda: self._decode(index))
+    def _copy_cached(self, index: int, a: int, b: int, out: memoryview) -> None:
+        """Copy bytes ``a .. b`` of block ``index`` into ``out`` from its cached units."""
+        length = self._block_length(index)
+        while a < b:
+            unit, inner = divmod(a, UNIT)
+            start = unit * UNIT
+            size = min(UNIT, length - start)
+            data = self.cache.get((index, unit), lambda s=start, n=size: self._decode(index, s, n))
+            take = min(b, start + size) - a
+            out[:take] = memoryview(data)[inner : inner + take]
+            out = out[take:]
+            a += take
 
-    def _decode(self, index: int, out: memoryview | None = None) -> bytes:
-        """Block ``index``'s decoded bytes; with ``out`` (exactly a full block) decoded into it instead."""
+    def _layout(self, index: int) -> bytes:
+        """Block ``index``'s chunk offsets (lznt1.chunk_offsets, packed uint32), or b"" when it is stored.
+
+        Made once per block and cached: the payload is read whole and its CRC checked (§4.4).  Keeping
+        the payload instead, to decode units from memory, measured slower (scripts/bench_zdmp.py): the
+        compressed bytes go cold in the cache, while a second read comes from the page cache.
+        """
+        return self.cache.get(("layout", index), lambda: self._make_layout(index))
+
+    def _make_layout(self, index: int) -> bytes:
         if index >= self.blocks_present:
             raise self._unreachable(index)
-        head = self._offsets[index]
-        data_at = head + BLOCK_HEADER.size
-        data_size = self._offsets[index + 1] - data_at
-        length = self._block_length(index)
-        if data_size == self.block_size and out is not None:  # stored: read straight into the caller's buffer
-            got = self.base.readinto(data_at, out)
-            if got != len(out):
-                raise self._bad(index, data_at + got, "the file ends inside this block (did it shrink?)")
-            self._check_crc(index, out)
-            self.blocks_decoded += 1
-            return b""
+        data_at, data_size = self._payload(index)
         payload = self.base.pread(data_at, data_size)
         if len(payload) != data_size:
             raise self._bad(index, data_at + len(payload), "the file ends inside this block (did it shrink?)")
         self._check_crc(index, payload)
-        self.blocks_decoded += 1
-        if data_size == self.block_size:  # stored (§3); a stored last block may carry more than its length
-            return payload if length == data_size else payload[:length]
-        try:  # the capacity is BlockSize even for the last block (§4.3)
-            if out is not None:
-                produced = lznt1.decompress_into(payload, out, True)
-            else:
-                data = lznt1.decompress(payload, self.block_size, True)
-                produced = len(data)
-        except DecompressionError as exc:
-            where = data_at + (exc.offset or 0)
-            raise self._bad(index, where, f"LZNT1 data does not decode: {exc}") from None
-        if produced < length:  # the rest reads as zeros (§4.3)
-            self._short_blocks.add(index)
-        if out is not None:
-            out[produced:] = bytes(length - produced)
+        if data_size == self.block_size:  # stored (§3)
             return b""
-        if produced < length:
-            return data + bytes(length - produced)
-        return data[:length] if produced > length else data
+        try:  # the stream may hold up to BlockSize bytes, also in the last block (§4.3)
+            return lznt1.chunk_offsets(payload, -(-self.block_size // CHUNK)).obj
+        except DecompressionError as exc:
+            raise self._bad(index, data_at + (exc.offset or 0), f"LZNT1 data is invalid: {exc}") from None
+
+    def _payload(self, index: int) -> tuple[int, int]:
+        """File offset and size of block ``index``'s payload."""
+        data_at = self._offsets[index] + BLOCK_HEADER.size
+        return data_at, self._offsets[index + 1] - data_at
+
+    def _decode(self, index: int, start: int, size: int, out: memoryview | None = None) -> bytes:
+        """Bytes ``start .. start + size`` of block ``index`` (a run of whole chunks, or up to the block's
+        end); with ``out`` (exactly ``size`` bytes) they are written there and b"" is returned."""
+        layout = self._layout(index)
+        data_at, _ = self._payload(index)
+        if not layout:  # stored: the payload is the data, checked by its CRC in _layout
+            if out is not None:
+                got = self.base.readinto(data_at + start, out)
+            else:
+                data = self.base.pread(data_at + start, size)
+                got = len(data)
+            if got != size:
+                raise self._bad(
+                    index, data_at + start + got, "the file ends inside this block (did it shrink?)"
+                )
+            return b"" if out is not None else data
+        offsets = memoryview(layout).cast("I")
+        count = len(offsets) - 1
+        first, last = start // CHUNK, min(count, -(-(start + size) // CHUNK))
+        capacity = min((last - first) * CHUNK, self.block_size - start)  # what these chunks may hold
+        data, produced = b"", 0
+        if first < last:  # chunks first .. last - 1 are a stream of their own (lznt1.md §3)
+            stream = self.base.pread(data_at + offsets[first], offsets[last] - offsets[first])
+            try:
+                if out is not None and capacity == size:
+                    produced = lznt1.decompress_into(stream, out, True)
+                else:
+                    data = lznt1.decompress(stream, capacity, True)
+                    produced = len(data)
+            except DecompressionError as exc:
+                where = data_at + offsets[first] + (exc.offset or 0)
+                raise self._bad(index, where, f"LZNT1 data does not decode: {exc}") from None
+            self.decoded_bytes += produced
+        if produced < size and last == count:  # the stream ended early: the rest reads as zeros (§4.3)
+            self._short_blocks.add(index)
+        if out is None:
+            return data[:size] if produced >= size else data + bytes(size - produced)
+        if data:  # decoded into a bytes object (capacity != size): copy what belongs to out
+            produced = min(produced, size)
+            out[:produced] = data[:produced]
+        out[produced:] = bytes(size - produced)
+        return b""
 
     def _check_crc(self, index: int, payload) -> None:
         crc = zlib.crc32(payload)

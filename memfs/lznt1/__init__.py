@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from memfs.lznt1 import _lznt1
 
-__all__ = ["CHUNK_SIZE", "compress", "decompress", "decompress_into"]
+__all__ = ["CHUNK_SIZE", "chunk_offsets", "compress", "decompress", "decompress_into"]
 
 CHUNK_SIZE = 4096
 """Decoded bytes one LZNT1 chunk stands for; the last chunk may be shorter (lznt1.md §3)."""
@@ -23,6 +23,7 @@ CHUNK_SIZE = 4096
 _decompress = _lznt1.decompress
 _decompress_into = _lznt1.decompress_into
 _compress = _lznt1.compress
+_chunk_offsets = _lznt1.chunk_offsets
 
 
 def decompress(data, out_size: int, allow_short: bool = False) -> bytes:
@@ -43,6 +44,18 @@ def decompress_into(data, out, allow_short: bool = False) -> int:
     bytes is always an error.  ``out`` must not overlap ``data``; on error its content is unspecified.
     """
     return _decompress_into(data, out, allow_short)
+
+
+def chunk_offsets(data, max_chunks: int) -> memoryview:
+    """Where each chunk of an LZNT1 stream starts, found from the chunk headers alone (nothing decoded).
+
+    Returns ``count + 1`` unsigned 32-bit offsets: chunk ``i``'s header is at ``offsets[i]`` and the last
+    chunk ends at ``offsets[count]``.  Chunk ``i`` decodes to output bytes ``4096 i .. 4096 (i + 1)``
+    (lznt1.md §3), so ``data[offsets[i]:offsets[j]]`` is itself a stream: chunks ``i .. j - 1``, decoding to
+    the output from ``4096 i`` on.  A bad chunk header or more than ``max_chunks`` chunks (a stream longer
+    than its output may hold) raises DecompressionError with the header's offset.
+    """
+    return memoryview(_chunk_offsets(data, max_chunks)).cast("I")
 
 
 def compress(data) -> bytes:

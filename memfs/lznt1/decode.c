@@ -101,23 +101,41 @@ static lz_status decode_chunk(const uint8_t *in, size_t ip, size_t cend, uint8_t
     return LZ_OK;
 }
 
+/* The chunk header at in[ip] (lznt1.md §2.1): 0 at the end of the stream (a zero header or fewer than two
+ * bytes left, §3 rule 1), 1 for a chunk whose body is *body bytes after the header, -1 with *st set for
+ * a bad signature or a body running past the input. */
+static int read_header(const uint8_t *in, size_t in_len, size_t ip, unsigned *header, size_t *body,
+                       lz_status *st)
+{
+    if (in_len - ip < 2)
+        return 0;
+    *header = xp_load16(in + ip);
+    if (*header == 0)
+        return 0;
+    if (XP_UNLIKELY(((*header >> 12) & 7u) != 3u)) {
+        *st = LZ_E_SIGNATURE;
+        return -1;
+    }
+    *body = (size_t)(*header & 0xFFFu) + 1;
+    if (XP_UNLIKELY(*body > in_len - ip - 2)) {
+        *st = LZ_E_TRUNCATED;
+        return -1;
+    }
+    return 1;
+}
+
 lz_status lznt1_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len, int exact,
                        size_t *produced, lz_error *err)
 {
-    size_t ip = 0, op = 0, chunk_start = 0;
-    int first = 1;
-    lz_status st;
+    size_t ip = 0, op = 0, chunk_start = 0, body = 0;
+    unsigned header = 0;
+    int first = 1, r;
+    lz_status st = LZ_OK;
 
-    while (in_len - ip >= 2) {
-        size_t hp = ip, body;
-        unsigned header = xp_load16(in + ip);
-        if (header == 0) /* end-of-stream marker (lznt1.md §3 rule 1) */
-            break;
-        if (XP_UNLIKELY(((header >> 12) & 7u) != 3u))
-            return fail(err, LZ_E_SIGNATURE, hp, op);
-        body = (size_t)(header & 0xFFFu) + 1;
-        if (XP_UNLIKELY(body > in_len - ip - 2))
-            return fail(err, LZ_E_TRUNCATED, hp, op);
+    while ((r = read_header(in, in_len, ip, &header, &body, &st)) != 0) {
+        size_t hp = ip;
+        if (r < 0)
+            return fail(err, st, hp, op);
         ip += 2;
         /* Each chunk starts 4 KiB after the previous one; a short chunk's gap reads as zeros (§3 rule 3). */
         if (!first) {
@@ -144,5 +162,28 @@ lz_status lznt1_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t ou
         *produced = op;
     if (exact && op != out_len)
         return fail(err, LZ_E_SHORT, ip, op);
+    return LZ_OK;
+}
+
+lz_status lznt1_chunk_offsets(const uint8_t *in, size_t in_len, uint32_t *offsets, size_t max_chunks,
+                              size_t *count, lz_error *err)
+{
+    size_t ip = 0, n = 0, body = 0;
+    unsigned header = 0;
+    lz_status st = LZ_OK;
+    int r;
+
+    if (in_len > UINT32_MAX)
+        return fail(err, LZ_E_CAPACITY, 0, 0);
+    while ((r = read_header(in, in_len, ip, &header, &body, &st)) != 0) {
+        if (r < 0)
+            return fail(err, st, ip, n * LZNT1_CHUNK);
+        if (n == max_chunks) /* a chunk beyond the output (§3 rule 6) */
+            return fail(err, LZ_E_OVERRUN, ip, n * LZNT1_CHUNK);
+        offsets[n++] = (uint32_t)ip;
+        ip += 2 + body;
+    }
+    offsets[n] = (uint32_t)ip;
+    *count = n;
     return LZ_OK;
 }

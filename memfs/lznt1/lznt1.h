@@ -56,6 +56,16 @@ const char *lz_strerror(lz_status status);
 lz_status lznt1_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len, int exact,
                        size_t *produced, lz_error *err);
 
+/*
+ * Index the chunks of in[0..in_len) without decoding them: offsets[i] receives the offset of chunk i's
+ * header and offsets[*count] the end of the last chunk (offsets has room for max_chunks + 1 entries).
+ * Chunk i decodes to output bytes [4096 i, 4096 (i + 1)) (lznt1.md §3), so any run of chunks can be
+ * decoded on its own.  Errors as the decoder's for headers; more than max_chunks chunks is LZ_E_OVERRUN;
+ * in_len above UINT32_MAX is LZ_E_CAPACITY.
+ */
+lz_status lznt1_chunk_offsets(const uint8_t *in, size_t in_len, uint32_t *offsets, size_t max_chunks,
+                              size_t *count, lz_error *err);
+
 /* Largest possible encoder output for in_len input bytes (0 if that would overflow size_t). */
 size_t lznt1_bound(size_t in_len);
 

@@ -81,6 +81,49 @@ static PyObject *py_decompress_into(PyObject *self, PyObject *const *args, Py_ss
     return PyLong_FromSize_t(produced);
 }
 
+static PyObject *py_chunk_offsets(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer in;
+    Py_ssize_t max_chunks;
+    PyObject *result;
+    lz_status st;
+    lz_error err = {0, 0};
+    size_t count = 0;
+
+    (void)self;
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "chunk_offsets() takes exactly 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    max_chunks = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
+    if (max_chunks == -1 && PyErr_Occurred())
+        return NULL;
+    if (max_chunks < 0 || max_chunks > (PY_SSIZE_T_MAX / 4) - 1) {
+        PyErr_SetString(PyExc_ValueError, "max_chunks out of range");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &in, PyBUF_SIMPLE) < 0)
+        return NULL;
+    result = PyBytes_FromStringAndSize(NULL, (max_chunks + 1) * 4);
+    if (!result) {
+        PyBuffer_Release(&in);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    st = lznt1_chunk_offsets((const uint8_t *)in.buf, (size_t)in.len, (uint32_t *)PyBytes_AS_STRING(result),
+                             (size_t)max_chunks, &count, &err);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&in);
+    if (st != LZ_OK) {
+        Py_DECREF(result);
+        set_decode_error(st, &err);
+        return NULL;
+    }
+    if (_PyBytes_Resize(&result, (Py_ssize_t)(count + 1) * 4) < 0)
+        return NULL;
+    return result;
+}
+
 static PyObject *py_compress(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer in;
@@ -114,6 +157,8 @@ static PyMethodDef methods[] = {
      "decompress(data, out_size, allow_short=False, /) -> bytes"},
     {"decompress_into", (PyCFunction)(void (*)(void))py_decompress_into, METH_FASTCALL,
      "decompress_into(data, out, allow_short=False, /) -> int"},
+    {"chunk_offsets", (PyCFunction)(void (*)(void))py_chunk_offsets, METH_FASTCALL,
+     "chunk_offsets(data, max_chunks, /) -> bytes"},
     {"compress", (PyCFunction)(void (*)(void))py_compress, METH_FASTCALL, "compress(data, /) -> bytes"},
     {NULL, NULL, 0, NULL},
 };

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memfs import lznt1
-from memfs.containers.zdmp import ZdmpSource, open_zdmp, probe
+from memfs.containers.zdmp import UNIT, ZdmpSource, open_zdmp, probe
 from memfs.exceptions import CorruptionError, DecompressionError, FormatError, MemfsError
 from scripts.make_zdmp_fixtures import FIXTURES, block_payloads, build_fixture, write_zdmp
 
@@ -132,7 +132,20 @@ def test_cache_stays_within_its_budget_and_bulk_reads_bypass_it(fixtures):
     out = bytearray(len(inner))
     source.readinto(0, out)
     assert out == inner
-    assert source.cache.stats()["misses"] == misses + 1  # only the short last block went through the cache
+    # Every unit was decoded straight into `out`: the cache only saw each block's layout (zdmp.md §4.2).
+    assert source.cache_stats()["misses"] == misses + source.blocks_present
+    assert source.cache_stats()["entries"] == source.blocks_present
+
+
+def test_a_small_read_decodes_one_unit_not_the_block(fixtures):
+    path, inner = fixtures["full64_2m.zdmp"]  # one 2 MiB block holding 0x7A000 bytes: units of 256 KiB
+    source = open_path(path)
+    assert len(inner) > UNIT
+    for offset, units in ((0x100, 1), (0x45678, 1), (0x3FFF0, 2)):
+        source.drop_cache()
+        before = source.decoded_bytes
+        assert source.pread(offset, 16) == inner[offset : offset + 16]
+        assert source.decoded_bytes - before <= units * UNIT
 
 
 def test_close_closes_the_base(fixtures):
@@ -194,7 +207,7 @@ def test_verify_counts_bad_blocks_without_decoding(fixtures, tmp_path):
     source = open_path(rewrite(path, tmp_path / "two.zdmp", damage))
     result = source.verify()
     assert (result.good, result.bad, result.missing) == (6, 2, 0)
-    assert source.blocks_decoded == 0 and source.cache.stats()["misses"] == 0
+    assert source.decoded_bytes == 0 and source.cache.stats()["misses"] == 0
     assert source.failures.count == 2
 
 
@@ -233,6 +246,24 @@ def test_short_lznt1_block_reads_as_zeros_after_its_end(fixtures, tmp_path):
     assert source.pread(0x20000, 0x10000) == expected
     assert dict(source.describe()[0].rows)["Blocks zero-filled after a short LZNT1 stream"] == "1"
     assert source.failures.count == 0
+
+
+@pytest.mark.parametrize("kept", [0x41000, 0x30000, 0x40000 + 10])
+def test_short_stream_in_a_block_of_several_units(fixtures, tmp_path, kept):
+    """A 512 KiB block (two 256 KiB units) whose stream ends inside unit 1, at its start, or in unit 0."""
+    _, inner = fixtures["full64.zdmp"]
+    payloads = block_payloads(inner, 0x80000)
+    payloads[0] = lznt1.compress(inner[:kept])
+    path = tmp_path / "short2.zdmp"
+    write_zdmp(path, payloads, len(inner), 0x80000)
+    expected = (inner[:kept] + bytes(0x80000 - kept))[: len(inner)]  # one short last block
+    source = open_path(path)
+    assert source.pread(0, len(inner)) == expected
+    source.drop_cache()
+    out = bytearray(b"\xff" * len(inner))
+    assert source.readinto(0, out) == len(inner) and out == expected
+    source.drop_cache()
+    assert source.pread(0x50000, 0x100) == expected[0x50000:0x50100]
 
 
 def test_last_block_longer_than_the_rest_is_cut(fixtures, tmp_path):
@@ -396,7 +427,8 @@ def test_mutated_files_fail_cleanly(fixtures, tmp_path, data):
     except MemfsError as exc:
         assert "\n" not in str(exc) and str(exc).startswith(str(target))
         return
-    for offset in range(0, source.size, 0x7000):
+    ends = [source.size - 1, source.size // 2]  # a damaged FileSize may claim far more than the file holds
+    for offset in [*range(0, min(source.size, 2 * len(inner)), 0x7000), *ends]:
         try:
             got = source.pread(offset, 0x7000)
         except MemfsError as exc:

@@ -17,6 +17,27 @@
 #include "asan_util.h"
 #include "lznt1.h"
 
+/* Index the chunks of an exactly-sized copy into an exactly-sized offsets array; check the contract. */
+static void index_chunks(const uint8_t *in, size_t in_len, size_t max_chunks)
+{
+    uint8_t *copy = xmalloc(in_len);
+    uint32_t *offsets = xmalloc((max_chunks + 1) * sizeof *offsets);
+    size_t count = 0, i;
+    lz_error err = {0, 0};
+    memcpy(copy, in, in_len);
+    if (lznt1_chunk_offsets(copy, in_len, offsets, max_chunks, &count, &err) == LZ_OK) {
+        if (count > max_chunks || offsets[count] > in_len)
+            fail("chunk index out of range", "chunk_offsets");
+        for (i = 0; i < count; i++)
+            if (offsets[i] >= offsets[i + 1])
+                fail("chunk offsets not increasing", "chunk_offsets");
+    } else if (err.in_offset > in_len) {
+        fail("error offset beyond input", "chunk_offsets");
+    }
+    free(offsets);
+    free(copy);
+}
+
 /* Decode from an exactly-sized copy into an exactly-sized buffer; check the error contract. */
 static lz_status decode(const uint8_t *in, size_t in_len, size_t out_len, int exact, uint8_t **out)
 {
@@ -61,12 +82,14 @@ static void check_vector(const char *name, const uint8_t *c, size_t clen, size_t
         decode(c, clen, size - 1, 1, NULL);
     for (i = 0; i < clen; i += 1 + clen / 64) /* truncations */
         decode(c, i, size, 0, NULL);
+    index_chunks(c, clen, (size + LZNT1_CHUNK - 1) / LZNT1_CHUNK);
     for (i = 0; i < 200; i++) {
         uint8_t *m = xmalloc(clen);
         memcpy(m, c, clen);
         mutate(m, clen);
         decode(m, clen, size, 0, NULL);
         decode(m, clen, size, 1, NULL);
+        index_chunks(m, clen, (size + LZNT1_CHUNK - 1) / LZNT1_CHUNK);
         free(m);
     }
 }
@@ -135,6 +158,7 @@ static void fuzz(unsigned iterations)
             pos += 2 + body;
         }
         decode(buf, len, out_len, i & 1, NULL);
+        index_chunks(buf, len, rnd_below(8));
         free(buf);
         if (i % 32 == 0)
             round_trip(rnd_below(i % 64 == 0 ? 300000 : 20000));

@@ -185,3 +185,32 @@ def test_bad_arguments():
         lz.decompress("text", 4)
     with pytest.raises((TypeError, BufferError)):
         lz.decompress_into(b"", bytes(4))  # read-only output
+
+
+# -- chunk_offsets: the chunk index (§3) ---------------------------------------------------------------------
+
+
+def test_chunk_offsets_locate_every_chunk_and_runs_decode_on_their_own():
+    data = (TEXT * 2)[: CHUNK * 3] + bytes(CHUNK) + b"tail"
+    stream = lz.compress(data)
+    offsets = lz.chunk_offsets(stream, 5)
+    assert len(offsets) == 6 and offsets[0] == 0 and offsets[5] == len(stream)
+    for i in range(5):
+        for j in range(i + 1, 6):
+            part = lz.decompress(stream[offsets[i] : offsets[j]], len(data[i * CHUNK : j * CHUNK]))
+            assert part == data[i * CHUNK : j * CHUNK], (i, j)
+
+
+def test_chunk_offsets_stop_at_the_end_marker_and_check_headers():
+    stream = stored_chunk(b"abc") + stored_chunk(b"def")
+    assert list(lz.chunk_offsets(stream + b"\x00\x00junk", 2)) == [0, 5, 10]
+    assert list(lz.chunk_offsets(b"", 0)) == [0]
+    with pytest.raises(DecompressionError, match="more data") as info:
+        lz.chunk_offsets(stream, 1)  # a stream holding more chunks than its output may
+    assert info.value.offset == 5
+    with pytest.raises(DecompressionError, match="past the end") as info:
+        lz.chunk_offsets(stream[:-1], 2)
+    assert info.value.offset == 5
+    with pytest.raises(DecompressionError, match="signature") as info:
+        lz.chunk_offsets(stream[:6] + bytes([stream[6] & 0x8F]) + stream[7:], 2)
+    assert info.value.offset == 5

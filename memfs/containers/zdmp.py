@@ -284,7 +284,8 @@ class ZdmpSource:
         try:  # the stream may hold up to BlockSize bytes, also in the last block (§4.3)
             return lznt1.chunk_offsets(payload, -(-self.block_size // CHUNK)).obj
         except DecompressionError as exc:
-            raise self._bad(index, data_at + (exc.offset or 0), f"LZNT1 data is invalid: {exc}") from None
+            what = f"the LZNT1 stream at file offset {data_at:#x} is invalid: {exc}"
+            raise self._bad(index, data_at + (exc.offset or 0), what) from None
 
     def _payload(self, index: int) -> tuple[int, int]:
         """File offset and size of block ``index``'s payload."""
@@ -321,8 +322,9 @@ class ZdmpSource:
                     data = lznt1.decompress(stream, capacity, True)
                     produced = len(data)
             except DecompressionError as exc:
-                where = data_at + offsets[first] + (exc.offset or 0)
-                raise self._bad(index, where, f"LZNT1 data does not decode: {exc}") from None
+                run_at = data_at + offsets[first]
+                what = f"LZNT1 chunks {first}..{last - 1} at file offset {run_at:#x} do not decode: {exc}"
+                raise self._bad(index, run_at + (exc.offset or 0), what) from None
             self.decoded_bytes += produced
         if produced < size and last == count:  # the stream ended early: the rest reads as zeros (§4.3)
             self._short_blocks.add(index)

@@ -17,6 +17,16 @@ static void set_decode_error(lz_status st, const lz_error *err)
     codec_raise(text, err->in_offset);
 }
 
+/* `result` on success; else drops it, raises DecompressionError and returns NULL. */
+static PyObject *result_or_raise(PyObject *result, lz_status st, const lz_error *err)
+{
+    if (st == LZ_OK)
+        return result;
+    Py_DECREF(result);
+    set_decode_error(st, err);
+    return NULL;
+}
+
 static PyObject *py_decompress(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer in;
@@ -40,11 +50,8 @@ static PyObject *py_decompress(PyObject *self, PyObject *const *args, Py_ssize_t
                       (size_t)PyBytes_GET_SIZE(result), !allow_short, &produced, &err);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&in);
-    if (st != LZ_OK) {
-        Py_DECREF(result);
-        set_decode_error(st, &err);
+    if (!result_or_raise(result, st, &err))
         return NULL;
-    }
     if ((Py_ssize_t)produced != PyBytes_GET_SIZE(result) &&
         _PyBytes_Resize(&result, (Py_ssize_t)produced) < 0) /* allow_short: what the stream held */
         return NULL;
@@ -114,11 +121,8 @@ static PyObject *py_chunk_offsets(PyObject *self, PyObject *const *args, Py_ssiz
                              (size_t)max_chunks, &count, &err);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&in);
-    if (st != LZ_OK) {
-        Py_DECREF(result);
-        set_decode_error(st, &err);
+    if (!result_or_raise(result, st, &err))
         return NULL;
-    }
     if (_PyBytes_Resize(&result, (Py_ssize_t)(count + 1) * 4) < 0)
         return NULL;
     return result;

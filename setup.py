@@ -1,6 +1,8 @@
 """Build recipe for the C parts of memfs (pyproject.toml holds everything else).
 
-The Xpress codecs (memfs/xpress/*.c) are compiled into ``memfs.xpress._xpress`` by ``pip install``.
+The Xpress codecs (memfs/xpress/*.c) are compiled into ``memfs.xpress._xpress`` and the LZNT1 codec
+(memfs/lznt1/*.c, whose encoder shares the Xpress match finder) into ``memfs.lznt1._lznt1`` by
+``pip install``.
 """
 
 import glob
@@ -8,6 +10,8 @@ import glob
 from setuptools import Extension, setup
 
 XPRESS_SOURCES = sorted(glob.glob("memfs/xpress/*.c"))
+LZNT1_SOURCES = sorted(glob.glob("memfs/lznt1/*.c")) + ["memfs/xpress/matcher.c"]
+CFLAGS = ["-O3", "-std=c11", "-Wall", "-Wextra"]
 
 setup(
     ext_modules=[
@@ -15,7 +19,14 @@ setup(
             "memfs.xpress._xpress",
             sources=XPRESS_SOURCES,
             depends=glob.glob("memfs/xpress/*.h"),
-            extra_compile_args=["-O3", "-std=c11", "-Wall", "-Wextra"],
-        )
+            extra_compile_args=CFLAGS,
+        ),
+        Extension(
+            "memfs.lznt1._lznt1",
+            sources=LZNT1_SOURCES,
+            include_dirs=["memfs/xpress"],
+            depends=glob.glob("memfs/lznt1/*.h") + glob.glob("memfs/xpress/*.h"),
+            extra_compile_args=CFLAGS,
+        ),
     ],
 )

@@ -11,7 +11,7 @@ ASAN_DIR := $(XPRESS_ROOT)/build/asan
 ASAN_BIN := $(ASAN_DIR)/xpress_asan_driver
 ASAN_SRC := $(filter-out %/module.c,$(wildcard $(XPRESS_ROOT)/memfs/xpress/*.c)) \
             $(XPRESS_ROOT)/tests/xpress/asan_driver.c
-ASAN_HDR := $(wildcard $(XPRESS_ROOT)/memfs/xpress/*.h)
+ASAN_HDR := $(wildcard $(XPRESS_ROOT)/memfs/xpress/*.h) $(XPRESS_ROOT)/tests/asan_util.h
 ASAN_CC ?= $(CC)
 ASAN_CFLAGS ?= -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=all -Wall -Wextra -Werror
@@ -32,4 +32,4 @@ asan: $(ASAN_BIN)
 
 $(ASAN_BIN): $(ASAN_SRC) $(ASAN_HDR)
 	@mkdir -p $(ASAN_DIR)
-	$(ASAN_CC) $(ASAN_CFLAGS) -I$(XPRESS_ROOT)/memfs/xpress -o $@ $(ASAN_SRC)
+	$(ASAN_CC) $(ASAN_CFLAGS) -I$(XPRESS_ROOT)/memfs/xpress -I$(XPRESS_ROOT)/tests -o $@ $(ASAN_SRC)

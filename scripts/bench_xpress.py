@@ -49,6 +49,15 @@ def build_units(mib: int, seed: int = 7) -> list[bytes]:
     return units
 
 
+def corpus_line(units: list[bytes]) -> str:
+    """The first line of a report: corpus size, CPUs and the machine's load (timings depend on it)."""
+    total = len(units) * UNIT
+    return (
+        f"corpus: {len(units)} units of 64 KiB ({total / 2**20:.0f} MiB), CPUs: {os.cpu_count()}, "
+        f"load average {os.getloadavg()[0]:.2f}\n"
+    )
+
+
 def best_time(fn, repeat: int, clock=time.perf_counter) -> float:
     """Best of `repeat` runs of fn(), measured with `clock` (wall time by default)."""
     best = float("inf")
@@ -152,10 +161,7 @@ def main() -> int:
 
     units = build_units(args.mib)
     total = len(units) * UNIT
-    print(
-        f"corpus: {len(units)} units of 64 KiB ({total / 2**20:.0f} MiB), CPUs: {os.cpu_count()}, "
-        f"load average {os.getloadavg()[0]:.2f}\n"
-    )
+    print(corpus_line(units))
 
     streams = {}
     enc_speed = {}

@@ -68,18 +68,21 @@ void xp_matcher_skip(xp_matcher *m, size_t end)
 
 xp_match xp_matcher_find(xp_matcher *m, size_t pos)
 {
+    size_t max_len = m->in_len - pos;
+    return xp_matcher_find_within(m, pos, m->max_dist, max_len > MAX_MATCH ? MAX_MATCH : max_len);
+}
+
+xp_match xp_matcher_find_within(xp_matcher *m, size_t pos, size_t max_dist, size_t max_len)
+{
     xp_match best = {0, 0};
     const uint8_t *in = m->in;
     const uint8_t *cur = in + pos;
-    size_t max_len = m->in_len - pos;
     size_t best_len = XP_MIN_MATCH - 1;
     unsigned chain = m->max_chain;
     uint32_t cand;
 
     if (max_len < XP_MIN_MATCH)
         return best;
-    if (max_len > MAX_MATCH)
-        max_len = MAX_MATCH;
     xp_matcher_skip(m, pos);
     cand = m->head[hash3(cur)];
     insert(m, pos);
@@ -88,7 +91,7 @@ xp_match xp_matcher_find(xp_matcher *m, size_t pos)
     while (chain--) {
         size_t d = (uint32_t)((uint32_t)pos - cand);
         const uint8_t *c;
-        if (d == 0 || d > m->max_dist || d > pos)
+        if (d == 0 || d > max_dist || d > pos)
             break;
         c = cur - d;
         if (c[best_len] == cur[best_len] && c[0] == cur[0] && c[1] == cur[1]) {

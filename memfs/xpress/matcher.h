@@ -36,6 +36,10 @@ void xp_matcher_init(xp_matcher *m, const uint8_t *in, size_t in_len, size_t max
 /* Longest match for position pos (all earlier positions get inserted first). */
 xp_match xp_matcher_find(xp_matcher *m, size_t pos);
 
+/* The same with this call's own limits: at most max_dist back and max_len long (max_len <= in_len - pos).
+ * LZNT1 uses it: both limits follow the position inside a 4 KiB chunk (docs/formats/lznt1.md §2.3). */
+xp_match xp_matcher_find_within(xp_matcher *m, size_t pos, size_t max_dist, size_t max_len);
+
 /* Insert positions up to (excluding) end, skipping the middle of long runs to bound the cost. */
 void xp_matcher_skip(xp_matcher *m, size_t end);
 

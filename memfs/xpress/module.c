@@ -5,29 +5,20 @@
  * into the pure-C core (xpress.h).  Decoding failures raise memfs.exceptions.DecompressionError with the
  * input offset of the failure as its `offset` attribute.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
+#include "codec_binding.h"
 #include "xpress.h"
 
 typedef xp_status (*decode_fn)(const uint8_t *, size_t, uint8_t *, size_t, xp_error *);
 typedef xp_status (*encode_fn)(const uint8_t *, size_t, uint8_t *, size_t, size_t *);
 typedef size_t (*bound_fn)(size_t);
 
-static PyObject *DecompressionError; /* memfs.exceptions.DecompressionError */
-
-/* Builds DecompressionError(message, offset=in_offset) and raises it. */
+/* Raises DecompressionError naming the algorithm, the problem and both offsets. */
 static void set_decode_error(const char *algorithm, xp_status st, const xp_error *err)
 {
     char text[256];
-    PyObject *exc;
     snprintf(text, sizeof text, "%s: %s at input offset 0x%zx (output offset 0x%zx)", algorithm,
              xp_strerror(st), err->in_offset, err->out_offset);
-    exc = PyObject_CallFunction(DecompressionError, "(sn)", text, (Py_ssize_t)err->in_offset);
-    if (!exc)
-        return;
-    PyErr_SetObject(DecompressionError, exc);
-    Py_DECREF(exc);
+    codec_raise(text, err->in_offset);
 }
 
 static int get_input(PyObject *obj, Py_buffer *view)
@@ -39,32 +30,16 @@ static PyObject *decompress_common(PyObject *const *args, Py_ssize_t nargs, cons
                                    const char *algorithm, decode_fn fn)
 {
     Py_buffer in;
-    Py_ssize_t out_size;
     PyObject *result;
     xp_status st;
     xp_error err = {0, 0};
 
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "%s() takes exactly 2 arguments (%zd given)", name, nargs);
+    result = codec_decompress_args(args, nargs, name, &in);
+    if (!result)
         return NULL;
-    }
-    out_size = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
-    if (out_size == -1 && PyErr_Occurred())
-        return NULL;
-    if (out_size < 0) {
-        PyErr_SetString(PyExc_ValueError, "out_size must be >= 0");
-        return NULL;
-    }
-    if (get_input(args[0], &in) < 0)
-        return NULL;
-    result = PyBytes_FromStringAndSize(NULL, out_size);
-    if (!result) {
-        PyBuffer_Release(&in);
-        return NULL;
-    }
     Py_BEGIN_ALLOW_THREADS
-    st = fn((const uint8_t *)in.buf, (size_t)in.len, (uint8_t *)PyBytes_AS_STRING(result), (size_t)out_size,
-            &err);
+    st = fn((const uint8_t *)in.buf, (size_t)in.len, (uint8_t *)PyBytes_AS_STRING(result),
+            (size_t)PyBytes_GET_SIZE(result), &err);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&in);
     if (st != XP_OK) {
@@ -87,19 +62,8 @@ static PyObject *decompress_into_common(PyObject *const *args, Py_ssize_t nargs,
         PyErr_Format(PyExc_TypeError, "%s() takes exactly 2 arguments (%zd given)", name, nargs);
         return NULL;
     }
-    if (get_input(args[0], &in) < 0)
+    if (codec_in_out(args[0], args[1], &in, &out) < 0)
         return NULL;
-    if (PyObject_GetBuffer(args[1], &out, PyBUF_WRITABLE) < 0) {
-        PyBuffer_Release(&in);
-        return NULL;
-    }
-    if ((const char *)out.buf < (const char *)in.buf + in.len &&
-        (const char *)in.buf < (const char *)out.buf + out.len) {
-        PyBuffer_Release(&in);
-        PyBuffer_Release(&out);
-        PyErr_SetString(PyExc_ValueError, "output buffer overlaps the input");
-        return NULL;
-    }
     Py_BEGIN_ALLOW_THREADS
     st = fn((const uint8_t *)in.buf, (size_t)in.len, (uint8_t *)out.buf, (size_t)out.len, &err);
     Py_END_ALLOW_THREADS
@@ -128,11 +92,7 @@ static PyObject *compress_common(PyObject *const *args, Py_ssize_t nargs, const 
     if (get_input(args[0], &in) < 0)
         return NULL;
     cap = bound((size_t)in.len);
-    if (cap == 0 || cap > PY_SSIZE_T_MAX) {
-        PyBuffer_Release(&in);
-        return PyErr_NoMemory();
-    }
-    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cap);
+    result = codec_output(cap);
     if (!result) {
         PyBuffer_Release(&in);
         return NULL;
@@ -141,16 +101,7 @@ static PyObject *compress_common(PyObject *const *args, Py_ssize_t nargs, const 
     st = fn((const uint8_t *)in.buf, (size_t)in.len, (uint8_t *)PyBytes_AS_STRING(result), cap, &out_len);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&in);
-    if (st != XP_OK) {
-        Py_DECREF(result);
-        if (st == XP_E_NOMEM)
-            return PyErr_NoMemory();
-        PyErr_Format(PyExc_SystemError, "%s: %s", name, xp_strerror(st));
-        return NULL;
-    }
-    if (_PyBytes_Resize(&result, (Py_ssize_t)out_len) < 0)
-        return NULL;
-    return result;
+    return codec_finish_output(result, st == XP_OK, out_len, st == XP_E_NOMEM, name, xp_strerror(st));
 }
 
 static PyObject *py_decompress_plain(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -214,17 +165,5 @@ static struct PyModuleDef moduledef = {
 
 PyMODINIT_FUNC PyInit__xpress(void)
 {
-    PyObject *exceptions, *m;
-
-    exceptions = PyImport_ImportModule("memfs.exceptions");
-    if (!exceptions)
-        return NULL;
-    DecompressionError = PyObject_GetAttrString(exceptions, "DecompressionError");
-    Py_DECREF(exceptions);
-    if (!DecompressionError)
-        return NULL;
-    m = PyModule_Create(&moduledef);
-    if (!m)
-        Py_CLEAR(DecompressionError);
-    return m;
+    return codec_module_create(&moduledef);
 }

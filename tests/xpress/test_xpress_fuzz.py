@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import memfs.xpress as xp
 from memfs.exceptions import DecompressionError
+from tests.stream_edits import edit_stream
 
 from .xp_memlike import KINDS, memory_like
 
@@ -39,19 +40,7 @@ def mutated_stream(draw):
     data = memory_like([(kind, size, draw(st.integers(0, 1000))), ("text", size // 3, 1)])
     algorithm = draw(st.sampled_from((0, 1)))
     stream = bytearray((xp.compress_plain, xp.compress_huffman)[algorithm](data))
-    for _ in range(draw(st.integers(1, 6))):
-        op = draw(st.sampled_from(("flip", "set", "truncate", "insert", "delete")))
-        pos = draw(st.integers(0, max(0, len(stream) - 1)))
-        if op == "flip" and stream:
-            stream[pos] ^= 1 << draw(st.integers(0, 7))
-        elif op == "set" and stream:
-            stream[pos] = draw(st.integers(0, 255))
-        elif op == "truncate":
-            del stream[pos:]
-        elif op == "insert":
-            stream[pos:pos] = draw(st.binary(min_size=1, max_size=8))
-        elif op == "delete":
-            del stream[pos : pos + draw(st.integers(1, 8))]
+    edit_stream(draw, stream)
     out_size = len(data) + draw(st.sampled_from((0, 0, 0, -1, 1, 3, -100, 100)))
     return algorithm, bytes(stream), max(0, out_size)
 

@@ -1,0 +1,439 @@
+"""The .zdmp container (docs/formats/zdmp.md) over fixtures from scripts/make_zdmp_fixtures.py: decoded
+bytes equal the inner dump's, and every kind of damage gives one clear error or fails only its block."""
+
+from __future__ import annotations
+
+import random
+import struct
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from memfs import lznt1
+from memfs.containers.zdmp import UNIT, ZdmpSource, open_zdmp, probe
+from memfs.exceptions import CorruptionError, DecompressionError, FormatError, MemfsError
+from scripts.make_zdmp_fixtures import FIXTURES, block_payloads, build_fixture, write_zdmp
+
+from .file_source import FileByteSource
+
+FIRST_BLOCK = 0x1000  # zdmp.md §2, stated here for the tests
+
+
+@pytest.fixture(scope="session")
+def fixtures(tmp_path_factory) -> dict[str, tuple[Path, bytes]]:
+    out = tmp_path_factory.mktemp("zdmp")
+    built = {}
+    for name in FIXTURES:
+        path, inner, _ = build_fixture(out, name)
+        built[name] = (path, inner.read_bytes())
+    return built
+
+
+def open_path(path) -> ZdmpSource:
+    return ZdmpSource(FileByteSource(path))
+
+
+def block_offsets(path: Path) -> list[int]:
+    """Header offsets of the blocks, walked here independently of the reader."""
+    data = path.read_bytes()
+    offsets, pos = [], FIRST_BLOCK
+    while pos < len(data):
+        offsets.append(pos)
+        pos += 12 + struct.unpack_from("<I", data, pos + 4)[0]
+    return offsets
+
+
+def cut(path: Path, dest: Path, length: int) -> Path:
+    """A copy of ``path`` truncated to ``length`` bytes."""
+    dest.write_bytes(path.read_bytes()[:length])
+    return dest
+
+
+def rewrite(path: Path, dest: Path, edit) -> Path:
+    data = bytearray(path.read_bytes())
+    edit(data)
+    dest.write_bytes(data)
+    return dest
+
+
+# -- decoding --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(FIXTURES))
+def test_pread_and_readinto_give_the_inner_dump(fixtures, name):
+    path, inner = fixtures[name]
+    source = open_path(path)
+    try:
+        assert source.size == len(inner)
+        assert source.pread(0, len(inner) + 100) == inner
+        buf = bytearray(len(inner) + 7)
+        assert source.readinto(0, memoryview(buf)[3 : 3 + len(inner)]) == len(inner)
+        assert buf[3 : 3 + len(inner)] == inner
+        rng = random.Random(name)
+        for _ in range(200):
+            offset = rng.randrange(len(inner) + 10)
+            n = rng.choice((1, 7, 4096, 65536, 70000, rng.randrange(1, 200000)))
+            assert source.pread(offset, n) == inner[offset : offset + n]
+            out = bytearray(n)
+            got = source.readinto(offset, out)
+            assert got == len(inner[offset : offset + n]) and out[:got] == inner[offset : offset + n]
+        assert source.pread(len(inner), 10) == b"" and source.readinto(len(inner) + 5, bytearray(3)) == 0
+        assert source.failures.count == 0
+    finally:
+        source.close()
+
+
+def test_fixture_shapes(fixtures):
+    """The fixtures hold what they claim: stored blocks, short last blocks, DumpIt's block size."""
+    four_k = open_path(fixtures["full64_4k.zdmp"][0])
+    assert four_k.stored_blocks >= 1  # the pseudo-random page
+    bitmap = open_path(fixtures["bitmap64.zdmp"][0])
+    assert bitmap.stored_blocks == 1 and bitmap.size % bitmap.block_size != 0
+    big = open_path(fixtures["full64_2m.zdmp"][0])
+    assert big.blocks_expected == big.blocks_present == 1 and big.size < big.block_size == 0x200000
+    for source in (four_k, bitmap, big):
+        assert source.chain_stop is None and source.trailing_bytes == 0
+        source.close()
+
+
+def test_threads_read_consistently(fixtures):
+    path, inner = fixtures["bitmap64.zdmp"]
+    source = ZdmpSource(FileByteSource(path), cache_size=3 * 0x10000)
+    errors = []
+
+    def work(seed):
+        rng = random.Random(seed)
+        for _ in range(300):
+            offset, n = rng.randrange(len(inner)), rng.randrange(1, 100000)
+            if source.pread(offset, n) != inner[offset : offset + n]:
+                errors.append((offset, n))
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert source.cache.current_bytes <= 3 * 0x10000
+
+
+def test_cache_stays_within_its_budget_and_bulk_reads_bypass_it(fixtures):
+    path, inner = fixtures["full64.zdmp"]
+    source = ZdmpSource(FileByteSource(path), cache_size=2 * 0x10000)
+    for offset in range(0, len(inner), 5000):
+        source.pread(offset, 5000)
+    assert source.cache.current_bytes <= 2 * 0x10000
+    source.drop_cache()
+    assert source.cache.current_bytes == 0
+    misses = source.cache_stats()["misses"]
+    out = bytearray(len(inner))
+    source.readinto(0, out)
+    assert out == inner
+    # Every unit was decoded straight into `out`: the cache only saw each block's layout (zdmp.md §4.2).
+    assert source.cache_stats()["misses"] == misses + source.blocks_present
+    assert source.cache_stats()["entries"] == source.blocks_present
+
+
+def test_a_small_read_decodes_one_unit_not_the_block(fixtures):
+    path, inner = fixtures["full64_2m.zdmp"]  # one 2 MiB block holding 0x7A000 bytes: units of 256 KiB
+    source = open_path(path)
+    assert len(inner) > UNIT
+    for offset, units in ((0x100, 1), (0x45678, 1), (0x3FFF0, 2)):
+        source.drop_cache()
+        before = source.decoded_bytes
+        assert source.pread(offset, 16) == inner[offset : offset + 16]
+        assert source.decoded_bytes - before <= units * UNIT
+
+
+def test_close_closes_the_base(fixtures):
+    base = FileByteSource(fixtures["full64.zdmp"][0])
+    source = open_zdmp(base, None)
+    source.close()
+    assert base.closed
+
+
+def test_probe_looks_at_content_only():
+    class Head:
+        def __init__(self, head):
+            self.head = head
+
+    assert probe(Head(b"ZDMP\x00\x01\x00\x00"))
+    assert not probe(Head(b"PAGEDU64"))
+    assert not probe(Head(b"ZDM"))
+
+
+def test_facts_for_header_txt_and_info(fixtures):
+    source = open_path(fixtures["bitmap64.zdmp"][0])
+    info = source.info()
+    assert info["format"] == "zdmp" and info["block_size"] == 0x10000 and info["decoded_size"] == source.size
+    assert info["blocks"] == info["blocks_present"] == 8 and info["stored_blocks"] == 1
+    assert info["chain_stop"] is None and info["bad_blocks"] == 0
+    rows = dict(source.describe()[0].rows)
+    assert rows["Blocks"] == "8 of 8 present: 7 LZNT1, 1 stored uncompressed"
+    assert rows["BlockSize"] == "0x10000"
+
+
+# -- bad blocks: EIO for their bytes only (zdmp.md §4.4) ----------------------------------------------------
+
+
+def test_bad_crc_fails_only_its_block_and_is_logged_once(fixtures, tmp_path):
+    path, inner = fixtures["full64.zdmp"]
+    third = block_offsets(path)[2]
+    bad = rewrite(path, tmp_path / "crc.zdmp", lambda d: d.__setitem__(third + 20, d[third + 20] ^ 0x40))
+    source = open_path(bad)
+    for _ in range(2):
+        with pytest.raises(DecompressionError) as info:
+            source.pread(2 * 0x10000 + 100, 10)
+        assert str(info.value).startswith(f"{bad}: offset {third + 8:#x}: block 2 ")
+        assert "CRC32" in str(info.value) and "\n" not in str(info.value)
+    assert source.failures.count == 1
+    assert source.pread(0, 2 * 0x10000) == inner[: 2 * 0x10000]
+    assert source.pread(3 * 0x10000, 0x10000) == inner[3 * 0x10000 : 4 * 0x10000]
+    with pytest.raises(DecompressionError):
+        source.readinto(0, bytearray(len(inner)))  # a bulk read through the bad block
+
+
+def test_verify_counts_bad_blocks_without_decoding(fixtures, tmp_path):
+    path, _ = fixtures["full64.zdmp"]
+    offsets = block_offsets(path)
+
+    def damage(d):
+        for k in (1, 5):
+            d[offsets[k] + 30] ^= 1
+
+    source = open_path(rewrite(path, tmp_path / "two.zdmp", damage))
+    result = source.verify()
+    assert (result.good, result.bad, result.missing) == (6, 2, 0)
+    assert source.decoded_bytes == 0 and source.cache.stats()["misses"] == 0
+    assert source.failures.count == 2
+
+
+def test_block_whose_decoded_size_lies_is_bad(fixtures, tmp_path):
+    """A non-last block whose LZNT1 stream holds more than BlockSize bytes."""
+    _, inner = fixtures["full64.zdmp"]
+    payloads = block_payloads(inner, 0x10000)
+    payloads[1] = lznt1.compress(inner[0x10000 : 0x20000 + 0x1000])  # one page too many
+    path = tmp_path / "lies.zdmp"
+    write_zdmp(path, payloads, len(inner), 0x10000)
+    source = open_path(path)
+    with pytest.raises(DecompressionError, match="block 1 .*more data than the expected output size"):
+        source.pread(0x10000, 1)
+    assert source.pread(0, 0x10000) == inner[:0x10000] and source.failures.count == 1
+
+
+def test_invalid_lznt1_names_the_file_offset_of_the_fault(fixtures, tmp_path):
+    _, inner = fixtures["full64.zdmp"]
+    payloads = block_payloads(inner, 0x10000)
+    payloads[3] = b"\x10\x00" + payloads[3][2:]  # first chunk header: signature 1
+    path = tmp_path / "sig.zdmp"
+    write_zdmp(path, payloads, len(inner), 0x10000)
+    offset = block_offsets(path)[3] + 12
+    with pytest.raises(DecompressionError, match=rf"offset {offset:#x}: block 3 .*signature"):
+        open_path(path).pread(3 * 0x10000, 1)
+
+
+def test_short_lznt1_block_reads_as_zeros_after_its_end(fixtures, tmp_path):
+    _, inner = fixtures["full64.zdmp"]
+    payloads = block_payloads(inner, 0x10000)
+    payloads[2] = lznt1.compress(inner[0x20000 : 0x20000 + 0x9000])
+    path = tmp_path / "short.zdmp"
+    write_zdmp(path, payloads, len(inner), 0x10000)
+    source = open_path(path)
+    expected = inner[0x20000:0x29000] + bytes(0x7000)
+    assert source.pread(0x20000, 0x10000) == expected
+    assert dict(source.describe()[0].rows)["Blocks zero-filled after a short LZNT1 stream"] == "1"
+    assert source.failures.count == 0
+
+
+@pytest.mark.parametrize("kept", [0x41000, 0x30000, 0x40000 + 10])
+def test_short_stream_in_a_block_of_several_units(fixtures, tmp_path, kept):
+    """A 512 KiB block (two 256 KiB units) whose stream ends inside unit 1, at its start, or in unit 0."""
+    _, inner = fixtures["full64.zdmp"]
+    payloads = block_payloads(inner, 0x80000)
+    payloads[0] = lznt1.compress(inner[:kept])
+    path = tmp_path / "short2.zdmp"
+    write_zdmp(path, payloads, len(inner), 0x80000)
+    expected = (inner[:kept] + bytes(0x80000 - kept))[: len(inner)]  # one short last block
+    source = open_path(path)
+    assert source.pread(0, len(inner)) == expected
+    source.drop_cache()
+    out = bytearray(b"\xff" * len(inner))
+    assert source.readinto(0, out) == len(inner) and out == expected
+    source.drop_cache()
+    assert source.pread(0x50000, 0x100) == expected[0x50000:0x50100]
+
+
+def test_last_block_longer_than_the_rest_is_cut(fixtures, tmp_path):
+    """A stored last block carrying a full BlockSize (zdmp.md §3): only the rest of FileSize counts."""
+    _, inner = fixtures["full64.zdmp"]
+    payloads = block_payloads(inner, 0x10000)
+    tail = inner[7 * 0x10000 :]
+    payloads[7] = tail + b"\xee" * (0x10000 - len(tail))
+    path = tmp_path / "long_last.zdmp"
+    write_zdmp(path, payloads, len(inner), 0x10000)
+    source = open_path(path)
+    assert source.pread(0, len(inner) + 0x10000) == inner
+
+
+# -- truncated and broken chains (zdmp.md §4.5) -----------------------------------------------------------
+
+
+def test_truncated_block_leaves_earlier_blocks_readable(fixtures, tmp_path):
+    path, inner = fixtures["full64.zdmp"]
+    sixth = block_offsets(path)[5]
+    short = cut(path, tmp_path / "cut.zdmp", sixth + 100)
+    source = open_path(short)
+    assert source.blocks_present == 5 and source.chain_stop[0] == sixth
+    assert "block 5 is truncated" in source.chain_stop[1]
+    assert source.pread(0, 5 * 0x10000) == inner[: 5 * 0x10000]
+    with pytest.raises(CorruptionError) as info:
+        source.pread(5 * 0x10000 + 10, 1)
+    message = str(info.value)
+    assert message.startswith(f"{short}: offset {sixth:#x}: block 5 is unreadable") and "\n" not in message
+    assert f"decoded bytes {5 * 0x10000:#x}..{len(inner):#x} are missing" in message
+    result = source.verify()
+    assert (result.good, result.bad, result.missing) == (5, 0, 3)
+    assert "Block chain stops" in dict(source.describe()[0].rows)
+
+
+def test_truncated_inside_a_block_header(fixtures, tmp_path):
+    path, inner = fixtures["full64.zdmp"]
+    third = block_offsets(path)[2]
+    source = open_path(cut(path, tmp_path / "cut_header.zdmp", third + 5))
+    assert source.blocks_present == 2 and "inside the header of block 2" in source.chain_stop[1]
+    assert source.pread(0, 0x20000) == inner[:0x20000]
+
+
+def test_bad_block_signature_stops_the_chain(fixtures, tmp_path):
+    path, _ = fixtures["full64.zdmp"]
+    fourth = block_offsets(path)[3]
+    bad = rewrite(path, tmp_path / "zblk.zdmp", lambda d: d.__setitem__(slice(fourth, fourth + 4), b"XBLK"))
+    source = open_path(bad)
+    assert source.blocks_present == 3 and source.chain_stop == (
+        fourth,
+        "block 3 header signature b'XBLK' is not b'ZBLK'",
+    )
+
+
+def test_oversized_data_size_stops_the_chain(fixtures, tmp_path):
+    path, _ = fixtures["full64.zdmp"]
+    second = block_offsets(path)[1]
+    bad = rewrite(path, tmp_path / "big.zdmp", lambda d: struct.pack_into("<I", d, second + 4, 0x10001))
+    source = open_path(bad)
+    assert source.blocks_present == 1 and source.chain_stop[0] == second + 4
+    assert "DataSize 0x10001 > BlockSize 0x10000" in source.chain_stop[1]
+
+
+def test_trailing_bytes_are_noted(fixtures, tmp_path):
+    _, inner = fixtures["full64.zdmp"]
+    path = tmp_path / "trailing.zdmp"
+    write_zdmp(path, block_payloads(inner, 0x10000), len(inner), 0x10000, trailing=b"\0" * 33)
+    source = open_path(path)
+    assert source.trailing_bytes == 33 and source.pread(0, len(inner)) == inner
+
+
+# -- header errors: one clear line (zdmp.md §4.1, §6) -------------------------------------------------------
+
+
+def header_case(fixtures, tmp_path, **fields) -> str:
+    _, inner = fixtures["full64.zdmp"]
+    path = tmp_path / "hdr.zdmp"
+    args = {"file_size": len(inner), "block_size": 0x10000} | fields
+    file_size, block_size = args.pop("file_size"), args.pop("block_size")
+    write_zdmp(path, block_payloads(inner, 0x10000), file_size, block_size, **args)
+    with pytest.raises(MemfsError) as info:
+        open_path(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: offset 0x") and "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("data_type", [2, 3, 0x102])
+def test_encryption_flag_is_named(fixtures, tmp_path, data_type):
+    message = header_case(fixtures, tmp_path, data_type=data_type)
+    assert "offset 0x14:" in message and "encrypted" in message
+
+
+@pytest.mark.parametrize(
+    ("fields", "offset", "words", "kind"),
+    [
+        ({"data_type": 0}, 0x14, "DataType 0x0 is not 1", FormatError),
+        ({"version": 0x200}, 0x4, "Version 0x200", FormatError),
+        ({"compression_format": 4}, 0x16, "CompressionFormat 4 is not 2", FormatError),
+        ({"block_size": 0}, 0x10, "BlockSize 0x0 is outside", CorruptionError),
+        ({"block_size": 0x10000000}, 0x10, "BlockSize 0x10000000 is outside", CorruptionError),
+        ({"file_size": 0}, 0x8, "FileSize is 0", CorruptionError),
+        ({"file_size": 1 << 60}, 0x8, "more than the 4194304", CorruptionError),
+    ],
+)
+def test_header_values_memfs_cannot_accept(fixtures, tmp_path, fields, offset, words, kind):
+    message = header_case(fixtures, tmp_path, **fields)
+    assert f"offset {offset:#x}:" in message and words in message
+
+
+def test_not_a_zdmp_and_too_short(tmp_path):
+    short = tmp_path / "short.zdmp"
+    short.write_bytes(b"ZDMP\x00\x01")
+    with pytest.raises(CorruptionError, match="ends inside the 24-byte zdmp header"):
+        open_path(short)
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"PAGEDU64" + bytes(100))
+    with pytest.raises(FormatError, match="signature b'PAGE' is not b'ZDMP'"):
+        open_path(other)
+
+
+def test_no_complete_block_is_an_error_at_open(fixtures, tmp_path):
+    path, _ = fixtures["full64.zdmp"]
+    short = cut(path, tmp_path / "header_only.zdmp", FIRST_BLOCK + 40)
+    with pytest.raises(CorruptionError, match=r"offset 0x1000: no complete block: block 0 is truncated"):
+        open_path(short)
+
+
+# -- fuzz: any damage is a MemfsError at open or on read, nothing else -------------------------------------
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_mutated_files_fail_cleanly(fixtures, tmp_path, data):
+    path, inner = fixtures["bitmap32.zdmp"]
+    blob = bytearray(path.read_bytes())
+    offsets = block_offsets(path)
+    for _ in range(data.draw(st.integers(1, 4))):
+        where = data.draw(st.sampled_from(("header", "block header", "payload", "truncate")), label="where")
+        if where == "header":
+            pos = data.draw(st.integers(0, 0x17))
+        elif where == "block header":
+            pos = data.draw(st.sampled_from(offsets)) + data.draw(st.integers(0, 11))
+        elif where == "payload" and len(blob) > FIRST_BLOCK:
+            pos = data.draw(st.integers(FIRST_BLOCK, len(blob) - 1))
+        elif where == "truncate" and blob:
+            del blob[data.draw(st.integers(0, len(blob) - 1)) :]
+            continue
+        else:
+            continue
+        if pos < len(blob):
+            blob[pos] = data.draw(st.integers(0, 255))
+    target = tmp_path / "fuzz.zdmp"
+    target.write_bytes(blob)
+    try:
+        source = open_path(target)
+    except MemfsError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(str(target))
+        return
+    ends = [source.size - 1, source.size // 2]  # a damaged FileSize may claim far more than the file holds
+    for offset in [*range(0, min(source.size, 2 * len(inner)), 0x7000), *ends]:
+        try:
+            got = source.pread(offset, 0x7000)
+        except MemfsError as exc:
+            assert str(exc).startswith(str(target))
+        else:
+            assert len(got) == min(0x7000, source.size - offset)
+    source.verify()
+    source.close()

@@ -1,0 +1,103 @@
+"""Raw memory images compressed as a Snappy or S2 framed stream (go-winpmem, Velociraptor ``winpmem()``).
+
+What the writers produce (docs/formats/snappy-s2.md §4, sources there): go-winpmem ``acquire
+--compression snappy|s2`` and Velociraptor's ``winpmem(compression=...)`` (``Windows.Memory.Acquisition``,
+uploaded as ``PhysicalMemory.dd``) write the whole physical address space from 0 as one framed stream,
+holes included as zeros (sparse output is turned off when compressing).  ``snappy`` is klauspost's
+Snappy-compatible writer: chunks of at most 65,528 decoded bytes, one flush per 4 MiB write.  ``s2`` is
+klauspost's S2 writer with default options: 1 MiB chunks and no seek index.  Streams made with
+``s2c -index`` or ``WriterAddIndex`` end in a seek index (§3).
+
+Opening: with a seek index, its entries become the units (no walk: open time is independent of image
+size); without one, every chunk header is read once (16 bytes per chunk) and each data chunk is a unit.
+A stream cut short keeps the chunks that are whole and says what is missing in :attr:`notes`.
+"""
+
+from __future__ import annotations
+
+from memfs.cache import DEFAULT_CACHE_SIZE
+from memfs.containers import framing, s2index
+from memfs.containers.chunked import UnitStream
+from memfs.exceptions import CorruptionError, DecompressionError, at
+
+FORMAT_SNAPPY = "snappy"
+FORMAT_S2 = "s2"
+
+
+def probe(head: bytes, source) -> bool:
+    """A framed stream starts with the 10-byte stream identifier chunk (``sNaPpY`` or ``S2sTwO``)."""
+    return head.startswith((framing.STREAM_START_SNAPPY, framing.STREAM_START_S2))
+
+
+class FramedStream(UnitStream):
+    """The decoded bytes of a Snappy/S2 framed stream."""
+
+    def __init__(self, base, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        super().__init__(base, f"{base.name}[decoded]", cache_size)
+        self.s2 = framing.check_flavour_start(base.pread(0, 10), base.name)
+        self.format_name = FORMAT_S2 if self.s2 else FORMAT_SNAPPY
+        self.index: s2index.SeekIndex | None = None
+        self._units = framing.FramedUnits()
+        try:
+            self.index = s2index.find(base, base.name, base.size)
+        except CorruptionError as exc:
+            self.notes.append(f"seek index ignored, stream walked instead: {exc}")
+        if self.index is not None:
+            self._from_index(self.index)
+        else:
+            self._walk()
+
+    def _from_index(self, index: s2index.SeekIndex) -> None:
+        entries = index.entries
+        if not entries or entries[0][0] != 0:
+            entries = [(0, 0), *entries]
+        ends = [c for _, c in entries[1:]] + [index.chunk_offset]
+        for (decoded, comp), comp_end in zip(entries, ends):
+            self._units.add(decoded, comp, comp_end)
+        self._set_units(self._units.starts, index.total_decoded)
+        self.how = f"S2 seek index at {index.chunk_offset:#x} ({len(index.entries)} entries)"
+
+    def _walk(self) -> None:
+        result = framing.walk(self.base, self.base.name, 0, self.base.size, self._units, s2=self.s2)
+        self.s2 = self.s2 or result.s2
+        if result.truncated:
+            self.notes.append(
+                at(self.base.name, result.pos, f"stream cut short: {result.truncated}; "
+                   f"the decoded image ends at {result.decoded:#x}")
+            )
+        self._set_units(self._units.starts, result.decoded)
+        self.how = f"chunk headers walked ({len(self._units)} data chunks)"
+
+    def _decode_unit(self, i: int, out: memoryview | None = None) -> bytes:
+        start, length = self.unit_span(i)
+        comp_off, comp_end = self._units.comp_off[i], self._units.comp_end[i]
+        target = out if out is not None else memoryview(bytearray(length))
+        try:
+            data = self.base.pread(comp_off, comp_end - comp_off)
+            if len(data) != comp_end - comp_off:
+                raise DecompressionError(at(self.base.name, comp_off + len(data), "file ends inside the chunk"))
+            framing.decode_span(self.base.name, data, comp_off, target, self.s2)
+        except DecompressionError as exc:
+            self.failures.record(comp_off, f"{exc} (decoded bytes {start:#x}-{start + length:#x} unreadable)")
+            raise
+        return b"" if out is not None else target.obj
+
+    def describe(self) -> list[tuple[str, str]]:
+        """Rows for header.txt: the container, how it was indexed, what failed."""
+        rows = [
+            ("Container", f"{'S2' if self.s2 else 'Snappy'} framed stream ({self.base.name})"),
+            ("Indexed by", self.how),
+            ("Decoded size", f"{self.size:#x} bytes from {self.base.size:#x} compressed"),
+        ]
+        rows += [("Note", note) for note in self.notes]
+        if self.failures.count:
+            rows.append(("Undecodable chunks", str(self.failures.count)))
+        return rows
+
+
+def open_stream(source, cache_size: int = DEFAULT_CACHE_SIZE) -> FramedStream:
+    """Open ``source`` (a byte source whose head :func:`probe` accepted) as its decoded stream."""
+    return FramedStream(source, cache_size)
+
+
+__all__ = ["FORMAT_S2", "FORMAT_SNAPPY", "FramedStream", "open_stream", "probe"]

@@ -110,11 +110,19 @@ def walk(
     while pos < end and (stop is None or decoded < stop):
         head = base.pread(pos, HEADER_PEEK)
         if len(head) < 4:
-            return WalkResult(pos, decoded, s2, f"chunk header cut by the end of the data ({len(head)} of 4 bytes)")
+            return WalkResult(
+                pos, decoded, s2, f"chunk header cut by the end of the data ({len(head)} of 4 bytes)"
+            )
         ctype, length = chunk_header(head)
         body_end = pos + 4 + length
         if pos == first and ctype != STREAM_IDENTIFIER:
-            raise CorruptionError(at(name, pos, f"framed stream does not start with a stream identifier (chunk type {ctype:#x})"))
+            raise CorruptionError(
+                at(
+                    name,
+                    pos,
+                    f"framed stream does not start with a stream identifier (chunk type {ctype:#x})",
+                )
+            )
         if body_end > end:
             return WalkResult(
                 pos, decoded, s2, f"chunk of type {ctype:#x} needs {length + 4} bytes, {end - pos} are left"
@@ -124,19 +132,27 @@ def walk(
             if magic == S2_MAGIC:
                 s2 = True
             elif magic != SNAPPY_MAGIC:
-                raise CorruptionError(at(name, pos, f"stream identifier {magic[:16]!r} is neither sNaPpY nor S2sTwO"))
+                raise CorruptionError(
+                    at(name, pos, f"stream identifier {magic[:16]!r} is neither sNaPpY nor S2sTwO")
+                )
         elif ctype in (COMPRESSED, UNCOMPRESSED):
             if length < 5:
-                raise CorruptionError(at(name, pos, f"data chunk of {length} bytes is shorter than its checksum"))
+                raise CorruptionError(
+                    at(name, pos, f"data chunk of {length} bytes is shorter than its checksum")
+                )
             if ctype == UNCOMPRESSED:
                 size = length - 4
             else:
                 size, used = uvarint(head, 8, min(5, length - 4))
                 if used == 0:
-                    raise CorruptionError(at(name, pos + 8, "compressed chunk's decoded length is not a valid uvarint"))
+                    raise CorruptionError(
+                        at(name, pos + 8, "compressed chunk's decoded length is not a valid uvarint")
+                    )
             limit = MAX_S2_CHUNK if s2 else MAX_SNAPPY_CHUNK
             if size > limit:
-                raise CorruptionError(at(name, pos, f"chunk decodes to {size} bytes, more than the {limit} allowed"))
+                raise CorruptionError(
+                    at(name, pos, f"chunk decodes to {size} bytes, more than the {limit} allowed")
+                )
             if size:
                 if len(units) >= MAX_UNITS:
                     raise CorruptionError(at(name, pos, f"more than {MAX_UNITS} chunks"))
@@ -158,7 +174,9 @@ def decode_span(name: str, data, offset: int, out: memoryview, s2: bool) -> None
     pos = filled = 0
     while pos < len(view):
         if len(view) - pos < 4:
-            raise DecompressionError(at(name, offset + pos, "chunk header cut by the end of the unit"), offset + pos)
+            raise DecompressionError(
+                at(name, offset + pos, "chunk header cut by the end of the unit"), offset + pos
+            )
         ctype, length = chunk_header(view, pos)
         body = view[pos + 4 : pos + 4 + length]
         if len(body) != length:
@@ -180,12 +198,18 @@ def decode_span(name: str, data, offset: int, out: memoryview, s2: bool) -> None
             actual = masked_crc32c(target)
             if actual != expected:
                 raise DecompressionError(
-                    at(name, offset + pos, f"chunk checksum {actual:#010x} differs from the stored {expected:#010x}"),
+                    at(
+                        name,
+                        offset + pos,
+                        f"chunk checksum {actual:#010x} differs from the stored {expected:#010x}",
+                    ),
                     offset + pos,
                 )
             filled += size
         elif ctype != STREAM_IDENTIFIER and ctype < 0x80:
-            raise DecompressionError(at(name, offset + pos, f"reserved unskippable chunk type {ctype:#x}"), offset + pos)
+            raise DecompressionError(
+                at(name, offset + pos, f"reserved unskippable chunk type {ctype:#x}"), offset + pos
+            )
         pos += 4 + length
     if filled != len(out):
         raise DecompressionError(at(name, offset, f"unit decodes to {filled} bytes, not {len(out)}"), offset)
@@ -206,7 +230,9 @@ def _decode_block(name: str, offset: int, block, out: memoryview, s2: bool) -> N
     except cramjam.DecompressionError as exc:
         raise DecompressionError(at(name, offset, f"Snappy block does not decode: {exc}"), offset) from None
     if got != len(out):
-        raise DecompressionError(at(name, offset, f"Snappy block decodes to {got} bytes, not {len(out)}"), offset)
+        raise DecompressionError(
+            at(name, offset, f"Snappy block decodes to {got} bytes, not {len(out)}"), offset
+        )
 
 
 def _cramjam():

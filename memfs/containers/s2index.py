@@ -107,8 +107,8 @@ def _parse(buf: bytes, start: int) -> SeekIndex:
         guess += _half(delta)
     if len(buf) - pos != 4 + len(TRAILER):
         raise ValueError(f"{len(buf) - pos - 4 - len(TRAILER)} unexpected bytes before the trailer")
-    entries = list(zip(decoded, compressed))
-    for (d0, c0), (d1, c1) in zip(entries, entries[1:]):
+    entries = list(zip(decoded, compressed, strict=True))
+    for (d0, c0), (d1, c1) in zip(entries, entries[1:], strict=False):
         if d1 <= d0 or c1 < c0:
             raise ValueError(f"entries out of order at decoded offset {d1:#x}")
     if entries and (entries[0][0] < 0 or entries[0][1] < 0 or entries[-1][1] >= start):

@@ -52,7 +52,7 @@ class FramedStream(UnitStream):
         if not entries or entries[0][0] != 0:
             entries = [(0, 0), *entries]
         ends = [c for _, c in entries[1:]] + [index.chunk_offset]
-        for (decoded, comp), comp_end in zip(entries, ends):
+        for (decoded, comp), comp_end in zip(entries, ends, strict=True):
             self._units.add(decoded, comp, comp_end)
         self._set_units(self._units.starts, index.total_decoded)
         self.how = f"S2 seek index at {index.chunk_offset:#x} ({len(index.entries)} entries)"
@@ -62,8 +62,11 @@ class FramedStream(UnitStream):
         self.s2 = self.s2 or result.s2
         if result.truncated:
             self.notes.append(
-                at(self.base.name, result.pos, f"stream cut short: {result.truncated}; "
-                   f"the decoded image ends at {result.decoded:#x}")
+                at(
+                    self.base.name,
+                    result.pos,
+                    f"stream cut short: {result.truncated}; the decoded image ends at {result.decoded:#x}",
+                )
             )
         self._set_units(self._units.starts, result.decoded)
         self.how = f"chunk headers walked ({len(self._units)} data chunks)"
@@ -75,7 +78,9 @@ class FramedStream(UnitStream):
         try:
             data = self.base.pread(comp_off, comp_end - comp_off)
             if len(data) != comp_end - comp_off:
-                raise DecompressionError(at(self.base.name, comp_off + len(data), "file ends inside the chunk"))
+                raise DecompressionError(
+                    at(self.base.name, comp_off + len(data), "file ends inside the chunk")
+                )
             framing.decode_span(self.base.name, data, comp_off, target, self.s2)
         except DecompressionError as exc:
             self.failures.record(comp_off, f"{exc} (decoded bytes {start:#x}-{start + length:#x} unreadable)")

@@ -283,6 +283,16 @@ def avml_image(ranges: list[tuple[int, bytes]], max_block: int = 16 << 20) -> by
     return bytes(out)
 
 
+def avml_ranges() -> list[tuple[int, bytes]]:
+    """Physical ranges of the AVML fixture: 300 pages at 0, 2 MiB of zeros then 200 pages at 2 MiB (two
+    all-zero 1 MiB blocks to leave out), 64 pages at 16 MiB."""
+    return [
+        (0, memory_like(300, 3)),
+        (0x200000, bytes(2 << 20) + memory_like(200, 4)),
+        (0x1000000, memory_like(64, 5)),
+    ]
+
+
 def lime_image(ranges: list[tuple[int, bytes]], max_block: int = 16 << 20) -> bytes:
     """The LiME file an AVML file of the same ranges decodes to (LiME v1 headers, same blocks)."""
     out = bytearray()
@@ -342,11 +352,7 @@ def build_all(out_dir: str | os.PathLike) -> dict[str, Built]:
     put("raw.s2", s2_stream(raw), raw)
     put("raw-index.s2", s2_stream(raw, index=True), raw)
     put("raw-index-64k.s2", s2_stream(raw, block=65536, index=True), raw)
-    ranges = [
-        (0, memory_like(300, 3)),
-        (0x100000, bytes(2 << 20) + memory_like(200, 4)),
-        (0x1000000, memory_like(64, 5)),
-    ]
+    ranges = avml_ranges()
     put("image.avml", avml_image(ranges, max_block=1 << 20), lime_image(ranges, max_block=1 << 20))
     dump = _crash_dump(out)
     put("crash.dmp.gz", gzip.compress(dump, compresslevel=6, mtime=0), dump)

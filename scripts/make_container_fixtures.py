@@ -373,9 +373,9 @@ def build_all(out_dir: str | os.PathLike) -> dict[str, Built]:
         "mem/PhysicalMemory.raw",
     )
     put("image.tar.gz", gzip.compress(_tar({"memory.dmp": dump}), mtime=0), _tar({"memory.dmp": dump}))
-    e01 = ewf_image(out, "image", raw, segment_bytes=1 << 20)
+    e01 = ewf_image(out, "image", raw + random.Random(17).randbytes(1 << 20), segment_bytes=1 << 20)
     if e01 is not None:
-        built["image.E01"] = Built(e01, raw)
+        built["image.E01"] = Built(e01, raw + random.Random(17).randbytes(1 << 20))
     return built
 
 

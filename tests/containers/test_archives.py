@@ -1,4 +1,4 @@
-"""gzip images and images inside ZIP/tar archives: every byte, member choice, independent readers, bad input."""
+"""gzip images and images in ZIP/tar archives: every byte, member choice, independent readers, bad input."""
 
 from __future__ import annotations
 

@@ -91,7 +91,7 @@ def list_members(source, kind: str) -> list[Member]:
 
 def _zip_member(source, info: zipfile.ZipInfo) -> Member:
     """The data offset comes from the *local* header: its extra field may differ from the central one."""
-    local = source.pread(info.header_offset, ZIP_LOCAL_HEADER.size)
+    local = source.pread(info.header_offset, ZIP_LOCAL_HEADER.size) if info.header_offset >= 0 else b""
     if len(local) < ZIP_LOCAL_HEADER.size or not local.startswith(ZIP_LOCAL):
         raise FormatError(
             at(source.name, info.header_offset, f"no local header for member {info.filename!r}")

@@ -32,6 +32,7 @@ from memfs.exceptions import DecompressionError, FormatError, at
 FORMAT_NAME = "ewf"
 SIGNATURES = (b"EVF\x09\x0d\x0a\xff\x00", b"LVF\x09\x0d\x0a\xff\x00")
 COMPRESSED_BIT = 1 << 31
+MAX_CHUNK = 64 << 20  # ewfacquire offers up to 32,768 sectors per chunk (16 MiB at 512 bytes)
 
 
 def probe(head: bytes, source) -> bool:
@@ -81,6 +82,10 @@ class EwfStream(UnitStream):
 
     def _index(self, ewf) -> None:
         self.chunk_size = ewf.chunk_size
+        if not 0 < self.chunk_size <= MAX_CHUNK:
+            raise FormatError(
+                at(self.base.name, 0, f"EWF volume states a chunk size of {self.chunk_size} bytes")
+            )
         self._seg = array("H")
         self._off = array("Q")
         self._len = array("I")
@@ -124,10 +129,13 @@ class EwfStream(UnitStream):
             if len(data) != stored:
                 raise ValueError(f"segment ends {stored - len(data)} bytes early")
             if self._packed[i]:
+                inflater = zlib.decompressobj()
                 try:
-                    plain = zlib.decompress(data)
+                    plain = inflater.decompress(data, self.chunk_size + 1)  # bounded: a zlib bomb stops here
                 except zlib.error as exc:
                     raise ValueError(f"compressed chunk does not inflate ({exc})") from None
+                if not inflater.eof or len(plain) > self.chunk_size:
+                    raise ValueError("compressed chunk does not end within the chunk size")
             else:
                 plain, checksum = data[:-4], int.from_bytes(data[-4:], "little")
                 if zlib.adler32(plain) != checksum:

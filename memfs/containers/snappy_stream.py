@@ -22,6 +22,9 @@ from memfs.exceptions import CorruptionError, DecompressionError, at
 
 FORMAT_SNAPPY = "snappy"
 FORMAT_S2 = "s2"
+MAX_SPAN = (
+    64 << 20
+)  # decoded bytes of one index entry: klauspost keeps entries 1 MiB+ apart, ≤ 65,536 of them
 
 
 def probe(head: bytes, source) -> bool:
@@ -43,8 +46,12 @@ class FramedStream(UnitStream):
         except CorruptionError as exc:
             self.notes.append(f"seek index ignored, stream walked instead: {exc}")
         if self.index is not None:
-            self._from_index(self.index)
-        else:
+            try:
+                self._from_index(self.index)
+            except CorruptionError as exc:
+                self.notes.append(f"seek index ignored, stream walked instead: {exc}")
+                self.index, self._units = None, framing.FramedUnits()
+        if self.index is None:
             self._walk()
 
     def _from_index(self, index: s2index.SeekIndex) -> None:
@@ -52,7 +59,13 @@ class FramedStream(UnitStream):
         if not entries or entries[0][0] != 0:
             entries = [(0, 0), *entries]
         ends = [c for _, c in entries[1:]] + [index.chunk_offset]
-        for (decoded, comp), comp_end in zip(entries, ends, strict=True):
+        sizes = [d for d, _ in entries[1:]] + [index.total_decoded]
+        for (decoded, comp), comp_end, decoded_end in zip(entries, ends, sizes, strict=True):
+            if not 0 < decoded_end - decoded <= MAX_SPAN or comp_end <= comp:
+                raise CorruptionError(
+                    at(self.base.name, index.chunk_offset, f"S2 index entry at decoded {decoded:#x} spans "
+                       f"{decoded_end - decoded:#x} decoded / {comp_end - comp:#x} compressed bytes")
+                )  # fmt: skip
             self._units.add(decoded, comp, comp_end)
         self._set_units(self._units.starts, index.total_decoded)
         self.how = f"S2 seek index at {index.chunk_offset:#x} ({len(index.entries)} entries)"

@@ -268,7 +268,7 @@ def s2_stream(data: bytes, block: int = 1 << 20, index: bool = False, index_ever
 def avml_image(ranges: list[tuple[int, bytes]], max_block: int = 16 << 20) -> bytes:
     """AVML v2: per block a 32-byte header, a Snappy framed stream and the stream's length (u64).
 
-    Ranges are split into ``max_block`` blocks and all-zero blocks are left out, as AVML 0.15+ does.
+    Ranges are split into ``max_block`` blocks and all-zero blocks are left out, as AVML 0.4.1 and later do.
     """
     out = bytearray()
     for address, data in ranges:

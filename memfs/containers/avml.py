@@ -6,8 +6,8 @@ Structure relied on (docs/formats/avml.md, sources there):
   version 2, first physical address, *last* physical address (inclusive), 8 zero bytes — then a Snappy
   framed stream of exactly ``last - first + 1`` decoded bytes, then the stream's compressed length as a
   little-endian u64 (§1).  It is LiME's layout with the range bytes compressed (§2).
-* AVML splits ranges into blocks of at most 16 MiB and leaves all-zero blocks out (since 0.15; older
-  versions wrote one block per range) (§3).
+* AVML splits ranges into blocks of at most 16 MiB and leaves all-zero blocks out (since 0.4.1;
+  older versions wrote one block per range) (§3).
 
 The decoded stream is the equivalent LiME file — each header rewritten as LiME v1 (magic ``EMiL``,
 version 1, same addresses) followed by the decoded bytes — which is what ``avml convert`` writes; format

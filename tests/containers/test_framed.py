@@ -154,3 +154,27 @@ def test_s2_repeat_forms_decode(tmp_path):
     path = tmp_path / "repeats.s2"
     path.write_bytes(b"".join(make.framed_chunks(payload, 4 << 20, make.s2_block, b"S2sTwO")))
     assert _open(path).pread(0, len(payload)) == payload
+
+
+@pytest.mark.parametrize("name", ["raw.snappy", "raw-index-64k.s2"])
+def test_parallel_readers_get_the_same_bytes(fixtures, name):
+    import threading
+
+    built = fixtures[name]
+    stream = snappy_stream.open_stream(FileSource(built.path), cache_size=256 << 10)  # small: many misses
+    errors = []
+
+    def reader(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(200):
+            offset = rng.randrange(stream.size)
+            n = rng.choice([4096, 100000])
+            if stream.pread(offset, n) != built.expected[offset : offset + n]:
+                errors.append(offset)
+
+    threads = [threading.Thread(target=reader, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors

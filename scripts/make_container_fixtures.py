@@ -271,16 +271,20 @@ def avml_image(ranges: list[tuple[int, bytes]], max_block: int = 16 << 20) -> by
     Ranges are split into ``max_block`` blocks and all-zero blocks are left out, as AVML 0.4.1 and later do.
     """
     out = bytearray()
+    for first, piece in _blocks(ranges, max_block):
+        out += struct.pack("<IIQQQ", 0x4C4D5641, 2, first, first + len(piece) - 1, 0)
+        stream = b"".join(framed_chunks(piece, 65536, snappy_block, b"sNaPpY"))
+        out += stream + struct.pack("<Q", len(stream))
+    return bytes(out)
+
+
+def _blocks(ranges: list[tuple[int, bytes]], max_block: int):
+    """``(address, bytes)`` of every block of at most ``max_block`` bytes that is not all zero."""
     for address, data in ranges:
         for pos in range(0, len(data), max_block):
             piece = data[pos : pos + max_block]
-            if not any(piece):
-                continue
-            first = address + pos
-            out += struct.pack("<IIQQQ", 0x4C4D5641, 2, first, first + len(piece) - 1, 0)
-            stream = b"".join(framed_chunks(piece, 65536, snappy_block, b"sNaPpY"))
-            out += stream + struct.pack("<Q", len(stream))
-    return bytes(out)
+            if any(piece):
+                yield address + pos, piece
 
 
 def avml_ranges() -> list[tuple[int, bytes]]:
@@ -296,14 +300,9 @@ def avml_ranges() -> list[tuple[int, bytes]]:
 def lime_image(ranges: list[tuple[int, bytes]], max_block: int = 16 << 20) -> bytes:
     """The LiME file an AVML file of the same ranges decodes to (LiME v1 headers, same blocks)."""
     out = bytearray()
-    for address, data in ranges:
-        for pos in range(0, len(data), max_block):
-            piece = data[pos : pos + max_block]
-            if not any(piece):
-                continue
-            first = address + pos
-            out += struct.pack("<IIQQ8s", 0x4C694D45, 1, first, first + len(piece) - 1, bytes(8))
-            out += piece
+    for first, piece in _blocks(ranges, max_block):
+        out += struct.pack("<IIQQ8s", 0x4C694D45, 1, first, first + len(piece) - 1, bytes(8))
+        out += piece
     return bytes(out)
 
 

@@ -21,8 +21,7 @@ import struct
 
 from memfs.cache import DEFAULT_CACHE_SIZE
 from memfs.containers import framing
-from memfs.containers.chunked import UnitStream
-from memfs.exceptions import CorruptionError, DecompressionError, FormatError, at
+from memfs.exceptions import CorruptionError, FormatError, at
 
 FORMAT_NAME = "avml"
 AVML_MAGIC = 0x4C4D5641
@@ -40,17 +39,15 @@ def probe(head: bytes, source) -> bool:
     return len(head) >= 8 and struct.unpack_from("<II", head) == (AVML_MAGIC, AVML_VERSION)
 
 
-class AvmlStream(UnitStream):
+class AvmlStream(framing.FramedUnitStream):
     """The LiME image an AVML file holds, decoded chunk by chunk."""
 
     format_name = FORMAT_NAME
 
     def __init__(self, base, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         super().__init__(base, f"{base.name}[LiME]", cache_size)
-        self._units = framing.FramedUnits()
         self._literals: dict[int, bytes] = {}
         self.blocks = 0
-        self.s2 = False
         self._walk()
 
     def _walk(self) -> None:
@@ -141,16 +138,7 @@ class AvmlStream(UnitStream):
                 out[:] = literal
                 return b""
             return literal
-        start, length = self.unit_span(i)
-        comp_off, comp_end = self._units.comp_off[i], self._units.comp_end[i]
-        target = out if out is not None else memoryview(bytearray(length))
-        try:
-            data = self.base.pread(comp_off, comp_end - comp_off)
-            framing.decode_span(self.base.name, data, comp_off, target, self.s2)
-        except DecompressionError as exc:
-            self.failures.record(comp_off, str(exc))
-            raise
-        return b"" if out is not None else target.obj
+        return super()._decode_unit(i, out)
 
     def describe(self) -> list[tuple[str, str]]:
         """Rows for header.txt."""
@@ -161,10 +149,7 @@ class AvmlStream(UnitStream):
             ),
             ("Decoded as", f"LiME image of {self.size:#x} bytes"),
         ]
-        rows += [("Note", note) for note in self.notes]
-        if self.failures.count:
-            rows.append(("Undecodable chunks", str(self.failures.count)))
-        return rows
+        return rows + self._status_rows("Undecodable chunks")
 
 
 def open_stream(source, cache_size: int = DEFAULT_CACHE_SIZE) -> AvmlStream:

@@ -117,6 +117,13 @@ class UnitStream:
         """
         raise NotImplementedError
 
+    def _status_rows(self, failed: str) -> list[tuple[str, str]]:
+        """header.txt rows every container ends with: its notes, and how many units failed (``failed``)."""
+        rows = [("Note", note) for note in self.notes]
+        if self.failures.count:
+            rows.append((failed, str(self.failures.count)))
+        return rows
+
     def cache_stats(self) -> dict[str, int]:
         """Hit/miss counters of the decode cache (for header.txt and benchmarks)."""
         return self.cache.stats()

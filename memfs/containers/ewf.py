@@ -162,10 +162,7 @@ class EwfStream(UnitStream):
             ("Chunks", f"{len(self._off)} of {self.chunk_size} bytes, {sum(self._packed)} compressed"),
             ("Media size", f"{self.size:#x} bytes"),
         ]
-        rows += [("Note", note) for note in self.notes]
-        if self.failures.count:
-            rows.append(("Chunks failing their checksum", str(self.failures.count)))
-        return rows
+        return rows + self._status_rows("Chunks failing their checksum")
 
     def close(self) -> None:
         self.cache.clear()

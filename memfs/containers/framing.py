@@ -22,6 +22,7 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass
 
+from memfs.containers.chunked import UnitStream
 from memfs.containers.deps import require
 from memfs.exceptions import CorruptionError, DecompressionError, FormatError, at
 
@@ -162,6 +163,31 @@ def walk(
             raise CorruptionError(at(name, pos, f"reserved unskippable chunk type {ctype:#x}"))
         pos = body_end
     return WalkResult(pos, decoded, s2)
+
+
+class FramedUnitStream(UnitStream):
+    """A decoded stream whose units are spans of framed chunks (:class:`FramedUnits`)."""
+
+    def __init__(self, base, name: str, cache_size: int) -> None:
+        super().__init__(base, name, cache_size)
+        self._units = FramedUnits()
+        self.s2 = False
+
+    def _decode_unit(self, i: int, out: memoryview | None = None) -> bytes:
+        start, length = self.unit_span(i)
+        comp_off, comp_end = self._units.comp_off[i], self._units.comp_end[i]
+        target = out if out is not None else memoryview(bytearray(length))
+        try:
+            data = self.base.pread(comp_off, comp_end - comp_off)
+            if len(data) != comp_end - comp_off:
+                raise DecompressionError(
+                    at(self.base.name, comp_off + len(data), "file ends inside the chunk")
+                )
+            decode_span(self.base.name, data, comp_off, target, self.s2)
+        except DecompressionError as exc:
+            self.failures.record(comp_off, f"{exc} (decoded bytes {start:#x}-{start + length:#x} unreadable)")
+            raise
+        return b"" if out is not None else target.obj
 
 
 def decode_span(name: str, data, offset: int, out: memoryview, s2: bool) -> None:

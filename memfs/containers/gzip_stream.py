@@ -91,6 +91,7 @@ class GzipStream(UnitStream):
         return [
             ("Container", f"gzip ({self.base.name}), read through rapidgzip"),
             ("Decoded size", f"{self.size:#x} bytes from {self.base.size:#x} compressed"),
+            *self._status_rows("Undecodable units"),
         ]
 
     def close(self) -> None:

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from memfs.cache import DEFAULT_CACHE_SIZE
 from memfs.containers import framing, s2index
-from memfs.containers.chunked import UnitStream
-from memfs.exceptions import CorruptionError, DecompressionError, at
+from memfs.exceptions import CorruptionError, at
 
 FORMAT_SNAPPY = "snappy"
 FORMAT_S2 = "s2"
@@ -32,7 +31,7 @@ def probe(head: bytes, source) -> bool:
     return head.startswith((framing.STREAM_START_SNAPPY, framing.STREAM_START_S2))
 
 
-class FramedStream(UnitStream):
+class FramedStream(framing.FramedUnitStream):
     """The decoded bytes of a Snappy/S2 framed stream."""
 
     def __init__(self, base, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
@@ -40,7 +39,6 @@ class FramedStream(UnitStream):
         self.s2 = framing.check_flavour_start(base.pread(0, 10), base.name)
         self.format_name = FORMAT_S2 if self.s2 else FORMAT_SNAPPY
         self.index: s2index.SeekIndex | None = None
-        self._units = framing.FramedUnits()
         try:
             self.index = s2index.find(base, base.name, base.size)
         except CorruptionError as exc:
@@ -84,22 +82,6 @@ class FramedStream(UnitStream):
         self._set_units(self._units.starts, result.decoded)
         self.how = f"chunk headers walked ({len(self._units)} data chunks)"
 
-    def _decode_unit(self, i: int, out: memoryview | None = None) -> bytes:
-        start, length = self.unit_span(i)
-        comp_off, comp_end = self._units.comp_off[i], self._units.comp_end[i]
-        target = out if out is not None else memoryview(bytearray(length))
-        try:
-            data = self.base.pread(comp_off, comp_end - comp_off)
-            if len(data) != comp_end - comp_off:
-                raise DecompressionError(
-                    at(self.base.name, comp_off + len(data), "file ends inside the chunk")
-                )
-            framing.decode_span(self.base.name, data, comp_off, target, self.s2)
-        except DecompressionError as exc:
-            self.failures.record(comp_off, f"{exc} (decoded bytes {start:#x}-{start + length:#x} unreadable)")
-            raise
-        return b"" if out is not None else target.obj
-
     def describe(self) -> list[tuple[str, str]]:
         """Rows for header.txt: the container, how it was indexed, what failed."""
         rows = [
@@ -107,10 +89,7 @@ class FramedStream(UnitStream):
             ("Indexed by", self.how),
             ("Decoded size", f"{self.size:#x} bytes from {self.base.size:#x} compressed"),
         ]
-        rows += [("Note", note) for note in self.notes]
-        if self.failures.count:
-            rows.append(("Undecodable chunks", str(self.failures.count)))
-        return rows
+        return rows + self._status_rows("Undecodable chunks")
 
 
 def open_stream(source, cache_size: int = DEFAULT_CACHE_SIZE) -> FramedStream:

@@ -125,6 +125,8 @@ class EwfStream(UnitStream):
         source = self.segments[self._seg[i]]
         offset, stored = self._off[i], self._len[i]
         try:
+            if stored > self.chunk_size + (self.chunk_size >> 3) + 1024:  # more than zlib's worst case
+                raise ValueError(f"its table entries give it {stored} stored bytes")
             data = source.pread(offset, stored)
             if len(data) != stored:
                 raise ValueError(f"segment ends {stored - len(data)} bytes early")

@@ -59,7 +59,7 @@ class FramedStream(framing.FramedUnitStream):
         ends = [c for _, c in entries[1:]] + [index.chunk_offset]
         sizes = [d for d, _ in entries[1:]] + [index.total_decoded]
         for (decoded, comp), comp_end, decoded_end in zip(entries, ends, sizes, strict=True):
-            if not 0 < decoded_end - decoded <= MAX_SPAN or comp_end <= comp:
+            if not 0 < decoded_end - decoded <= MAX_SPAN or not 0 < comp_end - comp <= 2 * MAX_SPAN:
                 raise CorruptionError(
                     at(self.base.name, index.chunk_offset, f"S2 index entry at decoded {decoded:#x} spans "
                        f"{decoded_end - decoded:#x} decoded / {comp_end - comp:#x} compressed bytes")

@@ -178,3 +178,14 @@ def test_parallel_readers_get_the_same_bytes(fixtures, name):
     for thread in threads:
         thread.join()
     assert not errors
+
+
+def test_index_stating_a_huge_span_is_not_trusted(fixtures, tmp_path, raw_image):
+    """An index whose last entry would span 1 TiB must not make a read allocate it: the stream is walked."""
+    plain = fixtures["raw.s2"].path.read_bytes()
+    index = make.s2_index([(0, 10)], 1 << 40, len(plain), 1 << 20)
+    path = tmp_path / "huge.s2"
+    path.write_bytes(plain + index)
+    stream = _open(path)
+    assert "walked" in stream.how and any("seek index ignored" in note for note in stream.notes)
+    assert stream.size == len(raw_image) and stream.pread(0, stream.size) == raw_image

@@ -364,6 +364,9 @@ def build_all(out_dir: str | os.PathLike) -> dict[str, Built]:
     )
     put("stored.zip", _zip({"PhysicalMemory.dd": raw}, zipfile.ZIP_STORED), raw, "PhysicalMemory.dd")
     put("two.zip", _zip({"a/PhysicalMemory.dd": raw, "b/crash.dmp": dump}), dump, "b/crash.dmp")
+    # A Velociraptor offline collection: the S2-compressed acquisition uploaded as PhysicalMemory.dd.
+    put("collection.zip", _zip({"uploads/auto/PhysicalMemory.dd": s2_stream(raw), "log.json": b"{}\n" * 40}),
+        s2_stream(raw), "uploads/auto/PhysicalMemory.dd")  # fmt: skip
     put("empty.zip", _zip({"readme.txt": b"nothing here\n" * 20}), b"")
     put(
         "image.tar",

@@ -139,3 +139,19 @@ def test_unsupported_method_is_one_line(tmp_path, raw_image):
         out.writestr("memory.raw", raw_image[:100000])
     with pytest.raises(FormatError, match=r"uses ZIP compression method 12; only stored \(0\) and deflate"):
         archive.open_member(FileSource(path), "zip")
+
+
+def test_s2_image_inside_a_collection_zip_stacks(fixtures, raw_image):
+    """ZIP member (deflated) → S2 stream → raw image: each layer takes the byte source the last returns."""
+    from memfs.containers import snappy_stream
+
+    source = FileSource(fixtures["collection.zip"].path)
+    member = archive.open_member(source, "zip")
+    assert snappy_stream.probe(member.pread(0, 64), member)
+    image = snappy_stream.open_stream(member)
+    try:
+        assert image.format_name == "s2"
+        assert image.pread(0, image.size) == raw_image
+    finally:
+        image.close()
+        source.close()

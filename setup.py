@@ -1,8 +1,8 @@
 """Build recipe for the C parts of memfs (pyproject.toml holds everything else).
 
-The Xpress codecs (memfs/xpress/*.c) are compiled into ``memfs.xpress._xpress`` and the LZNT1 codec
-(memfs/lznt1/*.c, whose encoder shares the Xpress match finder) into ``memfs.lznt1._lznt1`` by
-``pip install``.
+``pip install`` compiles the Xpress codecs (memfs/xpress/*.c) into ``memfs.xpress._xpress``, the LZNT1
+codec (memfs/lznt1/*.c, whose encoder shares the Xpress match finder) into ``memfs.lznt1._lznt1``, and
+the S2 block decoder (memfs/containers/_s2.c) into ``memfs.containers._s2``.
 """
 
 import glob
@@ -26,6 +26,11 @@ setup(
             sources=LZNT1_SOURCES,
             include_dirs=["memfs/xpress"],
             depends=glob.glob("memfs/lznt1/*.h") + glob.glob("memfs/xpress/*.h"),
+            extra_compile_args=CFLAGS,
+        ),
+        Extension(
+            "memfs.containers._s2",
+            sources=["memfs/containers/_s2.c"],
             extra_compile_args=CFLAGS,
         ),
     ],

@@ -35,6 +35,7 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
 _HEADING_NUMBER = re.compile(r"^(\d+(?:\.\d+)*)\.?(?:\s|$)")
 _LIST_ITEM = re.compile(r"^\s{0,4}(\d+)\.\s")
 _TABLE_ROW = re.compile(r"^\|\s*(\d+)\s*\|")
+_PARAGRAPH = re.compile(r"^(\d+(?:\.\d+)+)\s")  # "1.3 The central directory …": a numbered paragraph
 _SECTION = r"§\s?(\d+(?:\.\d+)*)"
 _ITEM = r"(?:\s+(?:items?|steps?|rows?)\s+(\d+)|\s+q\.(\d+))?"
 _CITATION = re.compile(_SECTION + _ITEM)
@@ -84,6 +85,10 @@ def parse_page(text: str) -> Page:
             current = number.group(1) if number else None
             if current is not None:
                 page.sections.setdefault(current, set())
+            continue
+        paragraph = _PARAGRAPH.match(line)
+        if paragraph:
+            page.sections.setdefault(paragraph.group(1), set())
             continue
         if current is None:
             continue
@@ -203,7 +208,7 @@ def test_checker_reports_missing_sections_and_items():
     assert unresolved_citations("crashdump.md §4.2", pages) == ["crashdump.md §4.2"]
     assert unresolved_citations("xpress.md §11 item 3", pages) == ["xpress.md §11 item 3"]
     assert unresolved_citations("(hibernation.md §4) then §12", pages) == ["hibernation.md §12"]
-    assert unresolved_citations("§8.3", pages) == ["crashdump/hibernation/xpress.md §8.3"]
+    assert unresolved_citations("§8.3", pages) == [f"{'/'.join(FORMAT_PAGES)}.md §8.3"]
     assert sorted(unresolved_page_references('docs/nowhere.md, performance.md, "No such heading"')) == [
         "docs/nowhere.md",
         'performance.md, "No such heading"',

@@ -13,7 +13,8 @@ import ctypes
 
 
 def tune_malloc() -> None:
-    """Keep glibc from trimming and re-faulting buffers on every request (performance.md, malloc trap)."""
+    """Keep glibc from trimming and re-faulting buffers on every request (docs/performance.md, malloc
+    trap)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:

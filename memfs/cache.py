@@ -1,7 +1,7 @@
 """A byte-bounded, thread-safe LRU cache of decoded units, with hit/miss counters.
 
 Compressed sources cache whole decode units (a 64 KiB compression set or Xpress block), not 4 KiB
-pages: per-entry overhead stays below 1% (performance.md, "Building blocks").  Decoding happens
+pages: per-entry overhead stays below 1% (docs/performance.md, "Building blocks").  Decoding happens
 outside the lock so FUSE threads and convert workers decode in parallel; a unit being decoded by
 one thread is waited for, not decoded again, by the others ("single flight").
 """

@@ -1,5 +1,5 @@
 """Windows time values: a FILETIME counts 100 ns ticks since 1601-01-01 UTC, an uptime counts 100 ns
-ticks since boot (crashdump.md §2/§3 SystemTime and SystemUpTime, §5.5 KUSER_SHARED_DATA)."""
+ticks since boot (docs/formats/crashdump.md §2/§3 SystemTime and SystemUpTime, §5.5 KUSER_SHARED_DATA)."""
 
 from __future__ import annotations
 

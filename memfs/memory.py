@@ -284,7 +284,8 @@ class MemorySource:
         """The image's own crash-dump header bytes (DUMP_HEADER32/64), if the image is a kernel crash dump.
 
         ``memory.dmp`` keeps such a header and rewrites only its memory description, so a crash dump
-        reads back with its own values (crashdump.md §9).  None, the default, for every other format:
+        reads back with its own values (docs/formats/crashdump.md §9).  None, the default, for every other
+        format:
         ``memory.dmp`` then synthesises a header from the metadata and kernel discovery.
         """
         return None

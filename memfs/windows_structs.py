@@ -32,7 +32,7 @@ def size_of(struct_: Struct, name: str) -> int:
     raise KeyError(name)
 
 
-# -- machine types (crashdump.md §5.5) ----------------------------------------------------------
+# -- machine types (docs/formats/crashdump.md §5.5) ----------------------------------------------------------
 
 MACHINE_TYPES = {0x014C: "I386", 0x8664: "AMD64", 0xAA64: "ARM64"}
 MACHINE_BY_ARCH = {"x86": 0x014C, "x64": 0x8664, "arm64": 0xAA64}

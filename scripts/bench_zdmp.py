@@ -97,7 +97,7 @@ def main() -> int:
     parser.add_argument("--path", type=Path, default=Path("/tmp/memfs-bench.zdmp"))
     parser.add_argument("--repeat", type=int, default=3, help="timed repetitions, best is kept")
     args = parser.parse_args()
-    tune_malloc()  # as the mount daemon does (performance.md, malloc trap)
+    tune_malloc()  # as the mount daemon does (docs/performance.md, malloc trap)
     if not args.path.exists() or args.path.stat().st_size < 0x1000:
         t0 = time.perf_counter()
         build(args.path, args.gib)

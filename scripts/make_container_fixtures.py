@@ -1,7 +1,9 @@
 """Build small container fixtures — Snappy/S2 streams, AVML, gzip, ZIP, tar, E01 — around known images.
 
-The formats are stated here a second time, from docs/formats/snappy-s2.md, avml.md, gzip.md,
-archives.md and ewf.md, independently of the readers in ``memfs/containers`` (no constants or code are
+The formats are stated here a second time, from docs/formats/snappy-s2.md, docs/formats/avml.md,
+docs/formats/gzip.md,
+docs/formats/archives.md and docs/formats/ewf.md, independently of the readers in ``memfs/containers`` (no
+constants or code are
 shared).  Where a real tool exists it makes the container: ``gzip``/``zipfile``/``tarfile`` from the
 standard library, ``cramjam`` for Snappy blocks, ``ewfacquire`` (Debian ``ewf-tools``) for E01.  S2 has no
 Python encoder, so :func:`s2_block` below is a small one that uses every S2 element (literals of each
@@ -75,7 +77,8 @@ def raw_image() -> bytes:
     return memory_like(1000, seed=15) + random.Random(16).randbytes(100 * PAGE)
 
 
-# -- Snappy framing (snappy-s2.md §1) ------------------------------------------------------------------
+# -- Snappy framing (docs/formats/snappy-s2.md §1)
+# ------------------------------------------------------------------
 
 
 def _masked(data) -> int:
@@ -115,7 +118,8 @@ def snappy_stream(data: bytes, block: int = 65536 - 8) -> bytes:
     return b"".join(framed_chunks(data, block, snappy_block, b"sNaPpY"))
 
 
-# -- S2 blocks (snappy-s2.md §2) -------------------------------------------------------------------------
+# -- S2 blocks (docs/formats/snappy-s2.md §2)
+# -------------------------------------------------------------------------
 
 
 def _uvarint(n: int) -> bytes:
@@ -223,7 +227,8 @@ def _truncated_half(value: int) -> int:
 
 
 def s2_index(entries: list[tuple[int, int]], total: int, compressed: int, block: int) -> bytes:
-    """The seek-index chunk (type 0x99) for ``entries`` of (decoded offset, file offset) (snappy-s2.md §3)."""
+    """The seek-index chunk (type 0x99) for ``entries`` of (decoded offset, file offset)
+    (docs/formats/snappy-s2.md §3)."""
     body = bytearray(b"s2idx\x00")
     for value in (total, compressed, block, len(entries)):
         body += _zigzag(value)
@@ -262,7 +267,8 @@ def s2_stream(data: bytes, block: int = 1 << 20, index: bool = False, index_ever
     return b"".join(chunks) + s2_index(entries, len(data), offset, block)
 
 
-# -- AVML (avml.md) ------------------------------------------------------------------------------------
+# -- AVML (docs/formats/avml.md)
+# ------------------------------------------------------------------------------------
 
 
 def avml_image(ranges: list[tuple[int, bytes]], max_block: int = 16 << 20) -> bytes:

@@ -2,7 +2,8 @@
 
 Each stored page's content is derived from its PFN (:func:`page_bytes`), so a test can regenerate
 the expected bytes; one page is all zeros and one is pseudo-random.  Headers are written the way
-Windows writes them (crashdump.md §7): the header is pre-filled with 'PAGE', then the known fields,
+Windows writes them (docs/formats/crashdump.md §7): the header is pre-filled with 'PAGE', then the known
+fields,
 a zeroed CONTEXT carrying consistent MxCsr copies (kdmp-parser checks +0x34 == +0x118, §4.3), a
 sane exception record and a comment.  Offsets here are written out literally from the format doc
 rather than taken from memfs's construct definitions, so the reader is checked against the doc.
@@ -109,7 +110,7 @@ HEADER_VALUES = {
     },
 }
 
-# Where each CONTEXT register lives (crashdump.md §4.3): name -> (offset, struct format).
+# Where each CONTEXT register lives (docs/formats/crashdump.md §4.3): name -> (offset, struct format).
 CONTEXT64_LAYOUT = {
     "context_flags": (0x30, "<I"),
     "mxcsr": (0x34, "<I"),

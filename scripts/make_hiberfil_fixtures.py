@@ -1,4 +1,5 @@
-"""Build synthetic hibernation files for every layout family of hibernation.md, from a known memory image.
+"""Build synthetic hibernation files for every layout family of docs/formats/hibernation.md, from a known
+memory image.
 
 The source image is deterministic and memory-like (zero, text, pointer and random pages, with holes);
 each fixture stores it with our Xpress encoders (``memfs.xpress``) in the structures of one layout:
@@ -37,16 +38,18 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PAGE = 0x1000  # hibernation.md §0: 4096 on every x86/x64 build
+PAGE = 0x1000  # docs/formats/hibernation.md §0: 4096 on every x86/x64 build
 XPRESS_BLOCK_MAGIC = b"\x81\x81xpress"  # §2.6
 PAGE_SIZE_AT = {"x86": 0x14, "x64": 0x18}  # PageSize (u32) in PO_MEMORY_IMAGE: §1.3 step 2, §2.2, §3.2
 
-# -- the layouts, as hibernation.md states them ---------------------------------------------------------
+# -- the layouts, as docs/formats/hibernation.md states them
+# ---------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class RangeArray:
-    """One PO_MEMORY_RANGE_ARRAY page shape, a row of hibernation.md §2.5 (offsets inside the page)."""
+    """One PO_MEMORY_RANGE_ARRAY page shape, a row of docs/formats/hibernation.md §2.5 (offsets inside the
+    page)."""
 
     first_range: int  # the link record's size: ranges start here
     next_table_at: int  # NextTable: u32 on x86, u64 on x64
@@ -69,7 +72,8 @@ WIN7_X64_RANGES = RangeArray(0x10, 0x0, 0x8, 0x10, 0x0, 0x8, 0xFF, True)
 
 @dataclass(frozen=True)
 class LegacyHeader:
-    """A column of hibernation.md §2.2 (PO_MEMORY_IMAGE, legacy) with its §2.5 table and §2.4 page."""
+    """A column of docs/formats/hibernation.md §2.2 (PO_MEMORY_IMAGE, legacy) with its §2.5 table and §2.4
+    page."""
 
     arch: str
     length_self: int
@@ -82,7 +86,8 @@ class LegacyHeader:
 
 @dataclass(frozen=True)
 class ModernHeader:
-    """A column of hibernation.md §3.2 (PO_MEMORY_IMAGE, Windows 8 and later); PerfInfo fields are
+    """A column of docs/formats/hibernation.md §3.2 (PO_MEMORY_IMAGE, Windows 8 and later); PerfInfo fields
+    are
     given as offsets from the start of the header.  Page-number fields are u64 on x64 and u32 on x86;
     NumPagesForLoader and the PerfInfo page counts are u64 on both (§3.3, LeechCore's ``f32``)."""
 
@@ -137,7 +142,8 @@ MODERN: dict[str, ModernHeader] = {
 LAYOUTS: dict[str, LegacyHeader | ModernHeader] = {**LEGACY, **MODERN}
 
 # KPROCESSOR_STATE (§2.4): x64 (2003 … 10 1607) puts SpecialRegisters first and the CONTEXT at +0xE0;
-# x86 puts the CONTEXT first and SpecialRegisters at +0x2CC.  CONTEXT fields: §2.4 (= crashdump.md §4.3).
+# x86 puts the CONTEXT first and SpecialRegisters at +0x2CC.  CONTEXT fields: §2.4 (=
+# docs/formats/crashdump.md §4.3).
 KSTATE_X64_CR0, KSTATE_X64_CONTEXT = 0x00, 0xE0  # Cr0, Cr2, Cr3, Cr4: four u64 from +0x00
 X64_CONTEXT = {"SegCs": 0x38, "EFlags": 0x44, "Rax": 0x78, "Rsp": 0x98, "Rip": 0xF8}  # SegCs…SegSs: 6 × u16
 KSTATE_X86_CR0 = 0x2CC  # Cr0, Cr2, Cr3, Cr4: four u32
@@ -194,7 +200,7 @@ def source_ranges(pages: int, top: int | None = None) -> list[tuple[int, int]]:
 
 def paging_pages(mode: str) -> dict[int, bytes]:
     """Page tables of one address space (``x64``, ``pae`` or ``x86``) with the usual Windows self-map,
-    mapping KUSER_SHARED_DATA to KUSER_PAGE (crashdump.md §11, §13)."""
+    mapping KUSER_SHARED_DATA to KUSER_PAGE (docs/formats/crashdump.md §11, §13)."""
     tables: dict[int, bytearray] = {}
 
     def entry(table: int, index: int, target: int, size: int = 8) -> None:
@@ -246,7 +252,8 @@ def source_pages(
         for pfn in range(start, end):
             out[pfn] = _page(rng, rng.choice((0, 0, 1, 1, 1, 2, 2, 2, 3, 4)), pfn)
     if low_stub:
-        # x64 PROCESSOR_START_BLOCK at PA 0x1000 (hibernation.md §3.8): jmp signature, kernel entry, CR3.
+        # x64 PROCESSOR_START_BLOCK at PA 0x1000 (docs/formats/hibernation.md §3.8): jmp signature, kernel
+        # entry, CR3.
         stub = bytearray(PAGE)
         struct.pack_into("<Q", stub, 0, 0x00000001000600E9)
         struct.pack_into("<Q", stub, 0x70, 0xFFFFF80212345670)
@@ -291,7 +298,7 @@ def _put(out: bytearray, offset: int, value: int, u64: bool) -> None:
 @dataclass
 class Written:
     """What a file builder wrote besides the page data: the header fields (named as in
-    hibernation.md, with the values stored) and, for modern files, every compression set."""
+    docs/formats/hibernation.md, with the values stored) and, for modern files, every compression set."""
 
     header: dict[str, int] = field(default_factory=dict)
     sets: list[StoredSet] = field(default_factory=list)
@@ -381,7 +388,7 @@ def _runs(pfns: list[int]) -> list[tuple[int, int]]:
 def _legacy_header(
     out: bytearray, hdr: LegacyHeader, signature: bytes, first_table: int, rec: Written
 ) -> None:
-    """PO_MEMORY_IMAGE, legacy (hibernation.md §2.2)."""
+    """PO_MEMORY_IMAGE, legacy (docs/formats/hibernation.md §2.2)."""
     out[0:4] = signature
     rec.put(out, "LengthSelf", 0xC, hdr.length_self, "<I")
     rec.put(out, "PageSize", PAGE_SIZE_AT[hdr.arch], PAGE, "<I")
@@ -391,7 +398,7 @@ def _legacy_header(
 
 
 def _legacy_processor_state(out: bytearray, key: str) -> None:
-    """A KPROCESSOR_STATE at the layout's HibrProcPage (hibernation.md §2.4)."""
+    """A KPROCESSOR_STATE at the layout's HibrProcPage (docs/formats/hibernation.md §2.4)."""
     hdr = LEGACY[key]
     base = hdr.processor_state_page * PAGE
     if hdr.arch == "x64":
@@ -482,7 +489,8 @@ def _modern_file(
     highest_page: int,
     rec: Written,
 ) -> bytes:
-    """PO_MEMORY_IMAGE, modern (hibernation.md §3.2), then the boot and kernel phases (§3.1, §3.5)."""
+    """PO_MEMORY_IMAGE, modern (docs/formats/hibernation.md §3.2), then the boot and kernel phases (§3.1,
+    §3.5)."""
     hdr = MODERN[key]
     x64 = hdr.arch == "x64"
     pfns = sorted(pages)

@@ -1,6 +1,6 @@
 """Build synthetic Windows-like raw memory images for the kernel-discovery and memory.dmp tests.
 
-Each image holds what memfs's symbol-free discovery looks for, laid out the way crashdump.md
+Each image holds what memfs's symbol-free discovery looks for, laid out the way docs/formats/crashdump.md
 describes a real system (all offsets cite that document):
 
 - real page-table hierarchies: x64 4-level with a self-map entry (§11 item 2), x86 PAE with the
@@ -73,7 +73,7 @@ CONTEXT_SIZE = {"x64": 0x4D0, "x86": 0x2CC}
 
 @dataclass
 class Profile:
-    """Per-mode kernel constants (values from crashdump.md §9.1, §10.1, §12, §13)."""
+    """Per-mode kernel constants (values from docs/formats/crashdump.md §9.1, §10.1, §12, §13)."""
 
     mode: str
     arch: str
@@ -180,7 +180,8 @@ class WindowsImage:
 
 
 def _sx(value: int, arch: str) -> int:
-    """A pointer as KDDEBUGGER_DATA64 stores it: 64-bit, sign-extended on x86 (crashdump.md §10.1)."""
+    """A pointer as KDDEBUGGER_DATA64 stores it: 64-bit, sign-extended on x86 (docs/formats/crashdump.md
+    §10.1)."""
     if arch == "x86" and value & 0x80000000:
         return value | 0xFFFFFFFF00000000
     return value
@@ -196,7 +197,7 @@ def _bswap(value: int) -> int:
 
 
 def encode_kdbg(plain: bytes, wait_never: int, wait_always: int, encoded_flag_va: int) -> bytes:
-    """Encode a KDBG the Windows 8+ way: the inverse of crashdump.md §10.4's decode.
+    """Encode a KDBG the Windows 8+ way: the inverse of docs/formats/crashdump.md §10.4's decode.
 
     Decode is ``bswap(rotl(q ^ W_N, W_N & 0xFF) ^ E) ^ W_A``; so encoding is
     ``rotr(bswap(p ^ W_A) ^ E, W_N & 0xFF) ^ W_N``.
@@ -353,7 +354,8 @@ def _rip_mov(insn_va: int, opcode: bytes, target: int) -> bytes:
 
 
 def _context(arch: str, rng: random.Random, rip: int, rsp: int) -> tuple[bytes, dict[str, int]]:
-    """A saved CONTEXT with plausible registers and zero segment selectors (crashdump.md §4.3)."""
+    """A saved CONTEXT with plausible registers and zero segment selectors (docs/formats/crashdump.md
+    §4.3)."""
     if arch == "x64":
         ctx = bytearray(0x4D0)
         regs = {name: rng.getrandbits(64) for name in ("rax", "rcx", "rdx", "rbx", "rsi", "rdi")}
@@ -406,7 +408,7 @@ def build_image(
 ) -> WindowsImage:
     """Build an image (and write it to ``path`` when given); return every value placed."""
     if encoded and mode != "x64":
-        raise ValueError("only x64 Windows 8+ encodes its KDBG (crashdump.md §10.4)")
+        raise ValueError("only x64 Windows 8+ encodes its KDBG (docs/formats/crashdump.md §10.4)")
     prof = PROFILES["x64enc" if encoded else mode]
     arch = prof.arch
     rng = random.Random(seed)
@@ -491,7 +493,7 @@ def build_image(
     m.write(active, pack_ptr(active) * 2)
     m.write(kb + PFN_VAR_RVA, pack_ptr(prof.pfn_database))
 
-    # KDDEBUGGER_DATA64 (crashdump.md §10.1) and its debugger list head.
+    # KDDEBUGGER_DATA64 (docs/formats/crashdump.md §10.1) and its debugger list head.
     kdbg_va = kb + KDBG_RVA
     list_head = kb + LIST_HEAD_RVA
     block = bytearray(prof.kdbg_size)

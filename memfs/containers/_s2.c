@@ -4,7 +4,7 @@
  * The S2 block format (docs/formats/snappy-s2.md §2) is the Snappy block format plus one extension: a
  * copy with a 1-byte offset whose offset is 0 repeats the previous copy's offset, with a longer length
  * escape.  Every valid Snappy block is therefore a valid S2 block that decodes to the same bytes.  No
- * Python package decodes S2 (cramjam and python-snappy decode Snappy only; measured in snappy-s2.md §5),
+ * Python package decodes S2 (cramjam and python-snappy decode Snappy only; measured in docs/formats/snappy-s2.md §5),
  * so this small decoder exists; Snappy chunks are decoded by cramjam.
  *
  * decompress_into(block, out) decodes one block (its uvarint length prefix included) into the writable

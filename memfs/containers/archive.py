@@ -4,11 +4,12 @@ Members are listed with the standard library (``zipfile``, ``tarfile``) over a f
 source; nothing is extracted (docs/formats/archives.md):
 
 * A *stored* ZIP member or any tar member is a range of the archive: reads go straight to it.
-* A *deflated* ZIP member is raw deflate data whose CRC-32 and size the archive records (archives.md
-  §1.3), which is everything a gzip member has; framed by a made-up 10-byte gzip header and that
-  8-byte trailer it becomes a gzip stream, read at random by :mod:`memfs.containers.gzip_stream`.
-  The standard library's own member reader would inflate from the start on every backward seek
-  (archives.md §4), and ratarmountcore does the same for ZIP members (it uses zipfile underneath).
+* A *deflated* ZIP member is raw deflate data whose CRC-32 and size the archive records
+  (docs/formats/archives.md §1.3), which is everything a gzip member has; framed by a made-up 10-byte
+  gzip header and that 8-byte trailer it becomes a gzip stream, read at random by
+  :mod:`memfs.containers.gzip_stream`.  The standard library's own member reader would inflate from the
+  start on every backward seek (docs/formats/archives.md §4), and ratarmountcore does the same for ZIP
+  members (it uses zipfile underneath).
 * Other ZIP methods (bzip2, LZMA, deflate64) and encrypted members are refused with one line.
 
 Which member: ``member`` (``--member PATH``) names it; otherwise the one member whose first bytes carry

@@ -6,7 +6,7 @@ sector) and chunk count; each ``table`` section lists its chunks' offsets (bit 3
 relative to a base offset.  A compressed chunk is a zlib stream (its Adler-32 trailer checks it); an
 uncompressed chunk is followed by its Adler-32, little-endian (§2).
 
-Library choice (ewf.md §4, measured on the same 128 MiB ewfacquire image, 2 cores, load 5.5):
+Library choice (docs/formats/ewf.md §4, measured on the same 128 MiB ewfacquire image, 2 cores, load 5.5):
 ``dissect.evidence`` read it at 211 MB/s and raised on a corrupt compressed chunk; ``libewf-python``
 (pyewf) read at 49 MB/s and returned a corrupt chunk as zeros without an error, so it cannot give EIO
 for bad chunks.  dissect.evidence parses the segments and tables here; chunks are then read and checked

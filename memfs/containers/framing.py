@@ -13,7 +13,8 @@ Structure relied on (docs/formats/snappy-s2.md; sources there):
 
 Opening reads only chunk headers (16 bytes per chunk); decoding reads a unit's chunks and checks each
 chunk's CRC, so a corrupt chunk fails its unit only.  Snappy blocks are decoded by ``cramjam`` (it
-releases the GIL and decodes at several GB/s: snappy-s2.md §5); S2 blocks by the small C decoder in
+releases the GIL and decodes at several GB/s: docs/formats/snappy-s2.md §5); S2 blocks by the small C decoder
+in
 ``memfs.containers._s2`` because no PyPI package decodes S2 (§5).
 """
 

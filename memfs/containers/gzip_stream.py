@@ -3,7 +3,8 @@
 gzip has no index: a reader must inflate the whole stream once to learn its size and where to resume
 (docs/formats/gzip.md §1-§2).  ``rapidgzip`` does that pass in parallel and keeps seek points with
 compressed windows; ``indexed_gzip`` was the other candidate.  Measured on the same 128 MiB memory-like
-image (gzip -1, 2 cores, load 3.5; gzip.md §4): index pass 0.32 s vs 0.39 s, random 4 KiB read median
+image (gzip -1, 2 cores, load 3.5; docs/formats/gzip.md §4): index pass 0.32 s vs 0.39 s, random 4 KiB read
+median
 1.5 ms vs 47 ms (indexed_gzip at 4 MiB seek-point spacing; denser spacing costs 32 KiB of window per
 point), sequential reads alike (~560 MB/s), both release the GIL.  rapidgzip wins on latency, which is
 what a mount sees; it is optional (MissingDependencyError names it).
@@ -34,7 +35,8 @@ GZIP_MAGIC = b"\x1f\x8b\x08"
 
 
 def probe(head: bytes, source) -> bool:
-    """gzip member header: ID1 ID2 = 1f 8b, CM = 8 (deflate), reserved FLG bits clear (gzip.md §1)."""
+    """gzip member header: ID1 ID2 = 1f 8b, CM = 8 (deflate), reserved FLG bits clear (docs/formats/gzip.md
+    §1)."""
     return len(head) >= 10 and head.startswith(GZIP_MAGIC) and not head[3] & 0xE0
 
 

@@ -2,13 +2,16 @@
 
 A container, not a memory format: :class:`ZdmpSource` takes a byte source (the ``.zdmp`` file) and is
 itself a byte source of the decoded stream — normally a crash dump, which format detection then hands to
-the crash dump reader (zdmp.md §5).  It lives in ``memfs.containers`` because it maps bytes to bytes and
+the crash dump reader (docs/formats/zdmp.md §5).  It lives in ``memfs.containers`` because it maps bytes to
+bytes and
 knows nothing of physical memory.
 
-Open: check the header, walk the block chain reading only the 12-byte block headers (zdmp.md §4.1).
+Open: check the header, walk the block chain reading only the 12-byte block headers (docs/formats/zdmp.md
+§4.1).
 Read: offset → block (``offset // BlockSize``) → the block's *layout*, made once per block: its payload
 read, its CRC checked and its LZNT1 chunks located from their headers → the 256 KiB unit holding the
-offset, decoded from just its chunks (LZNT1 chunks are independent 4 KiB slices, lznt1.md §3).  Layouts
+offset, decoded from just its chunks (LZNT1 chunks are independent 4 KiB slices, docs/formats/lznt1.md §3).
+Layouts
 and units share one byte-bounded LRU cache (§4.2), so a random 4 KiB read decodes 256 KiB, not a 2 MiB
 block.  A bad
 block fails only the reads that touch it (§4.4); a truncated chain leaves earlier blocks readable (§4.5).
@@ -34,7 +37,7 @@ FORMAT_NAME = "zdmp"
 MAGIC = b"ZDMP"
 BLOCK_MAGIC = b"ZBLK"
 HEADER = struct.Struct("<4sIQIHH")  # Signature, Version, FileSize, BlockSize, DataType, CompressionFormat
-BLOCK_HEADER = struct.Struct("<4sII")  # Signature, DataSize, Crc32 (zdmp.md §3)
+BLOCK_HEADER = struct.Struct("<4sII")  # Signature, DataSize, Crc32 (docs/formats/zdmp.md §3)
 FIRST_BLOCK = 0x1000  # the header fills the first page (§2)
 VERSION = 0x0100
 DATA_COMPRESSED = 1
@@ -52,7 +55,7 @@ CHUNK = lznt1.CHUNK_SIZE
 
 @dataclass(frozen=True)
 class ZdmpHeader:
-    """The fields of the file header (zdmp.md §2)."""
+    """The fields of the file header (docs/formats/zdmp.md §2)."""
 
     version: int
     file_size: int
@@ -71,7 +74,7 @@ class VerifyResult:
 
 
 def probe(p) -> bool:
-    """Content check for the container registry: the ``ZDMP`` signature at offset 0 (zdmp.md §2).
+    """Content check for the container registry: the ``ZDMP`` signature at offset 0 (docs/formats/zdmp.md §2).
 
     ``p`` is the registry's probe input (anything with ``head``, the first bytes of the file).  A file
     with the signature belongs to this opener; a header it cannot accept is then an error, not raw data.
@@ -88,7 +91,8 @@ class ZdmpSource:
     """The decoded stream of a ``.zdmp`` file, as a byte source (``name``, ``size``, ``pread``,
     ``readinto``, ``close``).  It owns ``base`` and closes it.
 
-    ``failures`` records each bad block once (zdmp.md §4.4); :meth:`describe` and :meth:`info` give
+    ``failures`` records each bad block once (docs/formats/zdmp.md §4.4); :meth:`describe` and :meth:`info`
+    give
     the container's facts for ``header.txt`` and ``info --json``.
     """
 
@@ -107,7 +111,8 @@ class ZdmpSource:
         self.blocks_expected = -(-self.size // self.block_size)
         self._walk()
 
-    # -- open (zdmp.md §4.1) ---------------------------------------------------------------------------
+    # -- open (docs/formats/zdmp.md §4.1)
+    # ---------------------------------------------------------------------------
 
     def _read_header(self) -> ZdmpHeader:
         path = self.base.name
@@ -243,7 +248,8 @@ class ZdmpSource:
         self.cache.clear()
         self.base.close()
 
-    # -- blocks (zdmp.md §4.2-§4.4) ----------------------------------------------------------------------
+    # -- blocks (docs/formats/zdmp.md §4.2-§4.4)
+    # ----------------------------------------------------------------------
 
     def _block_length(self, index: int) -> int:
         """Decoded bytes of block ``index``: BlockSize, or the rest of FileSize for the last."""
@@ -313,7 +319,7 @@ class ZdmpSource:
         first, last = start // CHUNK, min(count, -(-(start + size) // CHUNK))
         capacity = min((last - first) * CHUNK, self.block_size - start)  # what these chunks may hold
         data, produced = b"", 0
-        if first < last:  # chunks first .. last - 1 are a stream of their own (lznt1.md §3)
+        if first < last:  # chunks first .. last - 1 are a stream of their own (docs/formats/lznt1.md §3)
             stream = self.base.pread(data_at + offsets[first], offsets[last] - offsets[first])
             try:
                 if out is not None and capacity == size:
@@ -413,7 +419,10 @@ class ZdmpSource:
         decoded_present = min(present * self.block_size, self.size)
         ratio = self.compressed_bytes / max(decoded_present, 1)
         rows = [
-            ("Container", "DumpIt compressed dump (.zdmp): LZNT1 blocks, each with a CRC32 (zdmp.md)"),
+            (
+                "Container",
+                "DumpIt compressed dump (.zdmp): LZNT1 blocks, each with a CRC32 (docs/formats/zdmp.md)",
+            ),
             ("Version", f"{self.header.version:#x}"),
             ("Decoded size (FileSize)", f"{self.size:#x} ({self.size} bytes)"),
             ("BlockSize", f"{self.block_size:#x}"),

@@ -1,6 +1,6 @@
 """Windows kernel crash dumps (MEMORY.DMP): 32-bit 'PAGEDUMP' and 64-bit 'PAGEDU64', every DumpType.
 
-At open the reader parses the header (crashdump.md §2/§3) and the DumpType-specific page index
+At open the reader parses the header (docs/formats/crashdump.md §2/§3) and the DumpType-specific page index
 (§6): the run table (1), the bitmap (5, 6, and 2 in either of its layouts), the RDMP range list
 (8, 9, 0xA); a triage dump (4) holds no physical memory.  The index is a list of physical runs,
 each with the file offset of its first page, so a read is one bisect plus one ``pread``.  Page data
@@ -35,7 +35,7 @@ from memfs.windows_structs import (
 MAX_PFN = 1 << 40  # 52-bit physical addresses: the architectural maximum on x64 and PAE
 NOT_WRITTEN = "not written ('PAGE' filler)"
 
-# -- bitmap scanning (crashdump.md §6.4) --------------------------------------------------------
+# -- bitmap scanning (docs/formats/crashdump.md §6.4) --------------------------------------------------------
 
 _BIT_POSITIONS = [tuple(bit for bit in range(8) if value >> bit & 1) for value in range(256)]
 _NONZERO_BYTE = re.compile(rb"[^\x00]")
@@ -47,7 +47,7 @@ def bitmap_runs(bitmap: bytes, bits: int) -> list[tuple[int, int]]:
     Works on the bitmap as one big integer: ``value ^ (value << 1)`` has a bit set exactly where
     a run starts or ends, so starts and ends alternate in its set-bit positions.  Those are found
     by a C-speed scan for non-zero bytes; Python touches only run boundaries, so a 16 M-bit bitmap
-    with a few thousand runs takes milliseconds (crashdump.md §6.4).
+    with a few thousand runs takes milliseconds (docs/formats/crashdump.md §6.4).
     """
     value = int.from_bytes(bitmap, "little") & ((1 << bits) - 1)
     toggles = (value ^ (value << 1)).to_bytes(bits // 8 + 1, "little")
@@ -296,7 +296,7 @@ class CrashDumpSource(MemorySource):
         )
 
     def _decode_context(self, raw: bytes) -> None:
-        """The header ContextRecord as ``metadata.context`` (crashdump.md §4.3)."""
+        """The header ContextRecord as ``metadata.context`` (docs/formats/crashdump.md §4.3)."""
         if self.width == 64:
             struct_, registers = CONTEXT_AMD64, CONTEXT_AMD64_REGISTERS
         else:
@@ -619,7 +619,10 @@ class CrashDumpSource(MemorySource):
                     f"{self.file_size:#x}",
                 )
             rows: Rows = [
-                ("Layout", "MS2 SUMMARY_DUMP (ULONG fields) [unconfirmed layout, crashdump.md §6.2]"),
+                (
+                    "Layout",
+                    "MS2 SUMMARY_DUMP (ULONG fields) [unconfirmed layout, docs/formats/crashdump.md §6.2]",
+                ),
                 ("Signature", f"{_sig(s.Signature)} {_sig(s.ValidDump)}"),
                 ("DumpOptions", f"{s.DumpOptions:#x}"),
                 ("HeaderSize", f"{s.HeaderSize:#x} (file offset of the first stored page)"),

@@ -17,7 +17,7 @@ from construct import Array, Bytes, Int8ul, Int16ul, Int32ul, Int64sl, Int64ul, 
 
 from memfs.windows_structs import offset_of
 
-# -- constants (crashdump.md §5.1, §5.2, §4.4, §5.5) ------------------------------------------
+# -- constants (docs/formats/crashdump.md §5.1, §5.2, §4.4, §5.5) ------------------------------------------
 
 SIGNATURE = b"PAGE"
 VALID_DUMP32 = b"DUMP"

@@ -5,7 +5,8 @@ index (:mod:`hiberfil_index`) — nothing is decompressed for the index.  Read: 
 (bisect) → unit → decode through :class:`~memfs.cache.UnitCache` → slice.  A unit that fails to decode
 fails only the reads that touch it (``failures.record`` + DecompressionError).
 
-Processor state: legacy files keep a KPROCESSOR_STATE page (hibernation.md §2.4), read here; modern
+Processor state: legacy files keep a KPROCESSOR_STATE page (docs/formats/hibernation.md §2.4), read here;
+modern
 files keep it only in memory (§3.8), where kernel discovery (memfs.kernel.discover) finds CR3.
 """
 
@@ -128,7 +129,8 @@ class HiberfilSource(MemorySource):
         if sig.upper() == b"WAKE":
             meta.notes.append(
                 "signature WAKE: the system resumed from this image; Windows may have wiped parts of it "
-                "(hibernation.md §3.9) — every page shown was validated structurally, not its content"
+                "(docs/formats/hibernation.md §3.9) — every page shown was validated structurally, "
+                "not its content"
             )
         elif sig not in SIGNATURES and any(sig):
             meta.notes.append(f"unknown signature {sig!r}")
@@ -187,7 +189,8 @@ class HiberfilSource(MemorySource):
             meta.pae = bool(state["cr4"] & 0x20)
 
     def _modern_state(self) -> None:
-        """Windows 8+ states no CR3 or CONTEXT in the file (hibernation.md §3.8): both live in memory.
+        """Windows 8+ states no CR3 or CONTEXT in the file (docs/formats/hibernation.md §3.8): both live in
+        memory.
 
         Kernel discovery (memfs.kernel.discover, run by the mount, ``info`` and ``convert``) searches
         the restored memory — x64 low stub, self-referencing page tables — and finds these values.
@@ -353,7 +356,8 @@ class HiberfilSource(MemorySource):
 
 
 def _probe(p: ProbeInput) -> bool:
-    """Known signature (hibr, HIBR, wake, WAKE, RSTR, BRKP, HORM) at offset 0 (hibernation.md §1.2)."""
+    """Known signature (hibr, HIBR, wake, WAKE, RSTR, BRKP, HORM) at offset 0 (docs/formats/hibernation.md
+    §1.2)."""
     return p.head[:4] in SIGNATURES
 
 

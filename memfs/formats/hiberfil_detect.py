@@ -1,4 +1,4 @@
-"""Which hibernation layout a file uses, decided from the file alone (hibernation.md §1.3, §3.4).
+"""Which hibernation layout a file uses, decided from the file alone (docs/formats/hibernation.md §1.3, §3.4).
 
 The header names its architecture (where PageSize sits) and its kernel's ``sizeof(PO_MEMORY_IMAGE)``
 (``LengthSelf``).  Those pick candidate layouts from :mod:`hiberfil_structs`; each candidate is tried by
@@ -53,7 +53,7 @@ class Detection:
 
 
 def header_arches(page0: bytes) -> list[str]:
-    """Architectures whose PageSize position holds 0x1000 (hibernation.md §1.3 step 2)."""
+    """Architectures whose PageSize position holds 0x1000 (docs/formats/hibernation.md §1.3 step 2)."""
     if len(page0) < 0x20:
         return []
     return [a for a, off in PAGE_SIZE_OFFSET.items() if struct.unpack_from("<I", page0, off)[0] == PAGE_SIZE]
@@ -192,7 +192,7 @@ def _modern_phases(r, lay, hdr, builder, walks, notes, limit, dsz) -> None:
 
 
 def detect(read, path: str, size: int, page0: bytes, override: str | None) -> Detection:
-    """Pick the layout of a hibernation file (hibernation.md §1.3), or recover a zeroed one.
+    """Pick the layout of a hibernation file (docs/formats/hibernation.md §1.3), or recover a zeroed one.
 
     Raises FormatError/CorruptionError naming the file and offset when nothing validates.
     """
@@ -242,7 +242,7 @@ def detect(read, path: str, size: int, page0: bytes, override: str | None) -> De
         if sig.upper() == b"WAKE":
             raise CorruptionError(
                 f"{detail} (signature {sig.decode()}: the system resumed from this image and Windows may "
-                f"have wiped its data, hibernation.md §3.9)"
+                f"have wiped its data, docs/formats/hibernation.md §3.9)"
             )
         raise detail if isinstance(detail, FormatError) else CorruptionError(str(detail))
     # Prefer: no fallback needed, a validating processor-state page, then the most pages mapped.
@@ -262,7 +262,7 @@ def detect(read, path: str, size: int, page0: bytes, override: str | None) -> De
     return best
 
 
-# -- zeroed / unreadable header (hibernation.md §1.2 "all zero", §1.3 step 6, §3.9) -------------------------
+# -- zeroed / unreadable header (docs/formats/hibernation.md §1.2 "all zero", §1.3 step 6, §3.9) -----
 
 
 def recover(r: _Reader, page0: bytes) -> Detection:

@@ -1,6 +1,7 @@
 """The page index shared by both hibernation families: packed arrays, no per-page Python objects.
 
-A *unit* is one compressed (or stored) block of pages: a legacy Xpress block (hibernation.md §2.6) or a
+A *unit* is one compressed (or stored) block of pages: a legacy Xpress block (docs/formats/hibernation.md
+§2.6) or a
 modern compression set (§3.6).  A *map run* is a run of consecutive physical pages held in consecutive
 slots of one unit.  Open-time walks append units and map runs in file order; :meth:`IndexBuilder.finish`
 sorts the map runs by page number, resolves pages stored twice (the later one wins, §3.7) and returns a

@@ -1,6 +1,7 @@
 """Legacy hibernation files (XP, 2003, Vista, 7): range-table chain and Xpress blocks, read at open.
 
-hibernation.md §2.5–§2.7: a table page lists physical page ranges; the Xpress blocks after it hold those
+docs/formats/hibernation.md §2.5–§2.7: a table page lists physical page ranges; the Xpress blocks after it
+hold those
 pages in order (block k: sequence pages of its header's count).  The walk reads each table page and each
 32-byte block header once — no decompression — and appends units and map runs to an
 :class:`~memfs.formats.hiberfil_index.IndexBuilder`.
@@ -94,7 +95,7 @@ def walk_tables(
     builder: IndexBuilder,
     pfn_limit: int,
 ) -> LegacyWalk:
-    """Index every table of the chain starting at page ``first_table`` (hibernation.md §2.7)."""
+    """Index every table of the chain starting at page ``first_table`` (docs/formats/hibernation.md §2.7)."""
     walk = LegacyWalk()
     seen: set[int] = set()
     table = first_table
@@ -177,7 +178,8 @@ def table_plausible(page: bytes, t: TableLayout) -> bool:
     return True
 
 
-# -- processor state (hibernation.md §2.4) ----------------------------------------------------------------
+# -- processor state (docs/formats/hibernation.md §2.4)
+# ----------------------------------------------------------------
 
 
 def parse_processor_state(page: bytes, arch: str) -> dict[str, int] | None:

@@ -1,6 +1,7 @@
 """Modern hibernation files (8 … 11 24H2): restore phases made of back-to-back compression sets.
 
-hibernation.md §3.5–§3.7: a phase starts at a page boundary and is a packed sequence of compression sets
+docs/formats/hibernation.md §3.5–§3.7: a phase starts at a page boundary and is a packed sequence of
+compression sets
 (4-byte header, D page-run descriptors, C data bytes).  The walk reads only set headers (≤ 132 bytes, one
 ``pread`` each) and appends units and map runs to an :class:`~memfs.formats.hiberfil_index.IndexBuilder`.
 """

@@ -2,7 +2,8 @@
 
 Nothing here reads a file.  Each layout is keyed by what a header itself says (architecture from the
 PageSize position, ``LengthSelf``); the reader picks candidates from these tables and keeps the one whose
-structures validate (hibernation.md §1.3).  Offsets come from hibernation.md §2.2, §2.4, §2.5 (legacy)
+structures validate (docs/formats/hibernation.md §1.3).  Offsets come from docs/formats/hibernation.md §2.2,
+§2.4, §2.5 (legacy)
 and §3.2–§3.4 (modern); a layout's ``key`` is what ``OpenOptions.hiber_layout`` accepts.
 """
 
@@ -21,18 +22,19 @@ SIGNATURES = {
     b"BRKP": "debug break request (semantics undocumented)",
     b"HORM": "hibernate once, resume many",
 }
-"""First four bytes of a hibernation file and what they mean (hibernation.md §1.2)."""
+"""First four bytes of a hibernation file and what they mean (docs/formats/hibernation.md §1.2)."""
 
 XPRESS_MAGIC = b"\x81\x81xpress"
-"""Legacy Xpress block header magic (hibernation.md §2.6)."""
+"""Legacy Xpress block header magic (docs/formats/hibernation.md §2.6)."""
 
-# Architecture test (hibernation.md §1.3 step 2): PageSize sits at 0x18 on x64 and at 0x14 on x86.
+# Architecture test (docs/formats/hibernation.md §1.3 step 2): PageSize sits at 0x18 on x64 and at 0x14 on
+# x86.
 PAGE_SIZE_OFFSET = {"x64": 0x18, "x86": 0x14}
 
 
 @dataclass(frozen=True)
 class TableLayout:
-    """Shape of one legacy PO_MEMORY_RANGE_ARRAY page (hibernation.md §2.5)."""
+    """Shape of one legacy PO_MEMORY_RANGE_ARRAY page (docs/formats/hibernation.md §2.5)."""
 
     link_size: int  # the first range record starts here
     next_off: int
@@ -56,7 +58,8 @@ ALL_TABLE_LAYOUTS = (T_X86_OLD, T_X86_VISTA_SP2, T_X86_WIN7, T_X64_OLD, T_X64_VI
 
 @dataclass(frozen=True)
 class LegacyLayout:
-    """PO_MEMORY_IMAGE of XP … 7 (hibernation.md §2.2) plus its table shape and processor page (§2.4)."""
+    """PO_MEMORY_IMAGE of XP … 7 (docs/formats/hibernation.md §2.2) plus its table shape and processor page
+    (§2.4)."""
 
     key: str
     name: str
@@ -95,7 +98,8 @@ LEGACY_LAYOUTS = (
 
 @dataclass(frozen=True)
 class ModernLayout:
-    """PO_MEMORY_IMAGE of Windows 8 … 11 24H2: the fields the index needs (hibernation.md §3.2, §3.3).
+    """PO_MEMORY_IMAGE of Windows 8 … 11 24H2: the fields the index needs (docs/formats/hibernation.md §3.2,
+    §3.3).
 
     ``builds`` lists the builds known to write this LengthSelf; ``os_build`` is set only when it is one.
     """
@@ -185,7 +189,7 @@ def _word(wide: bool):
 
 
 def legacy_header_struct(layout: LegacyLayout) -> Struct:
-    """construct definition of the legacy header fields memfs reads (hibernation.md §2.2)."""
+    """construct definition of the legacy header fields memfs reads (docs/formats/hibernation.md §2.2)."""
     return Struct(
         "signature" / Pointer(0x0, Int32ul),
         "length_self" / Pointer(0xC, Int32ul),
@@ -198,7 +202,8 @@ def legacy_header_struct(layout: LegacyLayout) -> Struct:
 
 
 def modern_header_struct(layout: ModernLayout) -> Struct:
-    """construct definition of the modern header fields memfs reads (hibernation.md §3.2, §3.3)."""
+    """construct definition of the modern header fields memfs reads (docs/formats/hibernation.md §3.2,
+    §3.3)."""
     fields = [
         "signature" / Pointer(0x0, Int32ul),
         "length_self" / Pointer(0xC, Int32ul),
@@ -219,7 +224,8 @@ def modern_header_struct(layout: ModernLayout) -> Struct:
     return Struct(*fields)
 
 
-# -- KPROCESSOR_STATE (hibernation.md §2.4) -----------------------------------------------------------
+# -- KPROCESSOR_STATE (docs/formats/hibernation.md §2.4)
+# -----------------------------------------------------------
 
 # x86: SpecialRegisters follow the CONTEXT (at +0x2cc); x64: SpecialRegisters first, CONTEXT at +0xe0
 # (2003 … 10 1607) — the legacy pages memfs reads are always the first x64 variant.

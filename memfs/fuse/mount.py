@@ -36,7 +36,7 @@ MAX_THREADS = 8
 """Worker threads of the multi-threaded FUSE loop (decoders release the GIL, so more than one helps)."""
 
 READ_AHEAD_KB = 1024
-"""Kernel read-ahead for the mount, so sequential reads arrive as 1 MiB requests (performance.md)."""
+"""Kernel read-ahead for the mount, so sequential reads arrive as 1 MiB requests (docs/performance.md)."""
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """The FUSE callbacks: a thin, read-only layer over the mount's virtual files.
 
-Errno policy (architecture.md, "Errors"): a missing path is ENOENT, any attempt to change anything is
+Errno policy (docs/architecture.md, "Errors"): a missing path is ENOENT, any attempt to change anything is
 EROFS, a page that cannot be decoded is EIO (the source logged it once), and no exception ever
 escapes into libfuse.  Files whose content never changes are opened with ``keep_cache`` so the
-kernel page cache serves re-reads without calling us (performance.md: 10–15 GB/s).
+kernel page cache serves re-reads without calling us (docs/performance.md: 10–15 GB/s).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ that need it (``memory.dmp``, ``header.txt``).  It never writes into the source:
 it found are kept in the Discovery with, for each one it looked for and did not find, the reason;
 :func:`merge_metadata` lays them over what the source states, for ``header.txt``, ``info --json`` and
 the memory.dmp header alike.  Beyond metadata the Discovery holds what the memory.dmp writer needs:
-the address space, the decoded KDBG, the CPU 0 CONTEXT and the overlay patches (crashdump.md §15.2
+the address space, the decoded KDBG, the CPU 0 CONTEXT and the overlay patches (docs/formats/crashdump.md
+§15.2
 step 11).
 
 1. DTB and paging mode (:mod:`memfs.kernel.dtb`, §11);
@@ -298,7 +299,9 @@ def _use_kdbg(source: MemorySource, found: _Found, space: AddressSpace, kdbg: kd
         d.rows.append(
             ("KdpDataBlockEncoded", f"{kdbg.encoded_flag_va:#x} (byte reads {flag}), solved from KernBase")
         )
-        d.overlays += _patch(source, space, kdbg.va, kdbg.plain, "decoded KDBG (crashdump.md §10.4)")
+        d.overlays += _patch(
+            source, space, kdbg.va, kdbg.plain, "decoded KDBG (docs/formats/crashdump.md §10.4)"
+        )
         d.overlays += _patch(source, space, kdbg.encoded_flag_va, b"\0", "KdpDataBlockEncoded cleared")
     found.set("kd_debugger_data_block", kdbg.va, "")
     kern_base = kdbg.ptr(kdbg_mod.KERN_BASE)

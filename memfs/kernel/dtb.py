@@ -1,4 +1,4 @@
-"""Finding the kernel DirectoryTableBase (CR3) and paging mode of an image (crashdump.md §11).
+"""Finding the kernel DirectoryTableBase (CR3) and paging mode of an image (docs/formats/crashdump.md §11).
 
 Candidates, in order:
 
@@ -86,7 +86,8 @@ def from_hint(source: MemorySource, dtb: int, arch: str | None, pae: bool | None
 
 @dataclass(frozen=True)
 class LowStub:
-    """An x64 PROCESSOR_START_BLOCK in low memory (crashdump.md §11 item 1) and the two values memfs uses."""
+    """An x64 PROCESSOR_START_BLOCK in low memory (docs/formats/crashdump.md §11 item 1) and the two values
+    memfs uses."""
 
     pa: int
     lm_target: int
@@ -96,7 +97,7 @@ class LowStub:
 
 
 LOW_STUB_END = 0x100000
-"""The stub lies on a page boundary in PA 0x1000 … 0xFFFFF (crashdump.md §11 item 1)."""
+"""The stub lies on a page boundary in PA 0x1000 … 0xFFFFF (docs/formats/crashdump.md §11 item 1)."""
 
 
 def find_low_stubs(source: MemorySource) -> list[LowStub]:
@@ -119,7 +120,7 @@ def find_low_stubs(source: MemorySource) -> list[LowStub]:
 
 
 def scan_low_stub(source: MemorySource, stubs: Sequence[LowStub]) -> DtbResult | None:
-    """The first low stub whose CR3 validates (crashdump.md §11 item 1)."""
+    """The first low stub whose CR3 validates (docs/formats/crashdump.md §11 item 1)."""
     for stub in stubs:
         if stub.cr3 & 0xFFFFFF0000000FFF:
             continue
@@ -179,7 +180,7 @@ def _find_pdpt(source: MemorySource, pds: list[int], budget: int, deadline: floa
 def scan_self_map(
     source: MemorySource, modes: tuple[str, ...], budget: int = SCAN_BYTES, seconds: float = SCAN_SECONDS
 ) -> tuple[DtbResult | None, str]:
-    """Scan low physical memory for self-referencing top-level tables (crashdump.md §11 item 2).
+    """Scan low physical memory for self-referencing top-level tables (docs/formats/crashdump.md §11 item 2).
 
     Returns the result (or None) and a sentence saying how much was scanned.
     """

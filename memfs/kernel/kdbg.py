@@ -1,6 +1,6 @@
 """KDDEBUGGER_DATA64 (the KDBG): locate it, decode it where Windows 8+ x64 encodes it, read it.
 
-Layout and procedures: crashdump.md §10.  Three searches, cheapest first:
+Layout and procedures: docs/formats/crashdump.md §10.  Three searches, cheapest first:
 
 1. plain scan of the kernel image (``.data`` first) for the 'KDBG' OwnerTag (§10.3 items 2–4);
 2. Windows 8+ x64 encoded block, the disassembly-free B2D way (§10.4): KiWaitNever and KiWaitAlways
@@ -33,7 +33,7 @@ MAX_SIZE = 0x800  # MemProcFS's sanity limit (§10.1)
 MAX_DATA_SCAN = 16 << 20  # bytes of .data the encoded-KDBG search decodes (real kernels: a few MiB)
 MASK64 = (1 << 64) - 1
 
-# KDBG field offsets (crashdump.md §10.1).
+# KDBG field offsets (docs/formats/crashdump.md §10.1).
 KERN_BASE = 0x18
 PS_LOADED_MODULE_LIST = 0x48
 PS_ACTIVE_PROCESS_HEAD = 0x50
@@ -87,7 +87,7 @@ def bswap64(value: int) -> int:
 
 
 def decode_qword(q: int, wait_never: int, wait_always: int, encoded_flag_va: int) -> int:
-    """One QWORD of an encoded KDBG (crashdump.md §10.4 steps 1–5)."""
+    """One QWORD of an encoded KDBG (docs/formats/crashdump.md §10.4 steps 1–5)."""
     t = rotl64(q ^ wait_never, wait_never & 0xFF)
     return bswap64(t ^ encoded_flag_va) ^ wait_always
 
@@ -213,7 +213,8 @@ def _low_dword_hits(qwords: array, wait_never: int, wait_always: int, e_high: in
 
 
 def find_encoded(space: AddressSpace, image: PeImage, seconds: float = 10.0) -> tuple[Kdbg | None, str]:
-    """Find and decode a Windows 8+ x64 encoded KDBG without symbols (crashdump.md §10.4, B2D method)."""
+    """Find and decode a Windows 8+ x64 encoded KDBG without symbols (docs/formats/crashdump.md §10.4, B2D
+    method)."""
     if space.mode != "x64":
         return None, "only x64 Windows 8+ encodes the KDBG"
     candidates = timer_candidates(space, image)

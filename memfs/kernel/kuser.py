@@ -1,4 +1,4 @@
-"""KUSER_SHARED_DATA: system time, uptime, product type and suite mask (crashdump.md §5.5, §12).
+"""KUSER_SHARED_DATA: system time, uptime, product type and suite mask (docs/formats/crashdump.md §5.5, §12).
 
 The page sits at a fixed VA (x86 0xFFDF0000, x64 0xFFFFF78000000000).  Offsets: InterruptTime
 +0x08 and SystemTime +0x14 (KSYSTEM_TIME: LowPart u32, High1Time i32, High2Time i32; 100 ns units),

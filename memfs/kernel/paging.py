@@ -6,7 +6,7 @@
 
 Only present (valid) entries are followed: transition and prototype PTEs are software states that
 other readers (kdmp-parser) do not follow either, so our translations stay comparable to theirs
-(crashdump.md §11, §13).  Everything reads physical memory through a ``read(pa, n)`` callable (a
+(docs/formats/crashdump.md §11, §13).  Everything reads physical memory through a ``read(pa, n)`` callable (a
 :class:`~memfs.memory.MemorySource`'s ``read``), so holes read as zeros and garbage never raises.
 """
 
@@ -141,7 +141,7 @@ class AddressSpace:
 
         At most ``budget`` table entries are examined, so a walk over a huge or hostile
         hierarchy stays bounded.  A top-level entry that points back at the top-level table (the
-        x64 self-map, crashdump.md §11) is skipped: it only maps the page tables themselves.
+        x64 self-map, docs/formats/crashdump.md §11) is skipped: it only maps the page tables themselves.
         """
         remaining = [budget]
         yield from self._walk(self.dtb, 0, 0, start, end, remaining)

@@ -21,7 +21,7 @@ MAX_EXPORTS = 0x10000
 # Where to look first: the classic kernel ranges (x64 0xFFFFF800`00000000.., x86 0x80000000..).
 _PREFERRED = {"x64": (0xFFFFF80000000000, 0xFFFFF80800000000), "pae": (0x80000000, 0xA0000000)}
 _PREFERRED["x86"] = _PREFERRED["pae"]
-_X86_PAGE_TABLES = (0xC0000000, 0xC0800000)  # the self-mapped page tables (crashdump.md §13)
+_X86_PAGE_TABLES = (0xC0000000, 0xC0800000)  # the self-mapped page tables (docs/formats/crashdump.md §13)
 
 
 @dataclass

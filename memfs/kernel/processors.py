@@ -1,7 +1,8 @@
 """Processors: KiProcessorBlock, each KPRCB's saved CONTEXT, and the WinDbg selector fix-ups.
 
 KiProcessorBlock (KDBG+0x218) is an array of KPRCB pointers (u64 on x64, u32 on x86); the count is
-the number of non-NULL entries before the first NULL, bounded at 64 / 32 (crashdump.md §12).  Each
+the number of non-NULL entries before the first NULL, bounded at 64 / 32 (docs/formats/crashdump.md §12).
+Each
 KPRCB embeds a CONTEXT at OffsetPrcbProcStateContext (KDBG+0x2BC) and, on Windows 7 and later,
 points to one at OffsetPrcbContext (KDBG+0x338) (§9.1).  WinDbg needs kernel segment selectors in
 those records (§8, §9.1), so memory.dmp overlays them; this module says where and with what.
@@ -20,7 +21,7 @@ MAX_PROCESSORS = {"x64": 64, "x86": 32}
 CONTEXT_FULL = {"x64": 0x0010000B, "x86": 0x00010007}
 _X64, _X86 = CONTEXT_FIELDS["x64"], CONTEXT_FIELDS["x86"]
 
-# Selector fix-ups (crashdump.md §15.1 step 7, §15.3 step 5): (offset in CONTEXT, packed bytes).
+# Selector fix-ups (docs/formats/crashdump.md §15.1 step 7, §15.3 step 5): (offset in CONTEXT, packed bytes).
 # x64: SegCs, SegDs, SegEs, SegFs, SegGs, SegSs are consecutive u16.
 # x86: SegGs, SegFs, SegEs, SegDs are consecutive u32; SegCs and SegSs u32 elsewhere.
 SELECTOR_PATCHES = {
@@ -104,7 +105,7 @@ def registers(context: bytes, arch: str) -> dict[str, int]:
 
 def context_from_registers(regs: dict[str, int], arch: str) -> bytes:
     """A CONTEXT record holding the named registers a reader stated (e.g. a hibernation file's
-    KPROCESSOR_STATE, hibernation.md §5); unnamed fields stay zero."""
+    KPROCESSOR_STATE, docs/formats/hibernation.md §5); unnamed fields stay zero."""
     ctx = bytearray(CONTEXT_SIZE[arch])
     fields = CONTEXT_FIELDS[arch]
     for name in _GENERAL[arch]:

@@ -1,4 +1,5 @@
-"""DBGKD_GET_VERSION64 (nt!KdVersionBlock): the OS build number and machine type (crashdump.md §10.2).
+"""DBGKD_GET_VERSION64 (nt!KdVersionBlock): the OS build number and machine type (docs/formats/crashdump.md
+§10.2).
 
 As Volatility 2's raw2dmp does, the structure is found near the KDBG (its page, then ±8 pages) as
 the place whose KernBase (+0x10) and PsLoadedModuleList (+0x18) equal the KDBG's; on x86 the

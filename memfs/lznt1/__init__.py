@@ -2,7 +2,8 @@
 
 Written in C (``memfs.lznt1._lznt1``) because the one maintained PyPI decoder, dissect.util's, is pure
 Python: some 80 times slower per core than this one on memory-like data (scripts/bench_lznt1.py), and it
-neither bounds its output nor places a short chunk's successor 4 KiB on as Windows does (lznt1.md §5.2).
+neither bounds its output nor places a short chunk's successor 4 KiB on as Windows does (docs/formats/lznt1.md
+§5.2).
 
 Every function accepts any bytes-like object (bytes, bytearray, memoryview, mmap, ...) without copying it
 and releases the GIL while it works, so several threads decode in parallel.  Decoding errors raise
@@ -18,7 +19,7 @@ from memfs.lznt1 import _lznt1
 __all__ = ["CHUNK_SIZE", "chunk_offsets", "compress", "decompress", "decompress_into"]
 
 CHUNK_SIZE = 4096
-"""Decoded bytes one LZNT1 chunk stands for; the last chunk may be shorter (lznt1.md §3)."""
+"""Decoded bytes one LZNT1 chunk stands for; the last chunk may be shorter (docs/formats/lznt1.md §3)."""
 
 _decompress = _lznt1.decompress
 _decompress_into = _lznt1.decompress_into
@@ -40,7 +41,8 @@ def decompress_into(data, out, allow_short: bool = False) -> int:
 
     Without ``allow_short`` the stream must fill all of ``out``.  With it, a stream that ends early is
     accepted and the bytes of ``out`` after the returned count are unspecified (the caller decides what
-    they mean; ``.zdmp`` blocks read them as zeros, zdmp.md §4.3).  A stream holding more than ``len(out)``
+    they mean; ``.zdmp`` blocks read them as zeros, docs/formats/zdmp.md §4.3).  A stream holding more than
+    ``len(out)``
     bytes is always an error.  ``out`` must not overlap ``data``; on error its content is unspecified.
     """
     return _decompress_into(data, out, allow_short)
@@ -51,7 +53,8 @@ def chunk_offsets(data, max_chunks: int) -> memoryview:
 
     Returns ``count + 1`` unsigned 32-bit offsets: chunk ``i``'s header is at ``offsets[i]`` and the last
     chunk ends at ``offsets[count]``.  Chunk ``i`` decodes to output bytes ``4096 i .. 4096 (i + 1)``
-    (lznt1.md §3), so ``data[offsets[i]:offsets[j]]`` is itself a stream: chunks ``i .. j - 1``, decoding to
+    (docs/formats/lznt1.md §3), so ``data[offsets[i]:offsets[j]]`` is itself a stream: chunks ``i .. j - 1``,
+    decoding to
     the output from ``4096 i`` on.  A bad chunk header or more than ``max_chunks`` chunks (a stream longer
     than its output may hold) raises DecompressionError with the header's offset.
     """

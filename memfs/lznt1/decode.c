@@ -40,7 +40,7 @@ static lz_status fail(lz_error *err, lz_status st, size_t in_off, size_t out_off
     return st;
 }
 
-/* Which limit writing n more bytes at chunk position u breaks: the chunk's 4 KiB (lznt1.md §3 rule 2),
+/* Which limit writing n more bytes at chunk position u breaks: the chunk's 4 KiB (docs/formats/lznt1.md §3 rule 2),
  * or else the end of the caller's output. */
 XP_INLINE lz_status limit_broken(size_t u, size_t n)
 {
@@ -48,7 +48,7 @@ XP_INLINE lz_status limit_broken(size_t u, size_t n)
 }
 
 /*
- * Decode one compressed chunk body in[ip..cend) to out[*op..] (lznt1.md §2.2, §2.3).  Flag groups: a
+ * Decode one compressed chunk body in[ip..cend) to out[*op..] (docs/formats/lznt1.md §2.2, §2.3).  Flag groups: a
  * flag byte, then up to eight items, bit 0 first; a clear bit is a literal byte, a set bit a 16-bit
  * copy token.  The body may end after any item.  *op advances past the decoded bytes.
  */
@@ -101,7 +101,7 @@ static lz_status decode_chunk(const uint8_t *in, size_t ip, size_t cend, uint8_t
     return LZ_OK;
 }
 
-/* The chunk header at in[ip] (lznt1.md §2.1): 0 at the end of the stream (a zero header or fewer than two
+/* The chunk header at in[ip] (docs/formats/lznt1.md §2.1): 0 at the end of the stream (a zero header or fewer than two
  * bytes left, §3 rule 1), 1 for a chunk whose body is *body bytes after the header, -1 with *st set for
  * a bad signature or a body running past the input. */
 static int read_header(const uint8_t *in, size_t in_len, size_t ip, unsigned *header, size_t *body,

@@ -37,7 +37,7 @@ typedef struct {
     unsigned flags, nflags;
 } chunk_writer;
 
-/* Start a new flag group when the current one holds eight items (lznt1.md §2.2). */
+/* Start a new flag group when the current one holds eight items (docs/formats/lznt1.md §2.2). */
 XP_INLINE void next_item(chunk_writer *w)
 {
     if (w->nflags == 8) {
@@ -117,7 +117,7 @@ lz_status lznt1_encode(const uint8_t *in, size_t in_len, uint8_t *out, size_t ou
     for (cs = 0; cs < in_len; cs += LZNT1_CHUNK) {
         size_t ce = in_len - cs > LZNT1_CHUNK ? cs + LZNT1_CHUNK : in_len;
         size_t blen = compress_chunk(m, in, cs, ce, body);
-        if (blen) { /* header: compressed flag, signature 3, body size - 1 (lznt1.md §2.1) */
+        if (blen) { /* header: compressed flag, signature 3, body size - 1 (docs/formats/lznt1.md §2.1) */
             xp_store16(out + op, (uint16_t)(0xB000u | (blen - 1)));
             memcpy(out + op + 2, body, blen);
             op += 2 + blen;

@@ -1,7 +1,7 @@
 """``memory.dmp``: a WinDbg-loadable full (DumpType 1) crash dump of the source's physical memory.
 
 Built lazily: the header is computed once (at mount), page data is read through the source on
-demand.  File layout (crashdump.md §1, §6.1): the header (0x2000 bytes ``PAGEDU64`` for x64 and
+demand.  File layout (docs/formats/crashdump.md §1, §6.1): the header (0x2000 bytes ``PAGEDU64`` for x64 and
 ARM64, 0x1000 bytes ``PAGEDUMP`` for x86), then every run's pages packed in run order.
 
 Runs: one run per present range (rounded out to whole pages), so holes take no space.  When there
@@ -40,12 +40,13 @@ MAX_RUNS = 32
 MEMFS_BUGCHECK_CODE = 0x4D454D46
 """BugCheckCode memfs writes into a header it synthesises: 'MEMF' read as a big-endian word."""
 MEMORY_BUFFER = cs.PHYSICAL_MEMORY_DESCRIPTOR32.sizeof()
-"""The PhysicalMemoryBlockBuffer union: 700 bytes in both widths (crashdump.md §4.1)."""
+"""The PhysicalMemoryBlockBuffer union: 700 bytes in both widths (docs/formats/crashdump.md §4.1)."""
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Field offsets of one header width, from the reader's construct definitions (crashdump.md §2, §3)."""
+    """Field offsets of one header width, from the reader's construct definitions (docs/formats/crashdump.md
+    §2, §3)."""
 
     size: int
     ptr: str  # struct code of a pointer field
@@ -162,7 +163,8 @@ def page_runs(runs: tuple[Run, ...] | list[Run], max_runs: int = MAX_RUNS) -> tu
 
 
 def _kept_header(source: MemorySource, size: int) -> bytes | None:
-    """The source's own crash-dump header, if it offers one of this width (crashdump.md §9 observation)."""
+    """The source's own crash-dump header, if it offers one of this width (docs/formats/crashdump.md §9
+    observation)."""
     data = source.dump_header()
     if data is None or len(data) != size or data[:4] != cs.SIGNATURE:
         return None
@@ -226,7 +228,7 @@ class MemoryDmpFile(VirtualFile):
         return bytes(header)
 
     def _synthesise(self) -> bytes:
-        """A header from metadata and discovery (crashdump.md §15.1 / §15.3)."""
+        """A header from metadata and discovery (docs/formats/crashdump.md §15.1 / §15.3)."""
         meta = self.metadata
         lay = self.layout
         header = bytearray(cs.SIGNATURE * (lay.size // 4))
@@ -259,7 +261,8 @@ class MemoryDmpFile(VirtualFile):
         self._memory_descriptor(header)
         context_arch = "x86" if self.width == 32 else "x64"
         header[lay.context : lay.context + lay.context_area] = bytes(lay.context_area)
-        # The registers the source states win (a hibernation file's KPROCESSOR_STATE, hibernation.md
+        # The registers the source states win (a hibernation file's KPROCESSOR_STATE,
+        # docs/formats/hibernation.md
         # §5; an ELF core's or VMware checkpoint's CPU 0); otherwise CPU 0's CONTEXT from discovery.
         # header_context() adds selectors and the MxCsr rule.
         stated = self.source.metadata.context

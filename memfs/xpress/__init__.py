@@ -1,4 +1,4 @@
-"""[MS-XCA] Xpress codecs: Plain LZ77 and LZ77+Huffman (shared/docs/formats/xpress.md).
+"""[MS-XCA] Xpress codecs: Plain LZ77 and LZ77+Huffman (docs/formats/xpress.md).
 
 The work is done by the C extension ``memfs.xpress._xpress``; these functions only document it.
 Every function accepts any bytes-like object (bytes, bytearray, memoryview, mmap, ...) without copying
@@ -8,11 +8,12 @@ Decoders produce exactly the requested number of bytes or raise
 :class:`memfs.exceptions.DecompressionError`, whose message names the problem and whose ``offset`` is
 the input offset where it was found.  They stop as soon as the requested size is reached, ignoring any
 remaining input (the Huffman EOF symbol, padding); a stream that encodes fewer bytes than requested, or
-a match that would run past the requested size, is an error (xpress.md §2.2, §3.4, §4).
+a match that would run past the requested size, is an error (docs/formats/xpress.md §2.2, §3.4, §4).
 
 LZ77+Huffman streams do not record their length: the EOF symbol is also an ordinary match symbol and
 the final bits are zero padding, so a request a few bytes longer than the stream encodes can decode
-those as data (xpress.md §4 row 3).  Callers must pass the true size, as hibernation files provide.
+those as data (docs/formats/xpress.md §4 row 3).  Callers must pass the true size, as hibernation files
+provide.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ _compress_huffman = _xpress.compress_huffman
 
 
 def decompress_plain(data, out_size: int) -> bytes:
-    """Decode a Plain LZ77 stream (xpress.md §2) into exactly ``out_size`` bytes.
+    """Decode a Plain LZ77 stream (docs/formats/xpress.md §2) into exactly ``out_size`` bytes.
 
     Raises DecompressionError if the stream is invalid or does not produce exactly ``out_size`` bytes.
     """
@@ -45,7 +46,7 @@ def decompress_plain(data, out_size: int) -> bytes:
 
 
 def decompress_huffman(data, out_size: int) -> bytes:
-    """Decode an LZ77+Huffman stream (xpress.md §3) into exactly ``out_size`` bytes.
+    """Decode an LZ77+Huffman stream (docs/formats/xpress.md §3) into exactly ``out_size`` bytes.
 
     Raises DecompressionError if the stream is invalid or does not produce exactly ``out_size`` bytes.
     """
@@ -71,12 +72,12 @@ def decompress_huffman_into(data, out) -> int:
 
 
 def compress_plain(data) -> bytes:
-    """Encode ``data`` (any length) as a Plain LZ77 stream (xpress.md §2.4)."""
+    """Encode ``data`` (any length) as a Plain LZ77 stream (docs/formats/xpress.md §2.4)."""
     return _compress_plain(data)
 
 
 def compress_huffman(data) -> bytes:
-    """Encode ``data`` (any length) as an LZ77+Huffman stream (xpress.md §3.5).
+    """Encode ``data`` (any length) as an LZ77+Huffman stream (docs/formats/xpress.md §3.5).
 
     Blocks cover 64 KiB of input each; the EOF symbol ends the last block.
     """

@@ -1,10 +1,10 @@
 /*
- * huffman_code.c - Huffman code lengths limited to 15 bits, and canonical codes (xpress.md §3.2, §3.5).
+ * huffman_code.c - Huffman code lengths limited to 15 bits, and canonical codes (docs/formats/xpress.md §3.2, §3.5).
  *
  * Lengths come from an ordinary Huffman tree computed in place over the frequencies sorted in
  * ascending order (Moffat & Katajainen, "In-place calculation of minimum-redundancy codes", 1995).
  * If the tree is deeper than 15, all frequencies are halved (staying >= 1) and the tree is rebuilt,
- * as xpress.md §3.5 step 3 describes.
+ * as docs/formats/xpress.md §3.5 step 3 describes.
  */
 #include "huffman_code.h"
 
@@ -80,7 +80,7 @@ void xp_build_code(const uint32_t freq[XP_NUM_SYMBOLS], uint8_t lens[XP_NUM_SYMB
         if (f[i])
             n++;
     }
-    /* A single-symbol code cannot be complete: add dummy symbols (xpress.md §3.2 step 5). */
+    /* A single-symbol code cannot be complete: add dummy symbols (docs/formats/xpress.md §3.2 step 5). */
     for (i = 0; n < 2 && i < XP_NUM_SYMBOLS; i++) {
         if (!f[i]) {
             f[i] = 1;
@@ -110,7 +110,7 @@ void xp_build_code(const uint32_t freq[XP_NUM_SYMBOLS], uint8_t lens[XP_NUM_SYMB
         count[A[i]]++;
     }
 
-    /* Canonical codes, ordered by (length, symbol) (xpress.md §3.2 steps 1-2). */
+    /* Canonical codes, ordered by (length, symbol) (docs/formats/xpress.md §3.2 steps 1-2). */
     next_code[1] = 0;
     for (i = 2; i <= XP_MAX_CODE_LEN; i++)
         next_code[i] = (next_code[i - 1] + count[i - 1]) << 1;

@@ -1,7 +1,7 @@
 /*
- * huffman_decode.c - [MS-XCA] LZ77+Huffman decoder (xpress.md §3.1-§3.4, §4).
+ * huffman_decode.c - [MS-XCA] LZ77+Huffman decoder (docs/formats/xpress.md §3.1-§3.4, §4).
  *
- * Bit reader.  The format's reader (xpress.md §3.3) keeps a 32-bit window of 16..32 valid bits and pulls
+ * Bit reader.  The format's reader (docs/formats/xpress.md §3.3) keeps a 32-bit window of 16..32 valid bits and pulls
  * one u16 word whenever fewer than 16 remain; extra length bytes are read at the byte position just
  * after the last word pulled.  This decoder instead keeps a 64-bit buffer that may hold up to two words
  * more (or one word fewer) than the format's window, refilled several words at a time.  Both consume
@@ -66,7 +66,7 @@ static xp_status fail(xp_error *err, xp_status st, size_t in_off, size_t out_off
 }
 
 /*
- * Build the two-level decoding table for one block's 256-byte code-length table (xpress.md §3.2).
+ * Build the two-level decoding table for one block's 256-byte code-length table (docs/formats/xpress.md §3.2).
  * Symbols in canonical order (length, then value) fill the 15-bit code space from 0 upward; codes up to
  * PRIMARY_BITS long are resolved by the primary table, longer ones through 2^SUB_BITS-entry subtables.
  * *pair_len: the code length that most of the literals' code space has if that share reaches PAIR_MIN
@@ -142,7 +142,7 @@ XP_INLINE uint64_t words_msb_first(uint64_t v)
     return (v >> 32) | (v << 32);
 }
 
-/* Load one u16 word at br->ip, reading zero for bytes past the end (xpress.md §3.3 step 5). */
+/* Load one u16 word at br->ip, reading zero for bytes past the end (docs/formats/xpress.md §3.3 step 5). */
 XP_INLINE void load_word(bitreader *br, const uint8_t *in, size_t in_len)
 {
     uint32_t w = 0;
@@ -257,7 +257,7 @@ XP_INLINE xp_status decode_symbols(bitreader *br, const uint32_t *table, const u
         }
 
         /* Match (§3.1).  Symbol 256 is also the EOF marker, but only the output size ends decoding:
-         * the marker cannot be told from a real (length 3, distance 1) match (xpress.md §4 row 3). */
+         * the marker cannot be told from a real (length 3, distance 1) match (docs/formats/xpress.md §4 row 3). */
         dbits = (e >> 8) & 15;
         len = (e >> 12) & 15;
         if (XP_LIKELY(len < 15)) {

@@ -1,5 +1,5 @@
 /*
- * huffman_encode.c - [MS-XCA] LZ77+Huffman encoder (xpress.md §3.5).
+ * huffman_encode.c - [MS-XCA] LZ77+Huffman encoder (docs/formats/xpress.md §3.5).
  *
  * The input is parsed into tokens one block at a time (a block ends once it has covered >= 65536 input
  * bytes; a match may overrun that), then each block gets its own length-limited Huffman code, its
@@ -35,11 +35,11 @@
 typedef struct {
     uint32_t len;   /* match length, or 1 for a literal */
     uint16_t dist;  /* 0 for a literal */
-    uint16_t sym;   /* Huffman symbol 0..511 (xpress.md §3.1) */
+    uint16_t sym;   /* Huffman symbol 0..511 (docs/formats/xpress.md §3.1) */
 } token;
 
 /*
- * Bit writer with two reserved 16-bit slots (xpress.md §3.5 step 5): a word is written only when a
+ * Bit writer with two reserved 16-bit slots (docs/formats/xpress.md §3.5 step 5): a word is written only when a
  * 17th pending bit arrives, so that extra length bytes land exactly where the decoder reads them.
  */
 typedef struct {
@@ -77,7 +77,7 @@ XP_INLINE void bw_put(bitwriter *bw, uint32_t value, unsigned n)
     }
 }
 
-/* Block end (xpress.md §3.5 step 7): pad the pending bits into the older slot; the newer stays 0. */
+/* Block end (docs/formats/xpress.md §3.5 step 7): pad the pending bits into the older slot; the newer stays 0. */
 XP_INLINE void bw_finish(bitwriter *bw)
 {
     xp_store16(bw->out + bw->slot[0], (uint16_t)(bw->pending << (16 - bw->npending)));
@@ -97,7 +97,7 @@ static xp_status write_block(const token *toks, size_t ntok, uint8_t *out, size_
 
     if (cap - *pos < 256 + 4 + TOKEN_MAX_BYTES)
         return XP_E_CAPACITY;
-    for (i = 0; i < 256; i++) /* even symbol in the low nibble (xpress.md §3.1) */
+    for (i = 0; i < 256; i++) /* even symbol in the low nibble (docs/formats/xpress.md §3.1) */
         out[*pos + i] = (uint8_t)(lens[2 * i] | (lens[2 * i + 1] << 4));
     bw.out = out;
     bw.pos = *pos + 256;
@@ -112,7 +112,7 @@ static xp_status write_block(const token *toks, size_t ntok, uint8_t *out, size_
         if (sym > 256 || (sym == 256 && t->len)) {
             uint32_t l = t->len - 3;
             unsigned dbits = (sym >> 4) & 15;
-            if (l >= 15) { /* extra length bytes (xpress.md §3.5 step 6) */
+            if (l >= 15) { /* extra length bytes (docs/formats/xpress.md §3.5 step 6) */
                 if (l - 15 < 255) {
                     bw.out[bw.pos++] = (uint8_t)(l - 15);
                 } else {
@@ -206,7 +206,7 @@ xp_status xp_huffman_encode(const uint8_t *in, size_t in_len, uint8_t *out, size
             cur = xp_matcher_find(m, pos);
     block_check:
         /* A block ends after >= 65536 bytes, except that the EOF symbol goes into the last block even
-         * when the input ends exactly on a block boundary (xpress.md §3.5 step 1, §4 row 4). */
+         * when the input ends exactly on a block boundary (docs/formats/xpress.md §3.5 step 1, §4 row 4). */
         if (pos - block_start >= BLOCK_OUT && pos < in_len) {
             st = write_block(toks, ntok, out, out_cap, &opos);
             if (st != XP_OK)

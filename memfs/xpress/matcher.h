@@ -1,5 +1,5 @@
 /*
- * matcher.h - hash-chain LZ77 match finder shared by both encoders (xpress.md §2.4 step "any matcher",
+ * matcher.h - hash-chain LZ77 match finder shared by both encoders (docs/formats/xpress.md §2.4 step "any matcher",
  * §3.5 step 2).  Chains are bounded in depth, so the cost per input byte is bounded.
  */
 #ifndef MEMFS_XP_MATCHER_H

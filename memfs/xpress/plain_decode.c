@@ -1,5 +1,5 @@
 /*
- * plain_decode.c - [MS-XCA] Plain LZ77 decoder (xpress.md §2.1, §2.2, §4 rows 7-9).
+ * plain_decode.c - [MS-XCA] Plain LZ77 decoder (docs/formats/xpress.md §2.1, §2.2, §4 rows 7-9).
  */
 #include "xpress.h"
 #include "xp_util.h"
@@ -23,7 +23,7 @@ xp_status xp_plain_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t
     size_t ip = 0;
     uint8_t *op = out;
     uint8_t *const oend = out + out_len;
-    uint32_t flags = 0;     /* left-aligned: the next flag is bit 31 (xpress.md §2.1) */
+    uint32_t flags = 0;     /* left-aligned: the next flag is bit 31 (docs/formats/xpress.md §2.1) */
     unsigned nflags = 0;    /* flag bits of `flags` not yet used */
     size_t nibble_pos = NO_NIBBLE;
 

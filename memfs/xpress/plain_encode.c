@@ -1,5 +1,5 @@
 /*
- * plain_encode.c - [MS-XCA] Plain LZ77 encoder (xpress.md §2.4).
+ * plain_encode.c - [MS-XCA] Plain LZ77 encoder (docs/formats/xpress.md §2.4).
  */
 #include <stdlib.h>
 
@@ -33,7 +33,7 @@ typedef struct {
     size_t nibble_pos;  /* byte whose high nibble is still free, or NO_NIBBLE */
 } plain_writer;
 
-/* Record one symbol's flag bit after its bytes were appended (xpress.md §2.4 step 2). */
+/* Record one symbol's flag bit after its bytes were appended (docs/formats/xpress.md §2.4 step 2). */
 XP_INLINE void put_flag(plain_writer *w, uint32_t bit)
 {
     w->flags = (w->flags << 1) | bit;
@@ -46,7 +46,7 @@ XP_INLINE void put_flag(plain_writer *w, uint32_t bit)
     }
 }
 
-/* xpress.md §2.4 step 4. */
+/* docs/formats/xpress.md §2.4 step 4. */
 XP_INLINE void put_match(plain_writer *w, size_t len, size_t dist)
 {
     size_t l = len - 3;
@@ -142,7 +142,7 @@ xp_status xp_plain_encode(const uint8_t *in, size_t in_len, uint8_t *out, size_t
             cur = xp_matcher_find(m, pos);
     }
     free(m);
-    /* Pad the last flag word with 1-bits (xpress.md §2.4 step 5); 0xFFFFFFFF if it holds no symbol. */
+    /* Pad the last flag word with 1-bits (docs/formats/xpress.md §2.4 step 5); 0xFFFFFFFF if it holds no symbol. */
     xp_store32(out + w.flag_slot,
                w.nflags ? (w.flags << (32 - w.nflags)) | ((1u << (32 - w.nflags)) - 1) : 0xFFFFFFFFu);
     *out_len = w.pos;

@@ -54,7 +54,7 @@ XP_INLINE void xp_store64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
 /*
  * Copy an LZ77 match of `len` bytes from `dist` bytes back (dist >= 1; source and destination overlap
- * when dist < len, which repeats the last `dist` bytes, xpress.md §2.2 step 5).  The caller guarantees
+ * when dist < len, which repeats the last `dist` bytes, docs/formats/xpress.md §2.2 step 5).  The caller guarantees
  * that [op - dist, op + len) lies inside the output buffer.  When `room` (bytes writable from op) is at
  * least len + XP_COPY_SLACK, whole words are copied and up to 15 bytes past the match are overwritten
  * (they are rewritten later by the decoder).  Most matches are short (<= 16 bytes) and at least 16

@@ -19,7 +19,7 @@ from scripts.make_zdmp_fixtures import FIXTURES, block_payloads, build_fixture, 
 
 from .file_source import FileByteSource
 
-FIRST_BLOCK = 0x1000  # zdmp.md §2, stated here for the tests
+FIRST_BLOCK = 0x1000  # docs/formats/zdmp.md §2, stated here for the tests
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +132,8 @@ def test_cache_stays_within_its_budget_and_bulk_reads_bypass_it(fixtures):
     out = bytearray(len(inner))
     source.readinto(0, out)
     assert out == inner
-    # Every unit was decoded straight into `out`: the cache only saw each block's layout (zdmp.md §4.2).
+    # Every unit was decoded straight into `out`: the cache only saw each block's layout (docs/formats/zdmp.md
+    # §4.2).
     assert source.cache_stats()["misses"] == misses + source.blocks_present
     assert source.cache_stats()["entries"] == source.blocks_present
 
@@ -177,7 +178,8 @@ def test_facts_for_header_txt_and_info(fixtures):
     assert rows["BlockSize"] == "0x10000"
 
 
-# -- bad blocks: EIO for their bytes only (zdmp.md §4.4) ----------------------------------------------------
+# -- bad blocks: EIO for their bytes only (docs/formats/zdmp.md §4.4)
+# ----------------------------------------------------
 
 
 def test_bad_crc_fails_only_its_block_and_is_logged_once(fixtures, tmp_path):
@@ -268,7 +270,8 @@ def test_short_stream_in_a_block_of_several_units(fixtures, tmp_path, kept):
 
 
 def test_last_block_longer_than_the_rest_is_cut(fixtures, tmp_path):
-    """A stored last block carrying a full BlockSize (zdmp.md §3): only the rest of FileSize counts."""
+    """A stored last block carrying a full BlockSize (docs/formats/zdmp.md §3): only the rest of FileSize
+    counts."""
     _, inner = fixtures["full64.zdmp"]
     payloads = block_payloads(inner, 0x10000)
     tail = inner[7 * 0x10000 :]
@@ -279,7 +282,8 @@ def test_last_block_longer_than_the_rest_is_cut(fixtures, tmp_path):
     assert source.pread(0, len(inner) + 0x10000) == inner
 
 
-# -- truncated and broken chains (zdmp.md §4.5) -----------------------------------------------------------
+# -- truncated and broken chains (docs/formats/zdmp.md §4.5)
+# -----------------------------------------------------------
 
 
 def test_truncated_block_leaves_earlier_blocks_readable(fixtures, tmp_path):
@@ -336,7 +340,8 @@ def test_trailing_bytes_are_noted(fixtures, tmp_path):
     assert source.trailing_bytes == 33 and source.pread(0, len(inner)) == inner
 
 
-# -- header errors: one clear line (zdmp.md §4.1, §6) -------------------------------------------------------
+# -- header errors: one clear line (docs/formats/zdmp.md §4.1, §6)
+# -------------------------------------------------------
 
 
 def header_case(fixtures, tmp_path, **fields) -> str:

@@ -132,7 +132,7 @@ def test_legacy_context_and_pae(built):
 
 def test_ambiguous_length_self_is_resolved_by_probing(built):
     """0x128 is Vista SP0 x64 and 7 x64; 0xE0 Vista SP0 x86 and 7 x86; 0xF0 Vista SP1 and SP2 x86
-    (hibernation.md §1.3 step 4)."""
+    (docs/formats/hibernation.md §1.3 step 4)."""
     for name, key in (
         ("vista-sp0-x64", "vista-sp0-x64"),
         ("win7-x64", "win7-x64"),
@@ -538,7 +538,9 @@ def test_fixture_units_decode_with_an_independent_decoder(built, name):
                 continue
             data = src._pread(index.unit_off[unit], index.unit_csize[unit])
             size = index.unit_pages[unit] * PAGE
-            try:  # xpress_lz77 raises pyo3 PanicException (a BaseException) on some inputs, xpress.md §5
+            # xpress_lz77 raises pyo3 PanicException (a BaseException) on some inputs:
+            # docs/formats/xpress.md §5
+            try:
                 if kind == KIND_PLAIN:
                     theirs = bytes(xpress_lz77.lz77_plain_decompress_py(data))[:size]
                 else:

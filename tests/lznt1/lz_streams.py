@@ -2,7 +2,8 @@
 the C sources, plus an independent reference decoder built on dissect.util's.
 
 The reference decodes each chunk on its own with dissect.util and places chunk i at 4096 * i with zeros
-in the gaps (lznt1.md §3 rules 2-3): dissect.util decodes the tokens; where it differs from Windows
+in the gaps (docs/formats/lznt1.md §3 rules 2-3): dissect.util decodes the tokens; where it differs from
+Windows
 (§5.2: it joins short chunks without a gap) only the placement is ours.
 """
 

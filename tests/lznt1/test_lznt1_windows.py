@@ -60,12 +60,12 @@ def dumpit_block() -> bytes:
 def test_dumpit_block_decodes_to_its_known_digest(dumpit_block):
     out = lz.decompress(dumpit_block, DUMPIT_DECODED_SIZE)
     assert hashlib.sha256(out).hexdigest() == DUMPIT_DECODED_SHA256
-    assert out[:8] == b"PAGEDU64"  # a 64-bit crash dump header, as a .zdmp holds (zdmp.md §1)
+    assert out[:8] == b"PAGEDU64"  # a 64-bit crash dump header, as a .zdmp holds (docs/formats/zdmp.md §1)
     assert out == dissect_lznt1.decompress(dumpit_block)
 
 
 def test_dumpit_block_shape_matches_what_rtlcompressbuffer_writes(dumpit_block):
-    """512 chunks, all with signature 3, some stored, no end marker (lznt1.md §4)."""
+    """512 chunks, all with signature 3, some stored, no end marker (docs/formats/lznt1.md §4)."""
     chunks = list(iter_chunks(dumpit_block))
     assert len(chunks) == 512
     assert {header >> 12 & 7 for _, header, _ in chunks} == {3}

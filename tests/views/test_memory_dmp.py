@@ -1,4 +1,5 @@
-"""memory.dmp: header per crashdump.md §15, page data equal to physmem (plus the documented overlays),
+"""memory.dmp: header per docs/formats/crashdump.md §15, page data equal to physmem (plus the documented
+overlays),
 accepted by kdmp-parser, Volatility 3 and memfs's own crash-dump reader."""
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def test_many_runs_merge_to_the_limit_and_read_back() -> None:
 
 
 def _check_header(data: bytes, image, dump: MemoryDmpFile) -> None:
-    """The validator checks of crashdump.md §14 plus the §15 field values."""
+    """The validator checks of docs/formats/crashdump.md §14 plus the §15 field values."""
     x64 = image.arch == "x64"
     assert data[:8] == (b"PAGEDU64" if x64 else b"PAGEDUMP")
     if x64:

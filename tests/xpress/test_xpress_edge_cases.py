@@ -1,4 +1,4 @@
-"""One named test per edge case of xpress.md (§2.1-§2.4, §3.1-§3.5, §4 table rows).
+"""One named test per edge case of docs/formats/xpress.md (§2.1-§2.4, §3.1-§3.5, §4 table rows).
 
 Synthetic streams are built either by hand or with the independent Python writer/decoder in
 xp_reference.py, so these tests run without the shared vectors; vector-based checks skip without them.
@@ -18,7 +18,8 @@ from memfs.exceptions import DecompressionError
 from . import xp_reference as ref
 from .xp_shared import read_vector
 
-MSXCA_PLAIN_ABC = bytes.fromhex("ffffff1f61626317000fff2601")  # [MS-XCA] 3.1 example 2, xpress.md §2.3
+# [MS-XCA] 3.1 example 2, docs/formats/xpress.md §2.3
+MSXCA_PLAIN_ABC = bytes.fromhex("ffffff1f61626317000fff2601")
 ABC300 = b"abc" * 100
 
 
@@ -35,17 +36,18 @@ def check_huffman(data: bytes) -> ref.HuffmanTrace:
     return trace
 
 
-# --- Plain LZ77 (xpress.md §2) ------------------------------------------------------------------
+# --- Plain LZ77 (docs/formats/xpress.md §2)
+# ------------------------------------------------------------------
 
 
 def test_plain_msxca_example_16bit_length_escape():
-    """xpress.md §2.3: nibble 15, byte 255, u16 294 = length - 3 -> one 297-byte match."""
+    """docs/formats/xpress.md §2.3: nibble 15, byte 255, u16 294 = length - 3 -> one 297-byte match."""
     assert xp.decompress_plain(MSXCA_PLAIN_ABC, 300) == ABC300
     assert xp.compress_plain(ABC300) == MSXCA_PLAIN_ABC
 
 
 def test_plain_32bit_length_escape():
-    """xpress.md §2.1 rule 4: u16 0 then u32 holding length - 3 when length - 3 >= 65536."""
+    """docs/formats/xpress.md §2.1 rule 4: u16 0 then u32 holding length - 3 when length - 3 >= 65536."""
     length = 70000
     stream = ref.plain_stream([0x41, (length, 1)])
     assert b"\xff\x00\x00" + (length - 3).to_bytes(4, "little") in stream
@@ -65,7 +67,7 @@ def test_plain_16bit_escape_boundary_lengths():
 
 
 def test_plain_escape_below_minimum_is_an_error():
-    """xpress.md §2.2: the u16/u32 form must hold >= 22."""
+    """docs/formats/xpress.md §2.2: the u16/u32 form must hold >= 22."""
     stream = bytearray(ref.plain_stream([0x41, (400, 1)]))
     i = stream.index(b"\xff", 7)
     stream[i + 1 : i + 3] = (21).to_bytes(2, "little")
@@ -74,7 +76,8 @@ def test_plain_escape_below_minimum_is_an_error():
 
 
 def test_plain_shared_length_nibble():
-    """xpress.md §2.1 rule 2: the second nibble match uses the high half of the first one's byte."""
+    """docs/formats/xpress.md §2.1 rule 2: the second nibble match uses the high half of the first one's
+    byte."""
     data = b"abcd" + b"abcd" * 4 + b"efgh" + b"efgh" * 5
     symbols = [*b"abcd", (16, 4), *b"efgh", (20, 4)]
     stream = ref.plain_stream(symbols)
@@ -86,7 +89,8 @@ def test_plain_shared_length_nibble():
 
 
 def test_plain_trailing_all_ones_flag_word():
-    """xpress.md §2.1/§4 row 8: 32 symbols -> a final flag word 0xFFFFFFFF that describes nothing."""
+    """docs/formats/xpress.md §2.1/§4 row 8: 32 symbols -> a final flag word 0xFFFFFFFF that describes
+    nothing."""
     data = bytes(range(32))
     stream = xp.compress_plain(data)
     assert len(stream) == 4 + 32 + 4 and stream.endswith(b"\xff\xff\xff\xff")
@@ -94,13 +98,14 @@ def test_plain_trailing_all_ones_flag_word():
 
 
 def test_plain_padding_flag_bits_stop_decoding():
-    """xpress.md §4 row 9: match bits with no input left are padding."""
+    """docs/formats/xpress.md §4 row 9: match bits with no input left are padding."""
     stream = bytes.fromhex("3f000000") + b"abcdefghijklmnopqrstuvwxyz"
     assert xp.decompress_plain(stream, 26) == b"abcdefghijklmnopqrstuvwxyz"
 
 
 def test_plain_flag_word_filling_up_right_after_a_match():
-    """xpress.md §2.4 step 2: a match's bytes (and its nibble byte) come before the next flag word."""
+    """docs/formats/xpress.md §2.4 step 2: a match's bytes (and its nibble byte) come before the next flag
+    word."""
     symbols = [*range(65, 65 + 31), (20, 1), 0x7A]  # the 32nd symbol is a match needing a nibble
     stream = ref.plain_stream(symbols)
     data = bytes(range(65, 65 + 31)) + bytes([65 + 30]) * 20 + b"z"
@@ -112,7 +117,7 @@ def test_plain_flag_word_filling_up_right_after_a_match():
 
 @pytest.mark.parametrize("size", [65535, 65536, 65537])
 def test_plain_single_long_match_around_64k(size):
-    """xpress.md §4 row 7: plain has no blocks; one match can produce 64 KiB or more."""
+    """docs/formats/xpress.md §4 row 7: plain has no blocks; one match can produce 64 KiB or more."""
     data = bytes(size)
     assert xp.decompress_plain(xp.compress_plain(data), size) == data
     name = {65535: "64k-minus-one-zeros", 65536: "64k-zeros", 65537: "64k-plus-one-zeros"}[size]
@@ -126,7 +131,8 @@ def test_plain_32bit_escape_windows_vectors():
         assert xp.decompress_plain(stream, len(expected)) == expected
 
 
-# --- LZ77+Huffman (xpress.md §3) ----------------------------------------------------------------
+# --- LZ77+Huffman (docs/formats/xpress.md §3)
+# ----------------------------------------------------------------
 
 
 def test_huffman_16bit_length_escape():
@@ -135,7 +141,7 @@ def test_huffman_16bit_length_escape():
 
 
 def test_huffman_32bit_length_escape():
-    """xpress.md §3.1: byte 255, u16 0, u32 = length - 3 (Windows: length - 3 >= 65536)."""
+    """docs/formats/xpress.md §3.1: byte 255, u16 0, u32 = length - 3 (Windows: length - 3 >= 65536)."""
     trace = check_huffman(b"Q" + b"z" * 70000)
     assert "u32" in trace.escapes
     for name in ("repeating", "fuzzing-3591f9dc02bb00a54b60", "fuzzing-a3115a81d1ac500318f9"):
@@ -144,7 +150,8 @@ def test_huffman_32bit_length_escape():
 
 
 def test_huffman_extra_length_bytes_at_word_boundaries():
-    """xpress.md §3.3 step 4 / §3.5 step 5: many long matches put extra bytes at every bit phase."""
+    """docs/formats/xpress.md §3.3 step 4 / §3.5 step 5: many long matches put extra bytes at every bit
+    phase."""
     rng = random.Random(5)
     parts = []
     for _ in range(400):
@@ -154,14 +161,15 @@ def test_huffman_extra_length_bytes_at_word_boundaries():
 
 
 def test_huffman_64k_blocks_chain_tables():
-    """xpress.md §3.4 step 5: every 64 KiB of output starts a new 256-byte table."""
+    """docs/formats/xpress.md §3.4 step 5: every 64 KiB of output starts a new 256-byte table."""
     data = rand(200000, 1)
     trace = check_huffman(data)
     assert trace.block_sizes == [65536, 65536, 65536, 200000 - 3 * 65536]
 
 
 def test_huffman_match_crossing_block_boundary():
-    """xpress.md §4 row 5: a match overrunning 65536 makes the block longer; the next table follows."""
+    """docs/formats/xpress.md §4 row 5: a match overrunning 65536 makes the block longer; the next table
+    follows."""
     data = rand(65000, 2) + bytes(2000) + rand(3000, 3)
     trace = check_huffman(data)
     assert trace.block_sizes[0] > 65536 and sum(trace.block_sizes) == len(data)
@@ -172,7 +180,7 @@ def test_huffman_match_crossing_block_boundary():
 
 
 def test_huffman_output_exactly_64k_keeps_eof_in_same_block():
-    """xpress.md §4 row 4: EOF after the 65536th byte, in the same block; no extra table."""
+    """docs/formats/xpress.md §4 row 4: EOF after the 65536th byte, in the same block; no extra table."""
     data = rand(65536, 4)
     trace = check_huffman(data)
     assert trace.block_sizes == [65536]
@@ -185,7 +193,7 @@ def test_huffman_output_exactly_64k_keeps_eof_in_same_block():
 
 
 def test_huffman_eof_symbol_ends_last_block():
-    """xpress.md §3.1/§4 row 3: the encoder appends symbol 256; the decoder stops at out_size."""
+    """docs/formats/xpress.md §3.1/§4 row 3: the encoder appends symbol 256; the decoder stops at out_size."""
     stream = xp.compress_huffman(ABC300)
     trace = ref.huffman_decode(stream, 300)
     assert trace.next_symbol == 256 and 0 <= len(stream) - trace.end_pos <= 4
@@ -195,7 +203,7 @@ def test_huffman_eof_symbol_ends_last_block():
 
 @pytest.mark.parametrize("extra", [1, 2, 100, 5000])
 def test_huffman_asking_for_more_than_encoded_is_an_error(extra):
-    """xpress.md §4 rows 1 and 3: the EOF symbol read as a (3, 1) match overruns 1-2 extra bytes;
+    """docs/formats/xpress.md §4 rows 1 and 3: the EOF symbol read as a (3, 1) match overruns 1-2 extra bytes;
     asking for much more consumes bits past the end of the input (§3.3 step 5)."""
     stream = xp.compress_huffman(ABC300)
     with pytest.raises(DecompressionError) as info:
@@ -204,7 +212,8 @@ def test_huffman_asking_for_more_than_encoded_is_an_error(extra):
 
 
 def test_huffman_eof_symbol_is_not_needed_to_stop():
-    """xpress.md §4 row 3: with the size known, the EOF symbol is never decoded; a decoder that read
+    """docs/formats/xpress.md §4 row 3: with the size known, the EOF symbol is never decoded; a decoder that
+    read
     it would get a (length 3, distance 1) match and 3 spurious bytes, as size-unaware decoders do."""
     stream = xp.compress_huffman(ABC300)
     assert xp.decompress_huffman(stream, 303) == ABC300 + b"ccc"
@@ -224,21 +233,22 @@ def test_huffman_final_symbol_256_is_a_real_match(data):
 
 
 def test_plain_asking_for_more_than_encoded_is_an_error():
-    """xpress.md §2.2 step 6."""
+    """docs/formats/xpress.md §2.2 step 6."""
     with pytest.raises(DecompressionError, match="stream ends") as info:
         xp.decompress_plain(MSXCA_PLAIN_ABC, 301)
     assert info.value.offset == len(MSXCA_PLAIN_ABC)
 
 
 def test_decode_to_less_than_encoded_stops_at_out_size():
-    """xpress.md §2.2 step 1 / §3.4 step 6: stop exactly at out_size when it falls between symbols."""
+    """docs/formats/xpress.md §2.2 step 1 / §3.4 step 6: stop exactly at out_size when it falls between
+    symbols."""
     text = bytes(range(256)) * 2
     assert xp.decompress_plain(xp.compress_plain(text[:256]), 100) == text[:100]
     assert xp.decompress_huffman(xp.compress_huffman(text[:256]), 100) == text[:100]
 
 
 def test_match_past_out_size_is_an_error():
-    """xpress.md §2.2 step 5 and §3.4 step 7 (strict): never write past the requested size."""
+    """docs/formats/xpress.md §2.2 step 5 and §3.4 step 7 (strict): never write past the requested size."""
     with pytest.raises(DecompressionError, match="past the expected output size"):
         xp.decompress_plain(MSXCA_PLAIN_ABC, 299)
     with pytest.raises(DecompressionError, match="past the expected output size"):
@@ -246,7 +256,7 @@ def test_match_past_out_size_is_an_error():
 
 
 def test_huffman_output_shorter_than_one_block():
-    """xpress.md §4 row 2: hibernation sets of < 16 pages; one 4096-byte page."""
+    """docs/formats/xpress.md §4 row 2: hibernation sets of < 16 pages; one 4096-byte page."""
     check_huffman(rand(2048, 6) + bytes(2048))
     stream, expected = read_vector("compressed-huffman/9e0b6a12febf38e98f13.lzhuff")
     assert len(expected) == 4096
@@ -254,7 +264,8 @@ def test_huffman_output_shorter_than_one_block():
 
 
 def test_huffman_refill_past_end_reads_zeros():
-    """xpress.md §3.3 step 5 / §4 row 10: the final reserved word is pure prefetch; without it the
+    """docs/formats/xpress.md §3.3 step 5 / §4 row 10: the final reserved word is pure prefetch; without it
+    the
     decoder reads zeros and still succeeds."""
     data = b"abc" * 500 + rand(5000, 9)
     stream = xp.compress_huffman(data)
@@ -263,20 +274,20 @@ def test_huffman_refill_past_end_reads_zeros():
 
 
 def test_huffman_single_symbol_block_gets_dummy_symbol():
-    """xpress.md §3.2 step 5 / §3.5 step 3: a one-symbol block still has a complete code."""
+    """docs/formats/xpress.md §3.2 step 5 / §3.5 step 3: a one-symbol block still has a complete code."""
     check_huffman(b"\x00")
     check_huffman(b"")
 
 
 def test_huffman_stream_shorter_than_260_bytes_is_an_error():
-    """xpress.md §3.4 step 2: table plus the initial two words must be present."""
+    """docs/formats/xpress.md §3.4 step 2: table plus the initial two words must be present."""
     stream = xp.compress_huffman(b"abc")
     with pytest.raises(DecompressionError, match="truncated"):
         xp.decompress_huffman(stream[:259], 3)
 
 
 def test_huffman_incomplete_code_is_an_error():
-    """xpress.md §3.2 step 5: Kraft sum must be exactly 1."""
+    """docs/formats/xpress.md §3.2 step 5: Kraft sum must be exactly 1."""
     table = bytearray(256)
     table[0] = 0x11  # symbols 0 and 1 with length 1: complete
     assert xp.decompress_huffman(bytes(table) + bytes(4), 4) == bytes(4)
@@ -287,7 +298,7 @@ def test_huffman_incomplete_code_is_an_error():
 
 
 def test_huffman_truncated_bit_stream_is_an_error():
-    """xpress.md §3.3 step 5: zeros fill prefetch only; consuming bits past the end fails."""
+    """docs/formats/xpress.md §3.3 step 5: zeros fill prefetch only; consuming bits past the end fails."""
     data = rand(3000, 7)
     stream = xp.compress_huffman(data)
     with pytest.raises(DecompressionError):

@@ -50,7 +50,8 @@ def mutated_stream(draw):
 def test_mutated_streams_decode_or_raise(case):
     algorithm, stream, out_size = case
     decode_checked(DECODERS[algorithm], stream, out_size)
-    decode_checked(DECODERS[1 - algorithm], stream, out_size)  # wrong algorithm (xpress.md §4 row 12)
+    # the wrong algorithm (docs/formats/xpress.md §4 row 12)
+    decode_checked(DECODERS[1 - algorithm], stream, out_size)
 
 
 @SETTINGS
@@ -61,7 +62,7 @@ def test_random_streams_decode_or_raise(stream, out_size):
 
 
 def pack_lengths(lengths: dict[int, int]) -> bytes:
-    """The 256-byte code-length table (xpress.md §3.1) for {symbol: length}."""
+    """The 256-byte code-length table (docs/formats/xpress.md §3.1) for {symbol: length}."""
     table = bytearray(256)
     for sym, n in lengths.items():
         table[sym // 2] |= n << (4 * (sym % 2))

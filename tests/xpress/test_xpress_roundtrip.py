@@ -1,8 +1,9 @@
 """Property tests: our encoders' output is decoded exactly by our decoders and by independent ones.
 
 Independent decoders: xpress_lz77 (Rust, PyPI) for both algorithms, except Huffman streams with the
-32-bit length escape which it cannot decode (xpress.md §6); dissect.util (pure Python) for plain; and
-the literal transcription of xpress.md in xp_reference.py for small Huffman inputs.
+32-bit length escape which it cannot decode (docs/formats/xpress.md §6); dissect.util (pure Python) for plain;
+and
+the literal transcription of docs/formats/xpress.md in xp_reference.py for small Huffman inputs.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def test_round_trip_sizes_around_64k(size, kind, seed):
 @SETTINGS
 @given(st.binary(max_size=400), st.integers(1, 40), st.integers(0, 255), st.binary(max_size=3))
 def test_round_trip_short_runs_near_the_end(prefix, run, byte, suffix):
-    """Short runs near the end make the last symbols (3, 1) matches, i.e. symbol 256 (xpress.md §3.1)."""
+    """Short runs near the end make the last symbols (3, 1) matches, i.e. symbol 256 (docs/formats/xpress.md
+    §3.1)."""
     xpress_lz77 = independent_reader("xpress_lz77")
     data = prefix + bytes([byte]) * run + suffix
     huff = xp.compress_huffman(data)

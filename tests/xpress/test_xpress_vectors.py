@@ -1,4 +1,5 @@
-"""The 127 vector pairs of shared/data/xpress (xpress.md §7) through our decoders and encoders."""
+"""The 127 vector pairs of shared/data/xpress (docs/formats/xpress.md §7) through our decoders and
+encoders."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def test_encoder_total_size_within_10_percent_of_windows(algorithm):
 
 @pytest.mark.parametrize("name", ["msxca_3.1_example1.lzplain", "msxca_3.1_example2.lzplain"])
 def test_plain_encoder_reproduces_msxca_examples(name):
-    """xpress.md §2.4: the [MS-XCA] plain examples are reproduced byte for byte."""
+    """docs/formats/xpress.md §2.4: the [MS-XCA] plain examples are reproduced byte for byte."""
     root = vector_dir()
     (entry,) = [e for e in manifest() if e["compressed"].endswith(name)]
     assert (

@@ -1,6 +1,8 @@
-"""A slow, literal Python transcription of the xpress.md decoders and plain writer, used as an oracle.
+"""A slow, literal Python transcription of the docs/formats/xpress.md decoders and plain writer, used as an
+oracle.
 
-It follows xpress.md §2.2, §2.4 and §3.3-§3.4 step by step (32-bit window, one refill per consume) and
+It follows docs/formats/xpress.md §2.2, §2.4 and §3.3-§3.4 step by step (32-bit window, one refill per
+consume) and
 reports the structure it saw (block sizes, last symbol, escapes), so tests can check what an encoder
 emitted, not only that it round-trips.  Independent of the C code.
 """
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 
 
 class ReferenceError(Exception):
-    """The stream is invalid according to xpress.md."""
+    """The stream is invalid according to docs/formats/xpress.md."""
 
 
 @dataclass
@@ -37,7 +39,7 @@ def _u32(data: bytes, pos: int) -> int:
 
 
 def huffman_decode(data: bytes, out_size: int) -> HuffmanTrace:
-    """Decode an LZ77+Huffman stream into exactly out_size bytes (xpress.md §3.4)."""
+    """Decode an LZ77+Huffman stream into exactly out_size bytes (docs/formats/xpress.md §3.4)."""
     out = bytearray()
     trace = HuffmanTrace(b"")
     pos = 0
@@ -117,7 +119,7 @@ def huffman_decode(data: bytes, out_size: int) -> HuffmanTrace:
 
 
 def plain_stream(symbols) -> bytes:
-    """Write a Plain LZ77 stream (xpress.md §2.4).
+    """Write a Plain LZ77 stream (docs/formats/xpress.md §2.4).
 
     Each symbol is an int (a literal byte) or a (length, distance) match.
     """

@@ -169,6 +169,26 @@ def test_citations_resolve(path: Path, pages: dict[str, Page]):
     assert not problems, f"{path.relative_to(REPO)} cites what docs/ does not have: {problems}"
 
 
+_BARE_CITATION = re.compile(
+    r"(?<![\w/.-])(?:(?:" + "|".join(FORMAT_PAGES) + r")|architecture|performance|sharing|benchmarks)\.md"
+)
+_OUTSIDE = re.compile(r"shared/docs/")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in source_files() if p.parts[len(REPO.parts)] == "memfs"],
+    ids=lambda p: str(p.relative_to(REPO)),
+)
+def test_package_cites_the_repository_docs_by_path(path: Path):
+    """Under memfs/ a citation names the page by its path in the repository (``docs/formats/x.md``), so a
+    reader of the code finds it, and nothing points at documents outside the repository."""
+    text = path.read_text(errors="replace")
+    bare = sorted({m.group(0) for m in _BARE_CITATION.finditer(text)})
+    assert not bare, f"{path.relative_to(REPO)}: cite docs/… paths, not bare page names: {bare}"
+    assert not _OUTSIDE.search(text), f"{path.relative_to(REPO)} refers to documents outside the repository"
+
+
 def test_every_page_is_indexed():
     index = (DOCS / "README.md").read_text()
     for page in sorted(DOCS.rglob("*.md")):

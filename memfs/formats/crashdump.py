@@ -22,9 +22,9 @@ from memfs.detect import FormatSpec, OpenOptions, ProbeInput
 from memfs.exceptions import CorruptionError, FormatError, UnknownFormatError, at
 from memfs.filetime import to_datetime, to_timedelta
 from memfs.formats import crashdump_structs as cs
-from memfs.memory import PAGE_SIZE, MemorySource, Rows, Section
+from memfs.memory import PAGE_SIZE, PHYSICAL_LIMIT, MemorySource, Rows, Section
 
-MAX_PFN = 1 << 40  # 52-bit physical addresses: the architectural maximum on x64 and PAE
+MAX_PFN = PHYSICAL_LIMIT // PAGE_SIZE  # 52-bit physical addresses: the architectural maximum
 NOT_WRITTEN = "not written ('PAGE' filler)"
 
 # -- bitmap scanning (crashdump.md §6.4) --------------------------------------------------------

@@ -160,6 +160,19 @@ def page_runs(runs: tuple[Run, ...] | list[Run], max_runs: int = MAX_RUNS) -> tu
     return [(first, end - first) for first, end in pages], added
 
 
+def _describable(runs: tuple[Run, ...], width: int) -> tuple[list[Run], int]:
+    """The part of ``runs`` a header of ``width`` bits can describe, and the bytes left out.
+
+    A 32-bit header stores page numbers as ULONGs (crashdump.md §4.1), so memory at or above
+    2^32 pages (16 TiB) cannot appear in it; a 64-bit header describes every physical address.
+    """
+    if width == 64:
+        return list(runs), 0
+    limit = (1 << 32) * PAGE_SIZE
+    kept = [(start, min(length, limit - start)) for start, length in runs if start < limit]
+    return kept, sum(length for _, length in runs) - sum(length for _, length in kept)
+
+
 def _original_header(source: MemorySource, size: int) -> bytes | None:
     """The source crash dump's own header bytes, if the source is one (crashdump.md §9 observation)."""
     if source.metadata.format != "crashdump":
@@ -194,7 +207,8 @@ class MemoryDmpFile(VirtualFile):
         self.layout = LAYOUT32 if self.width == 32 else LAYOUT64
         lay = self.layout
         max_runs = min(MAX_RUNS, (lay.memory + MEMORY_BUFFER - lay.run_table) // lay.run_size)
-        self.runs, self.gap_pages = page_runs(source.runs, max_runs)
+        described, self.undescribed = _describable(source.runs, self.width)
+        self.runs, self.gap_pages = page_runs(described, max_runs)
         self.total_pages = sum(count for _, count in self.runs)
         hdr = self.layout.size
         self._file_starts: list[int] = []
@@ -333,6 +347,25 @@ class MemoryDmpFile(VirtualFile):
             filled += take
         return filled
 
+    def data_extents(self) -> list[tuple[int, int]]:
+        """The header and the file ranges of the source's present bytes; merged gaps are holes.
+
+        ``memfs convert`` then neither reads nor plans the zero pages that merging gaps added, however
+        far apart a (possibly hostile) image's ranges lie.
+        """
+        extents = [(0, self.layout.size)]
+        runs = self.source.runs
+        starts = [start for start, _ in runs]
+        for file_start, (base, nbytes) in zip(self._file_starts, self._pa_runs, strict=True):
+            end = base + nbytes
+            index = max(bisect.bisect_right(starts, base) - 1, 0)
+            while index < len(runs) and runs[index][0] < end:
+                lo, hi = max(runs[index][0], base), min(runs[index][0] + runs[index][1], end)
+                if lo < hi:
+                    extents.append((file_start + lo - base, hi - lo))
+                index += 1
+        return extents
+
     def _spans(self, offset: int, length: int) -> Iterator[tuple[int, int, int | None]]:
         """``(file offset, length, physical address or None for the header)`` pieces of a read."""
         end = min(offset + length, self._size)
@@ -384,6 +417,14 @@ class MemoryDmpFile(VirtualFile):
         ]
         if self.gap_pages:
             rows.append(("Merged gaps", f"{self.gap_pages} zero pages added to stay within {MAX_RUNS} runs"))
+        if self.undescribed:
+            rows.append(
+                (
+                    "Left out",
+                    f"{self.undescribed} bytes of memory at or above 16 TiB: a 32-bit header cannot describe "
+                    "them (they are in physmem.bin)",
+                )
+            )
         if self.kept_header:
             rows.append(
                 (

@@ -36,6 +36,10 @@ class MountOptions:
 
     foreground: bool = False
     allow_other: bool = False
+    group: int | None = None
+    """With ``allow_other``: the group that may read the files (None: the mounting user's)."""
+    world_readable: bool = False
+    """With ``allow_other``: every user may read the files, not only the owner and ``group``."""
     single_threaded: bool = False
     debug: bool = False
     extra: list[str] = field(default_factory=list)
@@ -111,6 +115,18 @@ def check_allow_other(fuse_conf: str = FUSE_CONF) -> None:
         )
 
 
+def resolve_group(name: str) -> int:
+    """The group id of ``name`` (a group name or a number), for ``--group``."""
+    import grp
+
+    if name.isdigit():
+        return int(name)
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise MemfsError(f"--group {name}: no such group") from None
+
+
 def _fuse_options(options: MountOptions) -> dict[str, object]:
     kwargs: dict[str, object] = {
         "ro": True,
@@ -171,7 +187,7 @@ def run_fuse(files: dict[str, VirtualFile], mountpoint: str, options: MountOptio
         raise MissingDependencyError(
             f"cannot mount: libfuse is not available ({exc}); install fuse3"
         ) from None
-    from memfs.fuse.operations import MemfsOperations
+    from memfs.fuse.operations import MemfsOperations, mount_modes
 
     served = threading.Event()
 
@@ -182,7 +198,12 @@ def run_fuse(files: dict[str, VirtualFile], mountpoint: str, options: MountOptio
             on_ready()
 
     tune_malloc()
-    operations = MemfsOperations(files, on_ready=ready)
+    operations = MemfsOperations(
+        files,
+        on_ready=ready,
+        gid=options.group,
+        modes=mount_modes(options.allow_other, options.world_readable),
+    )
     try:
         fuse_class(operations, mountpoint, raw_fi=True, **_fuse_options(options))
     except RuntimeError as exc:
@@ -307,6 +328,7 @@ def is_fuse_usable() -> bool:
 
 __all__ = [
     "MountOptions",
+    "resolve_group",
     "check_allow_other",
     "check_mountpoint",
     "mount_background",

@@ -110,8 +110,9 @@ def _environment(work: Path, index: int) -> dict[str, str]:
 
 def prepare(work: Path, corpus: Path) -> Path:
     """Build seeds and bases under ``work``; return the directory of seed inputs."""
+    from memfs.formats.hiberfil_structs import LAYOUT_KEYS
     from tests.fuzz.seeds import BASES, build_bases, build_small
-    from tests.fuzz.target import LAYOUT_LIMIT
+    from tests.fuzz.target import LAYOUT_LIMIT, RAW_LIMIT
 
     build_bases(work / "bases")
     inputs = work / "seed-inputs"
@@ -119,6 +120,11 @@ def prepare(work: Path, corpus: Path) -> Path:
     inputs.mkdir(parents=True)
     for path in build_small(work / "small"):
         (inputs / path.name).write_bytes(b"\0" + path.read_bytes())
+    # A user's --hiber-layout that does not fit the file: each family read with the other's layout.
+    for name, layout in (("hiberfil-win7-x64", "win10-1809-x64"), ("hiberfil-win10-1809-x64", "win7-x64")):
+        data = (work / "small" / name).read_bytes()
+        selector = RAW_LIMIT + LAYOUT_KEYS.index(layout)
+        (inputs / f"{name}-as-{layout}").write_bytes(bytes([selector]) + data)
     for index, base in enumerate(BASES):
         (inputs / f"base-{base.name}").write_bytes(bytes([LAYOUT_LIMIT + index]))
     corpus.mkdir(parents=True, exist_ok=True)

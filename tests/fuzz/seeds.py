@@ -23,8 +23,9 @@ from pathlib import Path
 
 PAGE = 0x1000
 
-SMALL_RUNS = [(0x2, 1), (0x30, 2), (0x100, 2)]
-"""Crash-dump pages: a hole at 0, two PA-adjacent pages (0x30, 0x31: 0x31 is the builders' zero page)."""
+SMALL_RUNS = [(0x2, 1), (0x10, 2), (0x20, 2)]
+"""Crash-dump pages: a hole at 0, runs and holes, all in the first 128 KiB (kernel discovery scans the
+whole physical space of an image this small: every page of it costs time on every run)."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def _small_crash_dumps(out: Path) -> None:
 def _small_pages(mode: str, low_stub: bool) -> dict[int, bytes]:
     from scripts.make_hiberfil_fixtures import paging_pages, source_pages
 
-    pages = {pfn: data for pfn, data in source_pages(0xA2, 5, low_stub).items() if pfn in (0, 1, 2, 0x100)}
+    pages = {pfn: data for pfn, data in source_pages(0xA2, 5, low_stub).items() if pfn in (0, 1, 2, 0x30)}
     pages.update(paging_pages(mode))
     return pages
 
@@ -61,7 +62,7 @@ def _small_hiberfils(out: Path) -> None:
 
     for key, lay in LAYOUTS.items():
         mode = paging_mode(lay)
-        data = build_from_pages(key, _small_pages(mode, low_stub=mode == "x64"), seed=3)
+        data = build_from_pages(key, _small_pages(mode, low_stub=False), seed=3)
         (out / f"hiberfil-{key}").write_bytes(data)
     for key in ("win7-x64", "win10-1809-x64"):
         data = bytearray(build_from_pages(key, _small_pages("x64", low_stub=True), seed=4))
@@ -74,14 +75,14 @@ def _small_hiberfils(out: Path) -> None:
 def _small_others(out: Path) -> None:
     from scripts.make_other_fixtures import build_elf, build_lime, build_vmware
 
-    build_lime(out / "lime", [(0, 0x2000), (0x100000, 0x1000)])
-    build_lime(out / "lime-unordered", [(0, 0x1000), (0x3000, 0x1000), (0x100000, 0x1000)], [2, 0, 1])
+    build_lime(out / "lime", [(0, 0x2000), (0x8000, 0x1000)])
+    build_lime(out / "lime-unordered", [(0, 0x1000), (0x3000, 0x1000), (0x6000, 0x1000)], [2, 0, 1])
     build_elf(out / "elf64-qemu", [(0, 0x2000), (0x100000000, 0x1000)], file_order=[1, 0])
     build_elf(out / "elf32-qemu", [(0, 0x2000)], bits=32, cr3=0x1000, cpus=1)
     build_elf(out / "elf64-vbox", [(0, 0x1000)], notes="vbox", mmio=[(0xE0000000, 0x100000)], cpus=2)
     build_elf(out / "elf64-xnum", [(0, 0x1000)], notes=None, xnum=True)
     vm = out / "vm"
-    build_vmware(vm, "inline", [(0, 2), (0x100, 1)], meta_suffix=".vmsn", inline=True)
+    build_vmware(vm, "inline", [(0, 2), (0x10, 1)], meta_suffix=".vmsn", inline=True)
     build_vmware(vm, "old", [(0, 1)], meta_suffix=".vmsn", inline=True, magic=0xBED0BED0)
     for path in vm.iterdir():
         shutil.move(path, out / f"vmware-{path.name}")

@@ -211,3 +211,25 @@ def test_memory_dmp_convert_skips_merged_gaps(tmp_path: Path, capsys) -> None:
 def _pa_of(dump, offset: int) -> int:
     spans = list(dump._spans(offset, 1))
     return spans[0][2]
+
+
+def test_bitmap_is_read_in_bounded_steps(monkeypatch, tmp_path: Path) -> None:
+    """Stepping through the bitmap (memory bounded by BITMAP_STEP) finds the very runs a single pass does,
+    including runs that cross a step boundary; a bitmap marking more pages than the file holds stops."""
+    import scripts.make_crashdump_fixtures as mk
+    from memfs.formats import crashdump
+
+    path = tmp_path / "bitmap.dmp"
+    mk.build_dump(path, width=64, dump_type=5)
+    with open_image(str(path)) as whole:
+        expected = whole.runs
+    monkeypatch.setattr(crashdump, "BITMAP_STEP", 1)
+    with open_image(str(path)) as stepped:
+        assert stepped.runs == expected and len(expected) > 3
+    data = bytearray(path.read_bytes())
+    bits_at = 0x2000 + 0x30  # BITMAP_DUMP.Pages (crashdump.md §6.4)
+    (bits,) = struct.unpack_from("<Q", data, bits_at)
+    data[0x2038 : 0x2038 + bits // 8] = b"\x55" * (bits // 8)  # every other page: far more than stored
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptionError, match="they need the file to extend to"):
+        open_image(str(path))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +104,17 @@ def test_the_fuzz_target_runs(tmp_path: Path, workspace: Workspace, seed_inputs:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Done 300 runs" in result.stderr
+
+
+def test_patched_bases_are_restored(workspace: Workspace) -> None:
+    """A base input patches a private copy in place (bytes, then a cut) and puts it back afterwards."""
+    index = next(i for i, base in enumerate(BASES) if base.name == "windows-crashdump")
+    base = BASES[index]
+    target = workspace.root / base.name / base.target
+    pristine = (workspace.pristine / base.name / base.target).read_bytes()
+    script = struct.pack("<BI", 4, 0x10) + b"ABCD" + struct.pack("<BI", 0x80, 0x3000)
+    with workspace.materialise(bytes([LAYOUT_LIMIT + index]) + script) as opened:
+        assert opened is not None and opened[0] == str(target)
+        patched = target.read_bytes()
+        assert patched[0x10:0x14] == b"ABCD" and len(patched) == 0x3000
+    assert target.read_bytes() == pristine

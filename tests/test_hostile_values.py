@@ -233,3 +233,21 @@ def test_bitmap_is_read_in_bounded_steps(monkeypatch, tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(CorruptionError, match="they need the file to extend to"):
         open_image(str(path))
+
+
+def test_a_discovered_source_is_freed(tmp_path: Path) -> None:
+    """Discovery's result must not keep its source (and the source's decode cache) alive: a process that
+    opens image after image (the fuzzer, a long test run) would otherwise grow without bound."""
+    import gc
+    import weakref
+
+    path = tmp_path / "hiberfil.sys"
+    path.write_bytes(build_from_pages("win10-1809-x64", paging_pages("x64")))
+    source = open_image(str(path))
+    files = build_files(source)
+    assert files["memory.dmp"].discovery is not None and source.metadata.directory_table_base
+    source.close()
+    alive = weakref.ref(source)
+    del source, files
+    gc.collect()
+    assert alive() is None

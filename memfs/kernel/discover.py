@@ -21,7 +21,6 @@ import logging
 import struct
 import threading
 import time
-import weakref
 from dataclasses import dataclass, field
 
 from memfs.exceptions import MemfsError
@@ -85,7 +84,10 @@ class Discovery:
         return [Section("Kernel discovery (symbol-free)", rows)]
 
 
-_CACHE: weakref.WeakKeyDictionary[MemorySource, Discovery] = weakref.WeakKeyDictionary()
+_CACHED = "_memfs_discovery"
+"""The source attribute that keeps its Discovery.  Not a WeakKeyDictionary: a Discovery refers back to
+its source (the address space reads through it), so a weak-keyed entry would never die and every
+source discovered would stay in memory with its caches."""
 _LOCK = threading.Lock()
 
 
@@ -95,7 +97,7 @@ def discover(source: MemorySource) -> Discovery:
     Safe to call repeatedly (the result is cached per source) and from several threads.
     """
     with _LOCK:
-        cached = _CACHE.get(source)
+        cached = getattr(source, _CACHED, None)
         if cached is not None:
             return cached
         started = time.monotonic()
@@ -108,7 +110,7 @@ def discover(source: MemorySource) -> Discovery:
             source.metadata.notes.append(f"kernel discovery stopped early: {exc}")
         result.seconds = time.monotonic() - started
         _explain_missing(source.metadata, result)
-        _CACHE[source] = result
+        setattr(source, _CACHED, result)
         return result
 
 

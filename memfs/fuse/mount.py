@@ -198,14 +198,14 @@ def run_fuse(files: dict[str, VirtualFile], mountpoint: str, options: MountOptio
             on_ready()
 
     tune_malloc()
+    fuse_options = _fuse_options(options)
+    # "-o allow_other" shares the mount as --allow-other does: the same owner-and-group modes apply.
+    shared = bool(fuse_options.get("allow_other"))
     operations = MemfsOperations(
-        files,
-        on_ready=ready,
-        gid=options.group,
-        modes=mount_modes(options.allow_other, options.world_readable),
+        files, on_ready=ready, gid=options.group, modes=mount_modes(shared, options.world_readable)
     )
     try:
-        fuse_class(operations, mountpoint, raw_fi=True, **_fuse_options(options))
+        fuse_class(operations, mountpoint, raw_fi=True, **fuse_options)
     except RuntimeError as exc:
         # libfuse's loop reports a non-zero status when SIGINT/SIGTERM ended it; once the mount
         # has served, that is the clean way out, not a failure.

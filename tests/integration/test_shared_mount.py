@@ -94,6 +94,12 @@ def test_group_chooses_who_reads(shared) -> None:
     assert share.returncode == 0 and "cannot read" not in share.stderr, share.stderr
 
 
+def test_fuse_option_allow_other_is_no_way_around(shared) -> None:
+    mnt = shared("-o", "allow_other")
+    assert _modes(mnt) == (0o550, 0o440, os.getgid())
+    assert read_as(mnt / "physmem.bin", STRANGER).startswith("denied:")
+
+
 def test_world_readable_lets_everyone_in(shared) -> None:
     mnt = shared("--allow-other", "--world-readable")
     assert _modes(mnt)[:2] == (0o555, 0o444)

@@ -1,7 +1,8 @@
 """The command line: the only module that knows about argv, exit codes and the terminal.
 
 Every error a user can cause ends in one line on stderr and exit status 1; ``--debug`` shows the
-traceback instead.
+traceback instead.  Anything else is a bug: it too ends in one line (``memfs: internal error: <what>
+at <file:line>; ...``), with exit status 2, never a traceback unless ``--debug`` asks for one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from memfs import __version__
 from memfs.cache import DEFAULT_CACHE_SIZE, parse_size
 from memfs.detect import OpenOptions, format_names, open_image
-from memfs.exceptions import MemfsError
+from memfs.exceptions import MemfsError, internal_error
 from memfs.formats.hiberfil import LAYOUT_NAMES
 from memfs.memory import MemorySource
 
@@ -106,7 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
     mount.add_argument("mountpoint", help="an empty directory")
     mount.add_argument("-f", "--foreground", action="store_true", help="stay in the foreground")
     mount.add_argument(
-        "--allow-other", action="store_true", help="let other users (e.g. Samba) read the mount"
+        "--allow-other",
+        action="store_true",
+        help="let other users (e.g. Samba) in: the files are then readable by you and one group only",
+    )
+    mount.add_argument(
+        "--group",
+        metavar="NAME",
+        help="with --allow-other: the group whose members may read the files (default: your group)",
+    )
+    mount.add_argument(
+        "--world-readable",
+        action="store_true",
+        help="with --allow-other: let every user read the files (physical memory holds passwords and keys)",
     )
     mount.add_argument("--single-threaded", action="store_true", help="serve requests from one thread")
     mount.add_argument(
@@ -256,9 +269,12 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 def cmd_share(args: argparse.Namespace) -> int:
     """``memfs share``: the Samba share definition for a mount, on stdout or into a file."""
-    from memfs.share import share_for_mount, unreachable_ancestors
+    from memfs.share import readers_problem, share_for_mount, unreachable_ancestors
 
     text = share_for_mount(os.path.abspath(args.mountpoint), name=args.name, user=args.user, guest=args.guest)
+    problem = readers_problem(os.path.abspath(args.mountpoint), user=args.user, guest=args.guest)
+    if problem is not None:
+        print(f"memfs: warning: {problem}", file=sys.stderr)
     for directory in unreachable_ancestors(args.mountpoint):
         print(
             f"memfs: warning: {directory} is not searchable by other users (chmod o+x): "
@@ -303,12 +319,21 @@ def cmd_mount(args: argparse.Namespace) -> int:
         mount_section,
         open_descriptors,
         open_log_file,
+        resolve_group,
         run_fuse,
     )
     from memfs.kernel.discover import discover
     from memfs.views.header_txt import HeaderTextFile
     from memfs.views.tree import build_files
 
+    if (args.group or args.world_readable) and not args.allow_other:
+        raise MemfsError(
+            "--group and --world-readable say who may read a shared mount: add --allow-other "
+            "(without it only you can read the files)"
+        )
+    if args.group and args.world_readable:
+        raise MemfsError("--world-readable lets every user read the files: --group would restrict nothing")
+    group = resolve_group(args.group) if args.group else None
     inherited = open_descriptors()  # before memfs opens anything of its own
     _absolute_paths(args)
     mountpoint = args.mountpoint
@@ -335,6 +360,8 @@ def cmd_mount(args: argparse.Namespace) -> int:
     options = MountOptions(
         foreground=args.foreground,
         allow_other=args.allow_other,
+        group=group,
+        world_readable=args.world_readable,
         single_threaded=args.single_threaded,
         debug=args.debug,
         extra=args.fuse_options,
@@ -404,3 +431,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"memfs: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # the last line of defence: a bug still ends in one line
+        if args.debug:
+            raise
+        print(f"memfs: {internal_error(exc)}; please report it with --debug output", file=sys.stderr)
+        return INTERNAL_ERROR
+
+
+INTERNAL_ERROR = 2
+"""Exit status for a bug (an exception that is not a MemfsError); user errors exit 1."""

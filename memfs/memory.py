@@ -32,6 +32,12 @@ from memfs.exceptions import CorruptionError
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 0x1000
+PHYSICAL_LIMIT = 1 << 52
+"""No physical address reaches this: the architectural maximum on x64 and PAE (MAXPHYADDR is at most
+52) and on ARM64.  Readers refuse a range that ends above it, which also keeps every size a FUSE
+``st_size`` can hold."""
+MAX_PROCESSORS = 2048
+"""More logical processors than any Windows supports: a processor count above it is not believed."""
 
 Run = tuple[int, int]
 """A present range of physical address space: ``(start, length)`` in bytes."""
@@ -170,6 +176,11 @@ class MemorySource:
         for start, length in runs:
             if length <= 0:
                 continue
+            if start < 0 or start + length > PHYSICAL_LIMIT:
+                raise CorruptionError(
+                    f"{self.name}: physical range {start:#x}-{start + length:#x} lies beyond the 52-bit "
+                    "physical address space"
+                )
             if merged and start < merged[-1][0] + merged[-1][1]:
                 raise CorruptionError(
                     f"{self.name}: physical range {start:#x} overlaps the previous one "

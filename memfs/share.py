@@ -6,6 +6,8 @@ Why the share looks the way it does (docs/sharing.md explains it to users):
   only the mounting user in unless the mount has ``allow_other`` — and its check wants the real,
   effective and saved uid all equal to the owner, which smbd's per-user switch never gives.  So the
   mount must be made with ``memfs mount --allow-other``; :func:`share_for_mount` refuses otherwise.
+- ``--allow-other`` alone lets in the mounting user and one group (files 0440): the Samba user
+  must be one of them (:func:`readers_problem` checks), or the mount ``--world-readable``.
 - The mount is read-only and its content never changes: no oplocks, leases, kernel share modes or
   POSIX locks to coordinate, and no DOS attributes or extended attributes to store (memfs has none).
 - Reads are large and random (WinDbg walks page tables through ``memory.dmp``): SMB2/3 allow up to
@@ -14,9 +16,11 @@ Why the share looks the way it does (docs/sharing.md explains it to users):
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import re
+import stat
 
 from memfs.exceptions import MemfsError
 from memfs.mounts import MOUNTINFO, find_mount
@@ -59,6 +63,61 @@ def unreachable_ancestors(path: str) -> list[str]:
         if parent == "/":
             return list(reversed(blocked))
         parent = os.path.dirname(parent)
+
+
+GUEST_ACCOUNT = "nobody"
+"""Samba's default ``guest account``: the Unix user a guest connection reads as."""
+
+
+def may_read(user: pwd.struct_passwd, st: os.stat_result) -> bool:
+    """Whether ``user`` may read a file with ``st``'s owner, group and mode (owner, then group, then
+    others, as the kernel decides for a mount with ``default_permissions``); root always may."""
+    if user.pw_uid == 0:
+        return True
+    if user.pw_uid == st.st_uid:
+        return bool(st.st_mode & stat.S_IRUSR)
+    groups = {user.pw_gid} | {g.gr_gid for g in grp.getgrall() if user.pw_name in g.gr_mem}
+    if st.st_gid in groups:
+        return bool(st.st_mode & stat.S_IRGRP)
+    return bool(st.st_mode & stat.S_IROTH)
+
+
+def _name(table, key: int, attr: str) -> str:
+    try:
+        return getattr(table(key), attr)
+    except KeyError:
+        return str(key)
+
+
+def readers_problem(mountpoint: str, user: str | None = None, guest: bool = False) -> str | None:
+    """Why the Samba user of a share (``user``, or the guest account) cannot read a mount's files.
+
+    smbd reads as the Unix user of the same name as the Samba user.  Without ``user`` or ``guest`` any
+    Samba user may connect, so the answer names who can read instead when that is not everyone.
+    """
+    try:
+        st = os.stat(os.path.join(mountpoint, "header.txt"))
+    except OSError as exc:
+        return f"{mountpoint}: cannot check who may read the files ({exc.strerror})"
+    owner = _name(pwd.getpwuid, st.st_uid, "pw_name")
+    group = _name(grp.getgrgid, st.st_gid, "gr_name")
+    fix = f"add the user to group {group}, or remount with --group NAME or --world-readable"
+    if user is None and not guest:
+        if st.st_mode & stat.S_IROTH:
+            return None
+        return f"only {owner} and members of group {group} can read the files; other Samba users are refused"
+    name = user if user is not None else GUEST_ACCOUNT
+    who = f"Samba user {name}" if user is not None else f"the guest account ({name})"
+    try:
+        account = pwd.getpwnam(name)
+    except KeyError:
+        return f"{who} has no Unix user of that name, whom smbd would read as"
+    if may_read(account, st):
+        return None
+    return (
+        f"{who} cannot read the files (mode {stat.S_IMODE(st.st_mode):04o}, "
+        f"owner {owner}, group {group}): {fix}"
+    )
 
 
 def default_share_name(mountpoint: str) -> str:
@@ -138,6 +197,8 @@ def share_for_mount(
 
 
 __all__ = [
+    "may_read",
+    "readers_problem",
     "unreachable_ancestors",
     "SHARE_OPTIONS",
     "default_share_name",

@@ -22,7 +22,7 @@ from memfs.exceptions import CorruptionError, FormatError, UnknownFormatError, a
 from memfs.filetime import to_datetime, to_timedelta
 from memfs.formats import crashdump_structs as cs
 from memfs.formats.base import FormatSpec, OpenOptions, ProbeInput
-from memfs.memory import PAGE_SIZE, MemorySource, Rows, Section
+from memfs.memory import PAGE_SIZE, PHYSICAL_LIMIT, MemorySource, Rows, Section
 from memfs.windows_structs import (
     ARCH_BY_MACHINE,
     CONTEXT_AMD64,
@@ -32,11 +32,14 @@ from memfs.windows_structs import (
     MACHINE_TYPES,
 )
 
-MAX_PFN = 1 << 40  # 52-bit physical addresses: the architectural maximum on x64 and PAE
+MAX_PFN = PHYSICAL_LIMIT // PAGE_SIZE  # 52-bit physical addresses: the architectural maximum
 NOT_WRITTEN = "not written ('PAGE' filler)"
 
 # -- bitmap scanning (docs/formats/crashdump.md §6.4) --------------------------------------------------------
 
+BITMAP_STEP = 4 << 20
+"""Bitmap bytes read and scanned at a time: :func:`bitmap_runs`'s big-integer temporaries stay a few
+times this, whatever the bitmap's size (16 Mi pages, 64 GiB of memory, per step)."""
 _BIT_POSITIONS = [tuple(bit for bit in range(8) if value >> bit & 1) for value in range(256)]
 _NONZERO_BYTE = re.compile(rb"[^\x00]")
 
@@ -564,7 +567,7 @@ class CrashDumpSource(MemorySource):
                 f"first page offset {first_page:#x} lies inside the bitmap headers "
                 f"(they end at {bitmap_at + nbytes:#x})",
             )
-        found = bitmap_runs(self._pread(bitmap_at, nbytes), bits)
+        found = self._read_bitmap(bitmap_at, bits, (self.file_size - first_page) // PAGE_SIZE)
         runs = [(pfn * PAGE_SIZE, count * PAGE_SIZE) for pfn, count in found]
         # Pages are packed in PFN order from first_page: each run's data starts where the previous ends.
         offsets = list(accumulate((length for _, length in runs), initial=first_page))
@@ -591,6 +594,25 @@ class CrashDumpSource(MemorySource):
         self._run_offsets = offsets
         rows.append(("Set bits (pages present)", f"{present} in {len(runs)} runs"))
         self._sections.append(Section(title, rows))
+
+    def _read_bitmap(self, bitmap_at: int, bits: int, storable: int) -> list[tuple[int, int]]:
+        """The runs of set bits, read and scanned BITMAP_STEP bytes at a time (bounded memory, however
+        large the file); the scan stops once more than ``storable`` pages are marked (the file cannot
+        hold them: the caller reports it), so a hostile bitmap cannot build millions of runs first."""
+        runs: list[tuple[int, int]] = []
+        marked = 0
+        for first in range(0, (bits + 7) // 8, BITMAP_STEP):
+            step = self._pread(bitmap_at + first, min(BITMAP_STEP, (bits + 7) // 8 - first))
+            for start, count in bitmap_runs(step, min(bits - 8 * first, 8 * len(step))):
+                start += 8 * first
+                if runs and runs[-1][0] + runs[-1][1] == start:  # a run across the step boundary
+                    runs[-1] = (runs[-1][0], runs[-1][1] + count)
+                else:
+                    runs.append((start, count))
+                marked += count
+            if marked > storable:
+                break
+        return runs
 
     def _index_summary(self, h: Container) -> None:
         """DumpType 2: the type-5 bitmap layout if it validates, else the MS2 ULONG SUMMARY_DUMP (§6.2)."""

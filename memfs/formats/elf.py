@@ -44,7 +44,7 @@ from memfs.byte_source import ByteSource
 from memfs.exceptions import CorruptionError, FormatError, at
 from memfs.formats.base import FormatSpec, OpenOptions, ProbeInput
 from memfs.formats.segmented import Segment, SegmentedFileSource
-from memfs.memory import Section
+from memfs.memory import MAX_PROCESSORS, PHYSICAL_LIMIT, Section
 
 ELF_MAGIC = b"\x7fELF"
 ET_CORE = 4
@@ -203,8 +203,16 @@ class ElfSource(SegmentedFileSource):
             else:
                 p_type, _, p_offset, _, p_paddr, p_filesz, p_memsz, _ = fields
             if p_type == PT_LOAD:
-                if p_paddr + max(p_filesz, p_memsz) > 1 << 64:
-                    raise CorruptionError(at(self.name, origin, f"PT_LOAD #{index} wraps the address space"))
+                end = p_paddr + max(p_filesz, p_memsz)
+                if end > PHYSICAL_LIMIT:
+                    raise CorruptionError(
+                        at(
+                            self.name,
+                            origin,
+                            f"PT_LOAD #{index} maps physical {p_paddr:#x}-{end:#x}, beyond the 52-bit "
+                            "physical address space",
+                        )
+                    )
                 self._loads.append((p_paddr, p_offset, p_filesz, p_memsz, origin))
                 segments.append(Segment(p_paddr, p_offset, p_filesz, origin, f"PT_LOAD #{index}"))
             elif p_type == PT_NOTE:
@@ -360,7 +368,7 @@ class ElfSource(SegmentedFileSource):
                 meta.pae = bool(cpu0["cr4"] & CR4_PAE)
         else:
             meta.unknown("directory_table_base", "the ELF core has no QEMU or VirtualBox register notes")
-        if self._vbox is not None and meta.number_processors is None:
+        if self._vbox is not None and meta.number_processors is None and 0 < self._vbox[5] <= MAX_PROCESSORS:
             meta.number_processors = self._vbox[5]
         reason = "an ELF core holds physical memory and registers only, no Windows kernel values"
         for name in ("os_build", "kd_debugger_data_block"):

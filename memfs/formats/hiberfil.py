@@ -15,18 +15,18 @@ from __future__ import annotations
 import bisect
 import os
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from memfs.byte_source import ByteSource
 from memfs.cache import UnitCache
 from memfs.exceptions import CorruptionError, DecompressionError, MissingDependencyError
-from memfs.filetime import to_datetime
+from memfs.filetime import to_datetime, to_timedelta
 from memfs.formats import hiberfil_detect
 from memfs.formats.base import FormatSpec, OpenOptions, ProbeInput
 from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_NAMES, KIND_PLAIN, KIND_RAW
 from memfs.formats.hiberfil_legacy import LegacyWalk
 from memfs.formats.hiberfil_structs import LAYOUT_KEYS, SIGNATURES
-from memfs.memory import PAGE_SIZE, MemorySource, Section
+from memfs.memory import MAX_PROCESSORS, PAGE_SIZE, MemorySource, Section
 from memfs.windows_structs import MACHINE_BY_ARCH
 
 LAYOUT_NAMES: tuple[str, ...] = LAYOUT_KEYS
@@ -152,15 +152,30 @@ class HiberfilSource(MemorySource):
             meta.unknown("os_build", "the header is zeroed")
         stime = det.header.get("system_time")
         meta.system_time = filetime(stime) if stime else None
-        meta.unknown(
-            "system_time", "the header's SystemTime is zero" if det.header else "the header is zeroed"
-        )
-        if det.header.get("interrupt_time"):
-            meta.system_uptime = timedelta(microseconds=det.header["interrupt_time"] // 10)
-        meta.unknown("system_uptime", "only legacy headers carry InterruptTime (time since boot)")
-        if det.header.get("processor_count"):
-            meta.number_processors = det.header["processor_count"]
-        meta.unknown("number_processors", "only the 24H2 header carries a processor count")
+        if stime:
+            meta.unknown(
+                "system_time", f"the header's SystemTime {stime:#x} is not a time a FILETIME can hold"
+            )
+        else:
+            meta.unknown(
+                "system_time", "the header's SystemTime is zero" if det.header else "the header is zeroed"
+            )
+        ticks = det.header.get("interrupt_time")
+        if ticks:
+            meta.system_uptime = to_timedelta(ticks)
+            meta.unknown(
+                "system_uptime",
+                f"the header's InterruptTime {ticks:#x} does not fit a signed 64-bit count of 100 ns ticks",
+            )
+        else:
+            meta.unknown("system_uptime", "only legacy headers carry InterruptTime (time since boot)")
+        count = det.header.get("processor_count")
+        if count and count <= MAX_PROCESSORS:
+            meta.number_processors = count
+        elif count:
+            meta.unknown("number_processors", f"the header's ProcessorCount {count} is not believable")
+        else:
+            meta.unknown("number_processors", "only the 24H2 header carries a processor count")
         if det.family == "legacy":
             self._legacy_state()
         else:

@@ -28,7 +28,7 @@ from memfs.byte_source import ByteSource
 from memfs.exceptions import CorruptionError, FormatError, at
 from memfs.formats.base import FormatSpec, OpenOptions, ProbeInput
 from memfs.formats.segmented import Segment, SegmentedFileSource
-from memfs.memory import Section
+from memfs.memory import PHYSICAL_LIMIT, Section
 
 LIME_MAGIC = 0x4C694D45
 LIME_VERSION = 1
@@ -92,6 +92,14 @@ class LimeSource(SegmentedFileSource):
             if end < start:
                 raise CorruptionError(
                     at(self.name, offset, f"LiME range ends ({end:#x}) before it starts ({start:#x})")
+                )
+            if end >= PHYSICAL_LIMIT:
+                raise CorruptionError(
+                    at(
+                        self.name,
+                        offset + 16,
+                        f"LiME range {start:#x}-{end:#x} ends beyond the 52-bit physical address space",
+                    )
                 )
             length = end - start + 1
             if len(ranges) == MAX_RANGES:

@@ -43,7 +43,7 @@ from memfs.exceptions import CorruptionError, FormatError, MemfsError, at
 from memfs.formats.base import FormatSpec, OpenOptions, ProbeInput
 from memfs.formats.raw import RawSource
 from memfs.formats.segmented import Segment, SegmentedFileSource
-from memfs.memory import PAGE_SIZE, Section
+from memfs.memory import MAX_PROCESSORS, PAGE_SIZE, PHYSICAL_LIMIT, Section
 
 MAGICS = {
     0xBED0BED0: "old 32-bit checkpoint",
@@ -58,6 +58,7 @@ GROUP = struct.Struct("<64sQQ")
 TAG_BLOCK = 63
 TAG_BLOCK_COMPRESSED = 62
 MAX_TAGS_PER_GROUP = 1 << 20  # real groups have a few thousand tags
+MAX_NUMBER_SIZE = 8
 META_SUFFIXES = (".vmss", ".vmsn", ".VMSS", ".VMSN")
 VMEM_SUFFIXES = (".vmem", ".VMEM")
 GPREGS_ORDER = ("rax", "rcx", "rdx", "rbx", "rbp", "rsp", "rsi", "rdi") + tuple(f"r{i}" for i in range(8, 16))
@@ -142,7 +143,9 @@ def _iter_tags(reader: _Reader, group: str, start: int, wide: bool):
             pos = data + size
         else:
             raw = reader.get(body, value_size, f"value of tag {name!r}")
-            yield Tag(pos, name, indices, int.from_bytes(raw, "little"))
+            # Numbers are 1 to 8 bytes; a longer value is data memfs does not interpret, not a number.
+            number = int.from_bytes(raw, "little") if value_size <= MAX_NUMBER_SIZE else None
+            yield Tag(pos, name, indices, number)
             pos = body + value_size
     raise CorruptionError(at(reader.path, start, f"group {group!r} has more than {MAX_TAGS_PER_GROUP} tags"))
 
@@ -306,6 +309,15 @@ class VmwareSource(SegmentedFileSource):
             return
         segments = []
         for i, (page_num, ppn, pages, origin) in enumerate(cp.regions):
+            if (ppn + pages) * PAGE_SIZE > PHYSICAL_LIMIT:
+                raise CorruptionError(
+                    at(
+                        cp.path,
+                        origin,
+                        f"region {i} maps physical pages {ppn:#x}-{ppn + pages:#x}, beyond the 52-bit "
+                        "physical address space",
+                    )
+                )
             end = (page_num + pages) * PAGE_SIZE
             if end > container:
                 raise CorruptionError(
@@ -344,8 +356,10 @@ class VmwareSource(SegmentedFileSource):
             meta.context = dict(sorted(cpu0.items()))
         else:
             meta.unknown("directory_table_base", "the checkpoint's cpu group has no CR64 for CPU 0")
-        if cp.num_vcpus is not None:
+        if cp.num_vcpus is not None and 0 < cp.num_vcpus <= MAX_PROCESSORS:
             meta.number_processors = cp.num_vcpus
+        elif cp.num_vcpus is not None:
+            meta.unknown("number_processors", f"cpu:numVCPUs is {cp.num_vcpus}, not a believable count")
         cr0, cr4 = (cpu0 or {}).get("cr0"), (cpu0 or {}).get("cr4")
         if cr0 is not None and cr4 is not None and cr0 & CR0_PG and not cr4 & CR4_PAE:
             # Paging without PAE exists only in 32-bit mode (long mode requires CR4.PAE).

@@ -45,6 +45,10 @@ class MountOptions:
 
     foreground: bool = False
     allow_other: bool = False
+    group: int | None = None
+    """With ``allow_other``: the group that may read the files (None: the mounting user's)."""
+    world_readable: bool = False
+    """With ``allow_other``: every user may read the files, not only the owner and ``group``."""
     single_threaded: bool = False
     debug: bool = False
     extra: list[str] = field(default_factory=list)
@@ -168,6 +172,18 @@ def thread_options(lib: LibFuse) -> dict[str, object]:
     return {"max_threads": MAX_THREADS} if lib.knows_max_threads else {}
 
 
+def resolve_group(name: str) -> int:
+    """The group id of ``name`` (a group name or a number), for ``--group``."""
+    import grp
+
+    if name.isdigit():
+        return int(name)
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise MemfsError(f"--group {name}: no such group") from None
+
+
 def _fuse_options(options: MountOptions, lib: LibFuse) -> dict[str, object]:
     kwargs: dict[str, object] = {
         "ro": True,
@@ -235,7 +251,7 @@ def run_fuse(files: dict[str, VirtualFile], mountpoint: str, options: MountOptio
     """Serve ``files`` at ``mountpoint`` until unmounted or interrupted (blocks)."""
     lib = select_libfuse()
     fuse_class = _zero_copy_fuse()
-    from memfs.fuse.operations import MemfsOperations
+    from memfs.fuse.operations import MemfsOperations, mount_modes
 
     served = threading.Event()
 
@@ -246,9 +262,14 @@ def run_fuse(files: dict[str, VirtualFile], mountpoint: str, options: MountOptio
             on_ready()
 
     tune_malloc()
-    operations = MemfsOperations(files, on_ready=ready)
+    fuse_options = _fuse_options(options, lib)
+    # "-o allow_other" shares the mount as --allow-other does: the same owner-and-group modes apply.
+    shared = bool(fuse_options.get("allow_other"))
+    operations = MemfsOperations(
+        files, on_ready=ready, gid=options.group, modes=mount_modes(shared, options.world_readable)
+    )
     try:
-        fuse_class(operations, mountpoint, raw_fi=True, **_fuse_options(options, lib))
+        fuse_class(operations, mountpoint, raw_fi=True, **fuse_options)
     except RuntimeError as exc:
         # libfuse's loop reports a non-zero status when SIGINT/SIGTERM ended it; once the mount
         # has served, that is the clean way out, not a failure.
@@ -461,6 +482,7 @@ def unmount(mountpoint: str, timeout: float = 10.0) -> None:
 
 __all__ = [
     "MountOptions",
+    "resolve_group",
     "check_allow_other",
     "check_mountpoint",
     "clear_dead_mount",

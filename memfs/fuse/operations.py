@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from memfs.exceptions import MemfsError
+from memfs.exceptions import MemfsError, internal_error
 from memfs.fuse.libfuse import import_mfusepy
 from memfs.views.base import VirtualFile
 
@@ -30,6 +30,18 @@ BLOCK_SIZE = 1 << 20
 """``st_blksize`` we advertise, so that ``cp``, ``dd`` and friends issue 1 MiB reads."""
 
 
+def mount_modes(allow_other: bool, world_readable: bool = False) -> tuple[int, int]:
+    """(file mode, directory mode) of a mount.
+
+    Physical memory holds passwords and keys, so a mount other users may enter (``allow_other``)
+    lets in the owner and one group only (0440 / 0550), unless the user asked for everyone.  A
+    private mount keeps 0444 / 0555: FUSE itself refuses every other user there.
+    """
+    if allow_other and not world_readable:
+        return 0o440, 0o550
+    return 0o444, 0o555
+
+
 def _read_only(*_: Any, **__: Any) -> int:
     raise FuseOSError(errno.EROFS)
 
@@ -39,11 +51,20 @@ class MemfsOperations(mfusepy.Operations):
 
     use_ns = True
 
-    def __init__(self, files: dict[str, VirtualFile], on_ready: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        files: dict[str, VirtualFile],
+        on_ready: Callable[[], None] | None = None,
+        *,
+        gid: int | None = None,
+        modes: tuple[int, int] = (0o444, 0o555),
+    ) -> None:
+        """``gid`` owns the files (default: the mounting user's group); ``modes`` from :func:`mount_modes`."""
         self.files = files
         self._on_ready = on_ready
         self._uid = os.getuid()
-        self._gid = os.getgid()
+        self._gid = os.getgid() if gid is None else gid
+        self._file_mode, self._dir_mode = modes
         self._time_ns = time.time_ns()
         self._logged_unexpected: set[str] = set()
         self._lock = threading.Lock()
@@ -67,7 +88,7 @@ class MemfsOperations(mfusepy.Operations):
         return file
 
     def getattr(self, path: str, fh: Any = None) -> dict[str, int]:
-        """Directory ``/`` (0555) and read-only regular files (0444)."""
+        """Directory ``/`` and read-only regular files, with the modes of :func:`mount_modes`."""
         common = {
             "st_uid": self._uid,
             "st_gid": self._gid,
@@ -77,11 +98,11 @@ class MemfsOperations(mfusepy.Operations):
             "st_blksize": BLOCK_SIZE,
         }
         if path == "/":
-            return {**common, "st_mode": stat.S_IFDIR | 0o555, "st_nlink": 2, "st_size": 0}
+            return {**common, "st_mode": stat.S_IFDIR | self._dir_mode, "st_nlink": 2, "st_size": 0}
         size = self._guarded(path, lambda: self._file(path).size)
         return {
             **common,
-            "st_mode": stat.S_IFREG | 0o444,
+            "st_mode": stat.S_IFREG | self._file_mode,
             "st_nlink": 1,
             "st_size": size,
             "st_blocks": (size + 511) // 512,
@@ -128,12 +149,14 @@ class MemfsOperations(mfusepy.Operations):
             log.debug("%s: %s", path, exc)
             raise FuseOSError(errno.EIO) from None
         except Exception as exc:  # a bug must cost one read, not the daemon
-            key = f"{type(exc).__name__}: {exc}"
+            line = internal_error(exc)
+            key = line.rsplit(" at ", 1)[-1]  # once per place in memfs, whatever the offsets in the message
             with self._lock:
                 first = key not in self._logged_unexpected
                 self._logged_unexpected.add(key)
             if first:
-                log.exception("unexpected error serving %s", path)
+                log.error("%s: %s (the read fails with EIO; please report it)", path, line)
+                log.debug("traceback", exc_info=True)
             raise FuseOSError(errno.EIO) from None
 
     def statfs(self, path: str) -> dict[str, int]:

@@ -162,6 +162,19 @@ def page_runs(runs: tuple[Run, ...] | list[Run], max_runs: int = MAX_RUNS) -> tu
     return [(first, end - first) for first, end in pages], added
 
 
+def _describable(runs: tuple[Run, ...], width: int) -> tuple[list[Run], int]:
+    """The part of ``runs`` a header of ``width`` bits can describe, and the bytes left out.
+
+    A 32-bit header stores page numbers as ULONGs (docs/formats/crashdump.md §4.1), so memory at or above
+    2^32 pages (16 TiB) cannot appear in it; a 64-bit header describes every physical address.
+    """
+    if width == 64:
+        return list(runs), 0
+    limit = (1 << 32) * PAGE_SIZE
+    kept = [(start, min(length, limit - start)) for start, length in runs if start < limit]
+    return kept, sum(length for _, length in runs) - sum(length for _, length in kept)
+
+
 def _kept_header(source: MemorySource, size: int) -> bytes | None:
     """The source's own crash-dump header, if it offers one of this width (docs/formats/crashdump.md §9
     observation)."""
@@ -188,7 +201,8 @@ class MemoryDmpFile(VirtualFile):
         self.layout = LAYOUT32 if self.width == 32 else LAYOUT64
         lay = self.layout
         max_runs = min(MAX_RUNS, (lay.memory + MEMORY_BUFFER - lay.run_table) // lay.run_size)
-        self.runs, self.gap_pages = page_runs(source.runs, max_runs)
+        described, self.undescribed = _describable(source.runs, self.width)
+        self.runs, self.gap_pages = page_runs(described, max_runs)
         self.total_pages = sum(count for _, count in self.runs)
         hdr = self.layout.size
         self._file_starts: list[int] = []
@@ -262,8 +276,8 @@ class MemoryDmpFile(VirtualFile):
         context_arch = "x86" if self.width == 32 else "x64"
         header[lay.context : lay.context + lay.context_area] = bytes(lay.context_area)
         # The registers the source states win (a hibernation file's KPROCESSOR_STATE,
-        # docs/formats/hibernation.md
-        # §5; an ELF core's or VMware checkpoint's CPU 0); otherwise CPU 0's CONTEXT from discovery.
+        # docs/formats/hibernation.md §5; an ELF core's or VMware checkpoint's CPU 0); otherwise CPU 0's
+        # CONTEXT from discovery.
         # header_context() adds selectors and the MxCsr rule.
         stated = self.source.metadata.context
         if stated:
@@ -324,6 +338,25 @@ class MemoryDmpFile(VirtualFile):
             filled += take
         return filled
 
+    def data_extents(self) -> list[tuple[int, int]]:
+        """The header and the file ranges of the source's present bytes; merged gaps are holes.
+
+        ``memfs convert`` then neither reads nor plans the zero pages that merging gaps added, however
+        far apart a (possibly hostile) image's ranges lie.
+        """
+        extents = [(0, self.layout.size)]
+        runs = self.source.runs
+        starts = [start for start, _ in runs]
+        for file_start, (base, nbytes) in zip(self._file_starts, self._pa_runs, strict=True):
+            end = base + nbytes
+            index = max(bisect.bisect_right(starts, base) - 1, 0)
+            while index < len(runs) and runs[index][0] < end:
+                lo, hi = max(runs[index][0], base), min(runs[index][0] + runs[index][1], end)
+                if lo < hi:
+                    extents.append((file_start + lo - base, hi - lo))
+                index += 1
+        return extents
+
     def _spans(self, offset: int, length: int) -> Iterator[tuple[int, int, int | None]]:
         """``(file offset, length, physical address or None for the header)`` pieces of a read."""
         end = min(offset + length, self._size)
@@ -375,6 +408,14 @@ class MemoryDmpFile(VirtualFile):
         ]
         if self.gap_pages:
             rows.append(("Merged gaps", f"{self.gap_pages} zero pages added to stay within {MAX_RUNS} runs"))
+        if self.undescribed:
+            rows.append(
+                (
+                    "Left out",
+                    f"{self.undescribed} bytes of memory at or above 16 TiB: a 32-bit header cannot describe "
+                    "them (they are in physmem.bin)",
+                )
+            )
         if self.kept_header:
             rows.append(
                 (

@@ -40,6 +40,21 @@ def memfs_as_nobody(*args: str) -> dict:
     return {"rc": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
 
 
+STRANGER = 4242
+
+
+def reads_as(mountpoint: str, uid: int, group: int | None = None) -> str:
+    """What ``uid`` (also in ``group``, if given; no capabilities) sees: physmem.bin's digest or the error."""
+    groups = f"--groups={group}" if group is not None else "--clear-groups"
+    physmem = os.path.join(mountpoint, "physmem.bin")
+    result = subprocess.run(
+        ["setpriv", f"--reuid={uid}", f"--regid={uid}", groups, "sha256sum", physmem],
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.split(" ")[0] if result.returncode == 0 else "error: " + result.stderr.strip()
+
+
 def root_reads(mountpoint: str) -> str:
     """What root sees in the mount: the physmem.bin digest, or the error."""
     try:
@@ -87,7 +102,13 @@ def main(workdir: str, image: str) -> dict:
         subprocess.run(["mount", "--bind", conf, "/etc/fuse.conf"], check=True)
         report["allow_other_mount"] = memfs_as_nobody("mount", "--allow-other", image, mountpoint)
         report["root_reads_shared_mount"] = root_reads(mountpoint)
+        # Shared with nobody's own group only: a user outside it is refused, a member reads.
+        report["stranger_reads_shared_mount"] = reads_as(mountpoint, STRANGER)
+        report["member_reads_shared_mount"] = reads_as(mountpoint, STRANGER, NOBODY)
         report["allow_other_umount"] = memfs_as_nobody("umount", mountpoint)
+        memfs_as_nobody("mount", "--allow-other", "--world-readable", image, mountpoint)
+        report["stranger_reads_world_readable_mount"] = reads_as(mountpoint, STRANGER)
+        memfs_as_nobody("umount", mountpoint)
     finally:
         if is_mounted(mountpoint):
             subprocess.run(["fusermount3", "-uz", mountpoint], capture_output=True)

@@ -67,4 +67,7 @@ def test_ordinary_user_mounts_and_unmounts(workdir: Path) -> None:
 
     assert report["allow_other_mount"]["rc"] == 0, report["allow_other_mount"]
     assert report["root_reads_shared_mount"] == expected
+    assert "Permission denied" in report["stranger_reads_shared_mount"]  # not in nobody's group
+    assert report["member_reads_shared_mount"] == expected
+    assert report["stranger_reads_world_readable_mount"] == expected
     assert report["allow_other_umount"]["rc"] == 0

@@ -201,7 +201,8 @@ def crash_dump(tmp_path: Path) -> Path:
 
 
 def test_windbg_files_over_samba(crash_dump: Path, tmp_path: Path, public_mount, start_samba) -> None:
-    mnt = public_mount(crash_dump, "--allow-other")
+    # The guest account (nobody) reads as a member of nogroup: the one group let in.
+    mnt = public_mount(crash_dump, "--allow-other", "--group", "nogroup")
     shared = run_memfs("share", str(mnt), "--name", "memfs", "--guest")
     assert shared.returncode == 0 and shared.stderr == "", shared.stderr
     assert shared.stdout == share_for_mount(str(mnt), "memfs", guest=True)
@@ -226,6 +227,18 @@ def test_without_allow_other_smbd_is_refused(tmp_path: Path, public_mount, start
     result = samba.get("plain", "physmem.bin", tmp_path / "got")
     assert "NT_STATUS_ACCESS_DENIED" in result.stdout + result.stderr
     assert not (tmp_path / "got").exists() or (tmp_path / "got").stat().st_size == 0
+
+
+def test_guest_outside_the_group_is_refused(
+    crash_dump: Path, tmp_path: Path, public_mount, start_samba
+) -> None:
+    """--allow-other alone lets in root's group only: memfs share says so, and smbd indeed refuses."""
+    mnt = public_mount(crash_dump, "--allow-other")
+    shared = run_memfs("share", str(mnt), "--name", "memfs", "--guest")
+    assert shared.returncode == 0 and "the guest account (nobody) cannot read the files" in shared.stderr
+    samba = start_samba(shared.stdout)
+    result = samba.get("memfs", "header.txt", tmp_path / "got")
+    assert "NT_STATUS_ACCESS_DENIED" in result.stdout + result.stderr
 
 
 def test_share_warns_about_unsearchable_parents(tmp_path: Path, mount_image) -> None:

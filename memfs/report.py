@@ -117,6 +117,7 @@ def info_dict(source: MemorySource, discovery: Discovery | None = None) -> dict[
         }
         for layer in source.layers
     ]
+    result["discovery"] = None if discovery is None else discovery.summary()
     result["unknown_reasons"] = dict(meta.unknown_reasons)
     result["notes"] = list(meta.notes)
     result["memfs_version"] = __version__

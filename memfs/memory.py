@@ -307,9 +307,10 @@ class MemorySource:
             yield pos, take, True
             pos += take
 
-    def source_change(self) -> SourceChange | None:
-        """How the image file changed since it was opened, or None; looks again when a look is due."""
-        if self.change is None and _monotonic() >= self._next_look:
+    def source_change(self, now: bool = False) -> SourceChange | None:
+        """How the image file changed since it was opened, or None; looks again when a look is due,
+        or at once with ``now``."""
+        if self.change is None and (now or _monotonic() >= self._next_look):
             self._look()
         return self.change
 
@@ -329,7 +330,7 @@ class MemorySource:
 
     def _refuse_if_changed(self, now: bool = False) -> None:
         """Raise SourceChangedError if the image file changed (looking now, or when a look is due)."""
-        change = self._look() if now else self.source_change()
+        change = self.source_change(now)
         if change is not None:
             raise SourceChangedError(str(change)) from None
 

@@ -10,8 +10,9 @@ docs/architecture.md, "Evidence that changes under a mount") the files that pres
 reads with EIO, and the pages the kernel already caches must go too: from then on ``getattr``
 reports the time of the change as the files' modification time, which makes the kernel drop their
 cached pages the next time it revalidates their attributes (libfuse 3 asks the kernel for
-``auto_inval_data``; attributes live ``attr_timeout``, one second), and new opens get ``direct_io``
-instead of ``keep_cache``, which drops them at once.
+``auto_inval_data``; attributes live ``attr_timeout``, one second), and every open looks at the file
+first (two ``stat`` calls) and, once it changed, gets ``direct_io`` instead of ``keep_cache``, which
+makes the kernel drop the file's cached pages at once, for every handle (libfuse 2 as well).
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class MemfsOperations(mfusepy.Operations):
         if fi.flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND):
             raise FuseOSError(errno.EROFS)
         file = self._file(path)
-        if file.cacheable and self._guarded(path, file.changed) is None:
+        if file.cacheable and self._guarded(path, lambda: file.changed(now=True)) is None:
             fi.keep_cache = 1
         else:
             fi.direct_io = 1

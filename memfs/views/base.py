@@ -22,12 +22,13 @@ class VirtualFile:
     source: MemorySource | None = None
     """The image the file presents, when it presents one."""
 
-    def changed(self) -> SourceChange | None:
+    def changed(self, now: bool = False) -> SourceChange | None:
         """How the image file behind this file changed since it was opened (None: it did not).
 
-        Cheap enough to ask per request: the source looks at the file at most once a second.
+        Cheap enough to ask per request: the source looks at the file at most once a second, or at
+        once with ``now`` (two ``stat`` calls).
         """
-        return self.source.source_change() if self.source is not None else None
+        return self.source.source_change(now) if self.source is not None else None
 
     @property
     def size(self) -> int:

@@ -15,7 +15,11 @@ The protocol every byte source keeps:
   the end of the source; both are safe to call from several threads at once (FUSE serves reads in
   parallel) and neither moves a shared position;
 * :meth:`~ByteSource.close` releases what it holds, including the source below it, and may be
-  called more than once.
+  called more than once;
+* :meth:`~ByteSource.changes` says whether the evidence file underneath changed since it was opened
+  (shrank, grew, was rewritten, replaced or deleted; see
+  docs/architecture.md, "Evidence that changes under a mount").  It costs a ``stat`` or two, so
+  callers ask at a cadence, not per read.
 
 Nothing here ever writes: files are opened ``O_RDONLY``.
 """
@@ -24,6 +28,8 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
+from datetime import datetime
 
 from memfs.exceptions import MemfsError
 
@@ -31,11 +37,28 @@ Rows = list[tuple[str, str]]
 """``(label, value)`` rows, as ``header.txt`` shows them."""
 
 
+@dataclass(frozen=True)
+class SourceChange:
+    """How the evidence file changed after it was opened, and when memfs noticed."""
+
+    path: str
+    what: str
+    """What changed, in words: ``shrank from 0x... to 0x... bytes``, ``was deleted``, ..."""
+    noticed: datetime
+    """When memfs noticed (local time, aware): the change happened at or before it."""
+
+    def __str__(self) -> str:
+        when = self.noticed.isoformat(timespec="seconds")
+        return f"{self.path}: the image file {self.what} (noticed {when}); memfs reads nothing more from it"
+
+
 class ByteSource:
     """A sized, read-only byte stream with positional reads (see the module docstring)."""
 
     name: str = "<bytes>"
     size: int = 0
+    base: ByteSource | None = None
+    """The byte source this one decodes (a container's stream reads its ``base``); None at the bottom."""
     path: str | None = None
     """The file's path, for a source that is a plain file (VMware looks for files beside it); else None."""
     fd: int | None = None
@@ -58,6 +81,14 @@ class ByteSource:
         out[: len(data)] = data
         return len(data)
 
+    def changes(self) -> SourceChange | None:
+        """How the file(s) under this source changed since they were opened, or None if they did not.
+
+        Looks again each time it is called (a ``stat`` or two); once a change is seen it is kept.  A
+        decoded stream asks its ``base``; bytes held in memory never change.
+        """
+        return changes_of(self.base)
+
     def facts(self) -> Rows:
         """What this source knows about itself, for ``header.txt`` and ``info --json`` (none by default).
 
@@ -78,8 +109,27 @@ class ByteSource:
         return f"<{type(self).__name__} {self.name!r}, {self.size} bytes>"
 
 
+def changes_of(source: object) -> SourceChange | None:
+    """``source.changes()`` for anything read as a byte source, None for ``None``.
+
+    A helper source that does not derive from :class:`ByteSource` (a slice of another source) is
+    followed through its ``base``; one with neither reports no change.
+    """
+    if source is None:
+        return None
+    method = getattr(source, "changes", None)
+    if method is not None:
+        return method()
+    return changes_of(getattr(source, "base", None))
+
+
 class FileByteSource(ByteSource):
-    """An image file opened read-only; reads are ``os.pread``/``os.preadv`` on its descriptor."""
+    """An image file opened read-only; reads are ``os.pread``/``os.preadv`` on its descriptor.
+
+    What the file was when opened (``opened``: device, inode, size, modification and status-change
+    times) is kept, so that :meth:`changes` can tell when the file shrinks, grows, is rewritten in place,
+    is replaced (the path names another file) or deleted while memfs reads it.
+    """
 
     def __init__(self, path: str) -> None:
         """Open ``path``; a missing file, a directory or no permission is a one-line MemfsError."""
@@ -99,6 +149,52 @@ class FileByteSource(ByteSource):
         self.path = path
         self.name = path
         self.size = info.st_size
+        self.opened = info
+        self._where = os.path.abspath(path)  # the daemon's working directory becomes /
+        # What the path names, by stat: compared with later stats of the path, never with fstat, which
+        # may number the same file differently on stacked file systems (overlayfs).
+        try:
+            named = os.stat(self._where)
+        except OSError:
+            named = info
+        self._named = (named.st_dev, named.st_ino)
+        self._change: SourceChange | None = None
+
+    def changes(self) -> SourceChange | None:
+        if self._change is None and self.fd is not None and self.fd >= 0:
+            what = self._differs()
+            if what is not None:
+                self._change = SourceChange(self.name, what, datetime.now().astimezone())
+        return self._change
+
+    def _differs(self) -> str | None:
+        """What differs now from the file as opened, or None.  The path is looked at first: deleting or
+        replacing a file also changes the status-change time of the one memfs holds open."""
+        was = self.opened
+        try:
+            there = os.stat(self._where)
+        except FileNotFoundError:
+            return "was deleted or moved away (its path names no file)"
+        except OSError as exc:
+            return f"can no longer be looked up by its path ({exc.strerror})"
+        if (there.st_dev, there.st_ino) != self._named:
+            return "was replaced (its path names another file)"
+        try:
+            now = os.fstat(self.fd)
+        except OSError as exc:  # the descriptor is open, so only the file system can refuse (EIO, ESTALE)
+            return f"can no longer be examined ({exc.strerror})"
+        if now.st_size < was.st_size:
+            return f"shrank from {was.st_size:#x} to {now.st_size:#x} bytes"
+        if now.st_size > was.st_size:
+            return f"grew from {was.st_size:#x} to {now.st_size:#x} bytes"
+        if now.st_mtime_ns != was.st_mtime_ns:
+            return "was modified in place (its modification time changed)"
+        if now.st_ctime_ns != was.st_ctime_ns:
+            return (
+                "changed status with the same size and modification time (a chmod or chown does this, and so "
+                "does a rewrite that restores the modification time; memfs cannot tell them apart)"
+            )
+        return None
 
     def pread(self, offset: int, n: int) -> bytes:
         data = os.pread(self.fd, n, offset)

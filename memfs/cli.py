@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from memfs import __version__
 from memfs.cache import DEFAULT_CACHE_SIZE, parse_size
@@ -20,6 +21,9 @@ from memfs.detect import OpenOptions, format_names, open_image
 from memfs.exceptions import MemfsError, internal_error
 from memfs.formats.hiberfil import LAYOUT_NAMES
 from memfs.memory import MemorySource
+
+if TYPE_CHECKING:
+    from memfs.kernel.discover import Discovery
 
 log = logging.getLogger("memfs")
 
@@ -67,6 +71,13 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
         "--vmware-meta",
         metavar="FILE",
         help="the .vmss/.vmsn of a .vmem (default: the one beside it with the same name)",
+    )
+    parser.add_argument(
+        "--no-discovery",
+        action="store_true",
+        help="do not search memory for kernel values (CR3, KDBG, processors, OS build): the image opens "
+        "at once, and memory.dmp then holds only what the image itself states (header.txt says what "
+        "it lacks); physmem.bin is the same either way",
     )
 
 
@@ -182,14 +193,20 @@ def _open(args: argparse.Namespace) -> MemorySource:
     return open_image(args.image, options)
 
 
+def _discover(args: argparse.Namespace, source: MemorySource) -> Discovery:
+    """Kernel discovery of ``source``, or the Discovery that says it was not run (``--no-discovery``)."""
+    from memfs.kernel.discover import discover, not_requested
+
+    return not_requested(source) if args.no_discovery else discover(source)
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     """``memfs info``: header.txt on stdout, or the JSON object."""
-    from memfs.kernel.discover import discover
     from memfs.report import info_dict
     from memfs.views.tree import build_files
 
     with _open(args) as source:
-        discovery = discover(source)
+        discovery = _discover(args, source)
         # The same files a mount would show, from the same discovery.
         header = build_files(source, discovery)["header.txt"]
         digest = _hash_image(args.image) if args.hash else None
@@ -229,7 +246,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     progress = None
     try:
         with _open(args) as source:
-            file = select_file(source, args.to)
+            file = select_file(source, args.to, discovery=not args.no_discovery)
             progress = Progress(
                 file.size,
                 f"{file.name} -> {os.path.basename(args.output)}",
@@ -322,7 +339,6 @@ def cmd_mount(args: argparse.Namespace) -> int:
         resolve_group,
         run_fuse,
     )
-    from memfs.kernel.discover import discover
     from memfs.views.header_txt import HeaderTextFile
     from memfs.views.tree import build_files
 
@@ -350,7 +366,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
     # Before the first unit is decoded: discovery fills the cache the daemon inherits (tune_malloc).
     tune_malloc()
     source = _open(args)
-    files = build_files(source, discover(source))
+    files = build_files(source, _discover(args, source))
     files[HeaderTextFile.name].extra_sections.append(mount_section(select_libfuse()))
     # Kernel discovery (above) decoded up to a cache-full of units, interleaved in the heap with its own
     # temporaries; once those are freed, the gaps between kept units are too small for a unit and

@@ -78,20 +78,23 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def select_file(source: MemorySource, to: str) -> VirtualFile:
+def select_file(source: MemorySource, to: str, discovery: bool = True) -> VirtualFile:
     """The mount file that ``--to`` names, exactly as a mount would serve it.
 
     Only that file is built, and kernel discovery runs only if it needs it: ``--to raw`` skips the
     discovery that ``memory.dmp`` needs (1.7 s of a 2 GiB hibernation file's conversion).
+    ``discovery=False`` (``--no-discovery``) builds ``memory.dmp`` from what the image states alone.
     """
-    from memfs.kernel.discover import discover
+    from memfs.kernel.discover import discover, not_requested
     from memfs.views.tree import DISCOVERY_FILES, build_memory_file
 
     if to not in TARGETS:
         raise MemfsError(f"unknown output type {to!r}; choose one of: {', '.join(TARGETS)}")
     name = TARGETS[to]
-    discovery = discover(source) if name in DISCOVERY_FILES else None
-    file = build_memory_file(source, name, discovery)
+    found = None
+    if name in DISCOVERY_FILES:
+        found = discover(source) if discovery else not_requested(source)
+    file = build_memory_file(source, name, found)
     if file is None:
         raise MemfsError(f"{source.name}: the image holds no physical memory, so there is nothing to convert")
     return file

@@ -37,6 +37,13 @@ class DecompressionError(MemfsError):
         self.offset = offset
 
 
+class SourceChangedError(MemfsError):
+    """The image file changed (shrank, was rewritten, replaced or deleted) after memfs opened it.
+
+    memfs then reads nothing more from it: the bytes it would read are no longer the image it opened.
+    """
+
+
 class MissingDependencyError(MemfsError):
     """An optional component (a library, a system tool) that this operation needs is absent."""
 

@@ -14,6 +14,12 @@ titled sections of ``(label, value)`` rows; nothing outside a format's reader kn
 A source reads its image through a :class:`~memfs.byte_source.ByteSource` (a file, or the decoded
 stream of a container) and knows the stack of layers it sits on (:attr:`MemorySource.layers`,
 docs/architecture.md "Sources and containers").
+
+A source also watches its image file (docs/architecture.md, "Evidence that changes under a mount"): at
+most once every :data:`CHANGE_CHECK_SECONDS`, on a read, and at once when a read fails, it asks its
+byte source whether the file changed since it was opened.  From the first change on, every read
+raises :class:`~memfs.exceptions.SourceChangedError` (EIO in a mount): the bytes the file holds now
+are not the image that was opened, and bytes decoded from it earlier are dropped with the cache.
 """
 
 from __future__ import annotations
@@ -22,12 +28,13 @@ import bisect
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from memfs.byte_source import BufferByteSource, ByteSource
-from memfs.exceptions import CorruptionError
+from memfs.byte_source import BufferByteSource, ByteSource, SourceChange, changes_of
+from memfs.exceptions import CorruptionError, MemfsError, SourceChangedError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,10 @@ PHYSICAL_LIMIT = 1 << 52
 ``st_size`` can hold."""
 MAX_PROCESSORS = 2048
 """More logical processors than any Windows supports: a processor count above it is not believed."""
+
+CHANGE_CHECK_SECONDS = 1.0
+"""A source looks whether its image file changed at most this often (two ``stat`` calls), on a read."""
+_monotonic = time.monotonic
 
 Run = tuple[int, int]
 """A present range of physical address space: ``(start, length)`` in bytes."""
@@ -167,6 +178,10 @@ class MemorySource:
         self._run_starts: list[int] = []
         self.containers: list[Layer] = []
         """The container layers this source was found inside, outermost first (set by the opener)."""
+        self.change: SourceChange | None = None
+        """How the image file changed after it was opened (None while it has not): reads then fail."""
+        self._next_look = _monotonic() + CHANGE_CHECK_SECONDS
+        self._look_lock = threading.Lock()
 
     # -- set-up helpers for subclasses -------------------------------------------------------
 
@@ -225,7 +240,19 @@ class MemorySource:
         return [*self.containers, own]
 
     def read(self, pa: int, n: int) -> bytes:
-        """Read ``n`` bytes of physical memory at ``pa``; holes read as zeros, clamped at ``size``."""
+        """Read ``n`` bytes of physical memory at ``pa``; holes read as zeros, clamped at ``size``.
+
+        Raises SourceChangedError once the image file changed (see the module docstring).
+        """
+        if self.change is not None or _monotonic() >= self._next_look:
+            self._refuse_if_changed()
+        try:
+            return self._read(pa, n)
+        except MemfsError:
+            self._refuse_if_changed(now=True)  # a failing read may be the file changing: say so instead
+            raise
+
+    def _read(self, pa: int, n: int) -> bytes:
         end = min(pa + n, self.size)
         if pa < 0 or pa >= end:
             return b""
@@ -247,6 +274,15 @@ class MemorySource:
         one buffer per chunk.  Fewer than ``len(buffer)`` bytes are filled only at the end of the
         address space.  Sources override :meth:`_read_mapped_into` to fill it directly.
         """
+        if self.change is not None or _monotonic() >= self._next_look:
+            self._refuse_if_changed()
+        try:
+            return self._read_into(pa, buffer)
+        except MemfsError:
+            self._refuse_if_changed(now=True)
+            raise
+
+    def _read_into(self, pa: int, buffer: memoryview | bytearray) -> int:
         view = memoryview(buffer).cast("B")
         end = min(pa + len(view), self.size)
         if pa < 0 or pa >= end:
@@ -281,6 +317,33 @@ class MemorySource:
             take = min(run_start + run_len, end) - pos
             yield pos, take, True
             pos += take
+
+    def source_change(self, now: bool = False) -> SourceChange | None:
+        """How the image file changed since it was opened, or None; looks again when a look is due,
+        or at once with ``now``."""
+        if self.change is None and (now or _monotonic() >= self._next_look):
+            self._look()
+        return self.change
+
+    def _look(self) -> SourceChange | None:
+        """Ask the byte source now.  On the first change seen: log it once, stop reading the file and
+        drop the units decoded from it (the file no longer backs them)."""
+        with self._look_lock:
+            self._next_look = _monotonic() + CHANGE_CHECK_SECONDS
+            if self.change is None:
+                change = changes_of(self.byte_source)
+                if change is not None:
+                    log.error("%s", change)
+                    self._fd = None
+                    self.change = change
+                    self.drop_cache()
+        return self.change
+
+    def _refuse_if_changed(self, now: bool = False) -> None:
+        """Raise SourceChangedError if the image file changed (looking now, or when a look is due)."""
+        change = self.source_change(now)
+        if change is not None:
+            raise SourceChangedError(str(change)) from None
 
     def is_present(self, pa: int) -> bool:
         """Whether physical address ``pa`` lies inside a run."""
@@ -351,7 +414,11 @@ class MemorySource:
             raise self._ends_early(offset + len(data), n - len(data))
         return data
 
-    def _ends_early(self, offset: int, missing: int) -> CorruptionError:
+    def _ends_early(self, offset: int, missing: int) -> MemfsError:
+        """The error for a read the file cut short: the file changed under us, or its tables lie."""
+        change = self._look()
+        if change is not None:
+            return SourceChangedError(str(change))
         return CorruptionError(
             f"{self.name}: offset {offset:#x}: file ends {missing:#x} bytes "
             "before the data the tables point to"

@@ -78,13 +78,15 @@ def source_file_rows(source: MemorySource, sha256: str | None = None) -> list[tu
     """Rows that let a report cite exactly which file was examined (``sha256`` if it was hashed).
 
     The file is the outermost layer's: the evidence file itself when the image sits in containers.
+    Its size and modification time are those it had when memfs opened it (the file may have changed
+    since: ``header.txt`` then says so).
     """
     outer = source.layers[0]
     if outer.path is None:  # an image that is not a file (in-memory test sources)
         return [("memfs version", __version__), ("Source file", outer.name)]
     rows = [("memfs version", __version__), ("Source file", os.path.abspath(outer.path))]
     try:
-        st = os.stat(outer.path)
+        st = _stat_when_opened(source) or os.stat(outer.path)
     except OSError:
         return rows
     mtime = datetime.fromtimestamp(st.st_mtime).astimezone().isoformat()
@@ -92,6 +94,14 @@ def source_file_rows(source: MemorySource, sha256: str | None = None) -> list[tu
     if sha256 is not None:
         rows.append(("Source SHA-256", sha256))
     return rows
+
+
+def _stat_when_opened(source: MemorySource) -> os.stat_result | None:
+    """The evidence file's status as memfs opened it: the file at the bottom of the byte-source stack."""
+    data = source.byte_source
+    while getattr(data, "base", None) is not None:  # slices of a source are not ByteSource subclasses
+        data = data.base
+    return getattr(data, "opened", None)  # a FileByteSource's; None for bytes held in memory
 
 
 def info_dict(source: MemorySource, discovery: Discovery | None = None) -> dict[str, Any]:
@@ -117,6 +127,7 @@ def info_dict(source: MemorySource, discovery: Discovery | None = None) -> dict[
         }
         for layer in source.layers
     ]
+    result["discovery"] = None if discovery is None else discovery.summary()
     result["unknown_reasons"] = dict(meta.unknown_reasons)
     result["notes"] = list(meta.notes)
     result["memfs_version"] = __version__

@@ -4,6 +4,15 @@ Errno policy (docs/architecture.md, "Errors"): a missing path is ENOENT, any att
 EROFS, a page that cannot be decoded is EIO (the source logged it once), and no exception ever
 escapes into libfuse.  Files whose content never changes are opened with ``keep_cache`` so the
 kernel page cache serves re-reads without calling us (docs/performance.md: 10–15 GB/s).
+
+When the image file changes under the mount (see
+docs/architecture.md, "Evidence that changes under a mount") the files that present it fail their
+reads with EIO, and the pages the kernel already caches must go too: from then on ``getattr``
+reports the time of the change as the files' modification time, which makes the kernel drop their
+cached pages the next time it revalidates their attributes (libfuse 3 asks the kernel for
+``auto_inval_data``; attributes live ``attr_timeout``, one second), and every open looks at the file
+first (two ``stat`` calls) and, once it changed, gets ``direct_io`` instead of ``keep_cache``, which
+makes the kernel drop the file's cached pages at once, for every handle (libfuse 2 as well).
 """
 
 from __future__ import annotations
@@ -99,7 +108,12 @@ class MemfsOperations(mfusepy.Operations):
         }
         if path == "/":
             return {**common, "st_mode": stat.S_IFDIR | self._dir_mode, "st_nlink": 2, "st_size": 0}
-        size = self._guarded(path, lambda: self._file(path).size)
+        file = self._file(path)
+        size = self._guarded(path, lambda: file.size)
+        change = self._guarded(path, file.changed)
+        if change is not None:
+            changed_ns = int(change.noticed.timestamp() * 1_000_000_000)
+            common.update(st_mtime=changed_ns, st_ctime=changed_ns)
         return {
             **common,
             "st_mode": stat.S_IFREG | self._file_mode,
@@ -119,7 +133,7 @@ class MemfsOperations(mfusepy.Operations):
         if fi.flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND):
             raise FuseOSError(errno.EROFS)
         file = self._file(path)
-        if file.cacheable:
+        if file.cacheable and self._guarded(path, lambda: file.changed(now=True)) is None:
             fi.keep_cache = 1
         else:
             fi.direct_io = 1

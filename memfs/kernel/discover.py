@@ -17,9 +17,11 @@ step 11).
 5. OS build from DBGKD_GET_VERSION64 (:mod:`memfs.kernel.version`, §10.2);
 6. time, uptime, product type, suite mask from KUSER_SHARED_DATA (:mod:`memfs.kernel.kuser`).
 
-Every scan is bounded (bytes and seconds), and garbage input only ever yields "not found".  A
-Discovery says how complete it is: ``skipped`` (it did not run, and why), ``stopped`` (it ended
-early, and why), and per value the reason it is missing.
+Every scan is bounded (bytes and seconds), and garbage input only ever yields "not found".  The
+scans read through :class:`~memfs.kernel.tolerant.TolerantMemory`: a unit that fails to decode costs
+only its own pages (they read as zeros; each unit is counted in ``skipped_units``), and one deadline
+bounds the whole discovery.  A Discovery says how complete it is: ``skipped`` (it did not run, and
+why), ``stopped`` (it ended early, and why), and per value the reason it is missing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import functools
 import logging
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +42,7 @@ from memfs.kernel.kuser import KUserData, read_kuser
 from memfs.kernel.paging import AddressSpace
 from memfs.kernel.pe import PeImage, find_kernel
 from memfs.kernel.processors import SELECTOR_PATCHES, Processor, header_context, read_processors, registers
+from memfs.kernel.tolerant import DISCOVERY_SECONDS, TolerantMemory
 from memfs.kernel.version import VersionBlock, find_version_block
 from memfs.memory import PAGE_SIZE, MemorySource, Metadata, Section
 from memfs.windows_structs import MACHINE_BY_ARCH
@@ -101,25 +105,68 @@ class Discovery:
     rows: list[tuple[str, str]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     """What a debugger loading memory.dmp will lack, in plain words (header.txt)."""
+    skipped_units: list[str] = field(default_factory=list)
+    """Units that failed to decode while discovery read them (one message each, naming the unit):
+    their pages read as zeros to the scans, and everything else was searched."""
     seconds: float = 0.0
 
     @classmethod
-    def skip(cls, reason: str) -> Discovery:
-        """A Discovery that did not run: nothing found, and ``reason`` is what memory.dmp lacks."""
-        return cls(skipped=reason, missing=[reason])
+    def skip(cls, reason: str, stated: Metadata | None = None) -> Discovery:
+        """A Discovery that did not run: nothing found, and ``reason`` is what memory.dmp lacks.
+
+        With ``stated`` (what the image itself states), ``missing`` also names each value a debugger
+        will lack because the image does not state it.
+        """
+        found = cls(skipped=reason, missing=[reason])
+        if stated is not None:
+            found.missing += _lacking(lambda name: getattr(stated, name), has_context=False)
+            for name in ("directory_table_base", "kernel_base", *_KDBG_FIELDS, *_KUSER_FIELDS):
+                if getattr(stated, name) is None:
+                    why = stated.unknown_reasons.get(name)
+                    found.reasons[name] = f"{why}; {reason}" if why else reason
+        return found
 
     @property
     def complete(self) -> bool:
         """Whether discovery ran to its end (values may still be missing: see ``reasons``)."""
         return self.skipped is None and self.stopped is None
 
+    def summary(self) -> dict[str, Any]:
+        """How complete discovery is, for ``info --json`` (``discovery``)."""
+        return {
+            "complete": self.complete,
+            "skipped": self.skipped,
+            "stopped": self.stopped,
+            "skipped_units": len(self.skipped_units),
+            "seconds": round(self.seconds, 3),
+            "missing": list(self.missing),
+        }
+
     def sections(self) -> list[Section]:
-        """The ``header.txt`` section describing how each value was found (or why not); none if skipped."""
+        """The ``header.txt`` section describing how each value was found (or why not), or why not run."""
         if self.skipped is not None:
-            return []
+            return [Section("Kernel discovery (symbol-free)", [("Not run", self.skipped)])]
         rows = list(self.rows)
+        if self.skipped_units:
+            rows.append(
+                (
+                    "Undecodable units skipped",
+                    f"{len(self.skipped_units)} (their pages read as zeros to the scans; "
+                    f"see [Decode failures]); first: {self.skipped_units[0]}",
+                )
+            )
         rows.append(("Discovery time", f"{self.seconds:.2f} s"))
         return [Section("Kernel discovery (symbol-free)", rows)]
+
+
+NOT_REQUESTED = "kernel discovery was not run (--no-discovery)"
+"""Why a Discovery is skipped when the user turned it off."""
+
+
+def not_requested(source: MemorySource) -> Discovery:
+    """The Discovery of a caller told not to run it (``--no-discovery``): nothing searched, and
+    ``missing`` names what memory.dmp lacks because ``source`` does not state it."""
+    return Discovery.skip(NOT_REQUESTED, source.metadata)
 
 
 def merge_metadata(stated: Metadata, discovery: Discovery | None) -> Metadata:
@@ -145,10 +192,11 @@ def merge_metadata(stated: Metadata, discovery: Discovery | None) -> Metadata:
     return merged
 
 
-def discover(source: MemorySource) -> Discovery:
+def discover(source: MemorySource, seconds: float = DISCOVERY_SECONDS) -> Discovery:
     """Discover the kernel values of ``source`` and return them; ``source`` is only read.
 
     Each call runs the whole search again: the caller keeps the result for as long as it needs it.
+    It ends within about ``seconds`` whatever the image holds (:mod:`memfs.kernel.tolerant`).
     """
     meta = source.metadata
     if not source.runs:
@@ -157,13 +205,22 @@ def discover(source: MemorySource) -> Discovery:
         return Discovery.skip("kernel discovery does not support this arch")
     started = time.monotonic()
     found = _Found(meta, Discovery())
+    memory = TolerantMemory(source, seconds)
     try:
-        _run(source, found)
+        _run(memory, found)
     except (MemfsError, struct.error, ValueError, OverflowError, IndexError) as exc:
         log.warning("%s: kernel discovery stopped: %s", source.name, exc)
         found.d.stopped = str(exc)
         found.d.rows.append(("Stopped", f"discovery stopped early: {exc}"))
         found.d.notes.append(f"kernel discovery stopped early: {exc}")
+    finally:
+        memory.finish()
+    found.d.skipped_units = list(memory.skipped)
+    if memory.skipped:
+        found.d.notes.append(
+            f"kernel discovery skipped {len(memory.skipped)} units that do not decode "
+            "(their pages only; see [Decode failures])"
+        )
     found.d.seconds = time.monotonic() - started
     _explain_missing(found)
     return found.d
@@ -203,21 +260,23 @@ class _Found:
         self.set(name, value if space.pointer_ok(value) else None, "KDBG field is not a pointer")
 
 
-def _patch(source: MemorySource, space: AddressSpace, va: int, data: bytes, why: str) -> list[Overlay]:
-    """Overlay ``data`` at ``va``, split per page; parts on unmapped or absent pages are skipped."""
+def _patch(source: TolerantMemory, space: AddressSpace, va: int, data: bytes, why: str) -> list[Overlay]:
+    """Overlay ``data`` at ``va``, split per page; parts on unmapped, absent or undecodable pages are
+    skipped (memory.dmp fails the reads of an undecodable page before any overlay)."""
     out: list[Overlay] = []
     pos = 0
     while pos < len(data):
         take = min(len(data) - pos, PAGE_SIZE - ((va + pos) & (PAGE_SIZE - 1)))
         pa = space.translate(va + pos)
         piece = data[pos : pos + take]
-        if pa is not None and source.is_present(pa) and source.read(pa, take) != piece:
+        differs = pa is not None and source.is_present(pa) and source.read(pa, take) != piece
+        if differs and not source.damaged(pa):  # the read is what finds out that a page is undecodable
             out.append((pa, piece, why))
         pos += take
     return out
 
 
-def _run(source: MemorySource, found: _Found) -> None:
+def _run(source: TolerantMemory, found: _Found) -> None:
     d = found.d
     if source.dump_header() is None:
         why = "the image is not a crash dump (memory.dmp carries memfs's own marker, see [memory.dmp])"
@@ -268,7 +327,7 @@ def _run(source: MemorySource, found: _Found) -> None:
 
 
 def _find_kdbg(
-    source: MemorySource, space: AddressSpace, kernel: PeImage | None
+    source: TolerantMemory, space: AddressSpace, kernel: PeImage | None
 ) -> tuple[kdbg_mod.Kdbg | None, str]:
     reasons = []
     if kernel is not None:
@@ -290,7 +349,7 @@ def _find_kdbg(
     return None, "; ".join(reasons)
 
 
-def _use_kdbg(source: MemorySource, found: _Found, space: AddressSpace, kdbg: kdbg_mod.Kdbg) -> None:
+def _use_kdbg(source: TolerantMemory, found: _Found, space: AddressSpace, kdbg: kdbg_mod.Kdbg) -> None:
     d = found.d
     d.rows.append(("KDBG", f"{kdbg.va:#x} (PA {kdbg.pa:#x}, Size {kdbg.size:#x}): {kdbg.method}"))
     if kdbg.encoded:
@@ -369,17 +428,24 @@ def _discover_kuser(found: _Found, space: AddressSpace) -> None:
         found.set(name, getattr(kuser, attr) if kuser is not None else None, reason)
 
 
+_MISSING = (
+    ("directory_table_base", "no DirectoryTableBase: WinDbg cannot translate virtual addresses"),
+    ("kd_debugger_data_block", "no KdDebuggerDataBlock: module, process and processor commands fail"),
+    ("ps_loaded_module_list", "no PsLoadedModuleList: WinDbg cannot list or load kernel modules"),
+    ("ps_active_process_head", "no PsActiveProcessHead: process listing unavailable"),
+    ("os_build", "OS build unknown: header MinorVersion is 0"),
+    ("system_time", "system time unknown: header SystemTime is 0"),
+)
+
+
+def _lacking(get: Callable[[str], Any], has_context: bool) -> list[str]:
+    """What a debugger loading memory.dmp will lack, given the value of each field (``get``)."""
+    missing = [text for name, text in _MISSING if get(name) is None]
+    if not has_context and get("context") is None:
+        missing.append("no CPU 0 register context: no stack or registers in the header")
+    return missing
+
+
 def _explain_missing(found: _Found) -> None:
     """Say plainly what a debugger loading memory.dmp will lack (header.txt)."""
-    checks = [
-        ("directory_table_base", "no DirectoryTableBase: WinDbg cannot translate virtual addresses"),
-        ("kd_debugger_data_block", "no KdDebuggerDataBlock: module, process and processor commands fail"),
-        ("ps_loaded_module_list", "no PsLoadedModuleList: WinDbg cannot list or load kernel modules"),
-        ("ps_active_process_head", "no PsActiveProcessHead: process listing unavailable"),
-        ("os_build", "OS build unknown: header MinorVersion is 0"),
-        ("system_time", "system time unknown: header SystemTime is 0"),
-    ]
-    d = found.d
-    d.missing = [text for name, text in checks if found.get(name) is None]
-    if d.header_context is None:
-        d.missing.append("no CPU 0 register context: no stack or registers in the header")
+    found.d.missing = _lacking(found.get, found.d.header_context is not None)

@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from memfs.kernel.paging import AddressSpace
-from memfs.memory import PAGE_SIZE, MemorySource
+from memfs.kernel.tolerant import ScanSource
+from memfs.memory import PAGE_SIZE
 
 KUSER_VA = {"x64": 0xFFFFF78000000000, "pae": 0xFFDF0000, "x86": 0xFFDF0000}
 SCAN_BYTES = 512 << 20
@@ -48,7 +49,7 @@ class DtbResult:
         return "x64" if self.mode == "x64" else "x86"
 
 
-def validate(source: MemorySource, mode: str, dtb: int) -> AddressSpace | None:
+def validate(source: ScanSource, mode: str, dtb: int) -> AddressSpace | None:
     """The address space of ``dtb`` if it maps KUSER_SHARED_DATA to a present page, else None."""
     if dtb <= 0 or dtb >= source.size or (mode == "pae" and dtb & 0x1F) or (mode != "pae" and dtb & 0xFFF):
         return None
@@ -69,7 +70,7 @@ def _modes_for(arch: str | None, pae: bool | None) -> tuple[str, ...]:
     return ()
 
 
-def from_hint(source: MemorySource, dtb: int, arch: str | None, pae: bool | None) -> DtbResult | None:
+def from_hint(source: ScanSource, dtb: int, arch: str | None, pae: bool | None) -> DtbResult | None:
     """Validate a DTB the image states about itself.
 
     Low bits are masked first: an x64 CR3 may carry PCID bits 11:0 (kdmp-parser masks them too),
@@ -100,7 +101,7 @@ LOW_STUB_END = 0x100000
 """The stub lies on a page boundary in PA 0x1000 … 0xFFFFF (docs/formats/crashdump.md §11 item 1)."""
 
 
-def find_low_stubs(source: MemorySource) -> list[LowStub]:
+def find_low_stubs(source: ScanSource) -> list[LowStub]:
     """Every page of the first MiB that starts like a PROCESSOR_START_BLOCK with a kernel LmTarget.
 
     Parsed once per discovery: the DTB search validates each stub's CR3 (:func:`scan_low_stub`) and
@@ -119,7 +120,7 @@ def find_low_stubs(source: MemorySource) -> list[LowStub]:
     return stubs
 
 
-def scan_low_stub(source: MemorySource, stubs: Sequence[LowStub]) -> DtbResult | None:
+def scan_low_stub(source: ScanSource, stubs: Sequence[LowStub]) -> DtbResult | None:
     """The first low stub whose CR3 validates (docs/formats/crashdump.md §11 item 1)."""
     for stub in stubs:
         if stub.cr3 & 0xFFFFFF0000000FFF:
@@ -159,7 +160,7 @@ def _x86_self_map(page: bytes, pa: int) -> bool:
     return entry & 0xFFFFF001 == pa | 1
 
 
-def _find_pdpt(source: MemorySource, pds: list[int], budget: int, deadline: float) -> int | None:
+def _find_pdpt(source: ScanSource, pds: list[int], budget: int, deadline: float) -> int | None:
     """A 32-byte aligned PDPT listing exactly these four page directories (§13)."""
     key = ((pds[0] >> 16) & 0xFFFFFFFF).to_bytes(4, "little")
     for base in range(0, min(source.size, budget), CHUNK):
@@ -178,7 +179,7 @@ def _find_pdpt(source: MemorySource, pds: list[int], budget: int, deadline: floa
 
 
 def scan_self_map(
-    source: MemorySource, modes: tuple[str, ...], budget: int = SCAN_BYTES, seconds: float = SCAN_SECONDS
+    source: ScanSource, modes: tuple[str, ...], budget: int = SCAN_BYTES, seconds: float = SCAN_SECONDS
 ) -> tuple[DtbResult | None, str]:
     """Scan low physical memory for self-referencing top-level tables (docs/formats/crashdump.md §11 item 2).
 
@@ -223,7 +224,7 @@ def scan_self_map(
 
 
 def find_dtb(
-    source: MemorySource, low_stubs: Callable[[], Sequence[LowStub]]
+    source: ScanSource, low_stubs: Callable[[], Sequence[LowStub]]
 ) -> tuple[DtbResult | None, list[str]]:
     """The kernel address space, and sentences describing each attempt (for header.txt).
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from memfs.byte_source import SourceChange
+    from memfs.memory import MemorySource
+
 
 class VirtualFile:
     """A synthetic read-only file.
@@ -13,6 +19,16 @@ class VirtualFile:
 
     name = ""
     cacheable = True
+    source: MemorySource | None = None
+    """The image the file presents, when it presents one."""
+
+    def changed(self, now: bool = False) -> SourceChange | None:
+        """How the image file behind this file changed since it was opened (None: it did not).
+
+        Cheap enough to ask per request: the source looks at the file at most once a second, or at
+        once with ``now`` (two ``stat`` calls).
+        """
+        return self.source.source_change(now) if self.source is not None else None
 
     @property
     def size(self) -> int:

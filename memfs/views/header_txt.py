@@ -3,7 +3,8 @@
 Rendered from the source's metadata merged with the caller's kernel discovery (the field table of
 :mod:`memfs.report` and :func:`~memfs.kernel.discover.merge_metadata`, as ``info --json``), its run
 table and the sections its reader and ``memory.dmp`` contribute.  Decode failures happen while the
-mount serves reads, so the text is re-rendered when their count changes.
+mount serves reads, and the image file may change under the mount, so the text is re-rendered when
+the failure count changes or the change is first seen.
 """
 
 from __future__ import annotations
@@ -77,7 +78,17 @@ def render_header(
         format_rows.append(("Detail", meta.format_detail))
     if len(source.layers) > 1:
         format_rows.append(("Layers", " -> ".join(layer.format for layer in source.layers)))
-    lines += _section("Source", source_file_rows(source, sha256) + format_rows)
+    source_rows = source_file_rows(source, sha256)
+    if source.change is not None:
+        source_rows.append(
+            (
+                "Source changed",
+                f"{source.change.what} (noticed {source.change.noticed.isoformat(timespec='seconds')}): "
+                "since then every read of physmem.bin or memory.dmp that needs the image fails (EIO); "
+                "remount to read the file as it is now",
+            )
+        )
+    lines += _section("Source", source_rows + format_rows)
     lines += _layer_sections(source)
     lines += _section("System", metadata_rows(meta))
     lines += _section("Physical memory", _memory_rows(source))
@@ -119,15 +130,15 @@ class HeaderTextFile(VirtualFile):
         self.discovery = discovery
         self.extra_sections = extra_sections or []
         self._lock = threading.Lock()
-        self._rendered_for = -1
+        self._rendered_for: tuple[int, bool] | None = None
         self._content = b""
 
     def _current(self) -> bytes:
         with self._lock:
-            count = self.source.failures.count
-            if count != self._rendered_for:
+            state = (self.source.failures.count, self.source.source_change() is not None)
+            if state != self._rendered_for:
                 self._content = self.render().encode()
-                self._rendered_for = count
+                self._rendered_for = state
             return self._content
 
     def render(self, sha256: str | None = None) -> str:

@@ -196,7 +196,8 @@ def test_discovery_never_writes_into_the_source(windows_images) -> None:
 
 def test_skipped_discovery_says_why(windows_images, tmp_path) -> None:
     empty = discover(BufferSource([]))
-    assert empty.skipped and not empty.complete and empty.values == {} and empty.sections() == []
+    assert empty.skipped and not empty.complete and empty.values == {}
+    assert [section.rows for section in empty.sections()] == [[("Not run", empty.skipped)]]
     arm = BufferSource([(0, windows_images["x64"].memory)], Metadata(arch="arm64"))
     found = discover(arm)
     assert found.skipped == "kernel discovery does not support this arch"
@@ -204,27 +205,33 @@ def test_skipped_discovery_says_why(windows_images, tmp_path) -> None:
     assert merge_metadata(arm.metadata, found) == arm.metadata
 
 
-class _BrokenAbove(BufferSource):
-    """A source whose reads above ``limit`` fail, as an undecodable unit does."""
+class _Broken(BufferSource):
+    """A source whose reads of ``bad`` (a range of physical addresses) fail, as undecodable units do."""
 
-    def __init__(self, memory: bytes, limit: int) -> None:
+    def __init__(self, memory: bytes, bad: range) -> None:
         super().__init__([(0, memory)])
-        self.limit = limit
+        self.bad = bad
 
     def _read_mapped(self, pa: int, n: int) -> bytes:
-        if pa + n > self.limit:
-            raise CorruptionError(f"<memory>: offset {pa:#x}: unit does not decode")
+        if pa < self.bad.stop and pa + n > self.bad.start:
+            raise CorruptionError(f"<memory>: offset {max(pa, self.bad.start):#x}: unit does not decode")
         return super()._read_mapped(pa, n)
 
 
-def test_a_failing_read_leaves_a_partial_discovery_that_says_so(windows_images) -> None:
+def test_failing_reads_are_skipped_and_said(windows_images) -> None:
+    """The 2 MiB holding the kernel image fail to decode: discovery steps over them, keeps the DTB it
+    found elsewhere, and says what it skipped and what is missing because of it."""
     image = windows_images["x64"]
-    source = _BrokenAbove(image.memory, image.translate(image.kernel_base))
+    kernel_pa = image.translate(image.kernel_base)
+    source = _Broken(image.memory, range(kernel_pa, kernel_pa + (2 << 20)))
+    assert image.kdbg_pa in source.bad
     found = discover(source)
-    assert found.stopped and "does not decode" in found.stopped and not found.complete
-    assert found.values["directory_table_base"] == image.dtb  # what was found before the failure stays
+    assert found.complete and found.skipped_units
+    assert all("does not decode" in message for message in found.skipped_units)
+    assert found.values["directory_table_base"] == image.dtb  # below the damage: found
+    assert found.kdbg is None and "kd_debugger_data_block" in found.reasons
     merged = merge_metadata(source.metadata, found)
-    assert any("kernel discovery stopped early" in note for note in merged.notes)
+    assert any("kernel discovery skipped" in note for note in merged.notes)
     assert not source.metadata.notes
     assert isinstance(found, Discovery) and found.missing
 

@@ -17,6 +17,10 @@ The protocol every byte source keeps:
 * :meth:`~ByteSource.close` releases what it holds, including the source below it, and may be
   called more than once.
 
+A container's decoded stream may also keep a ``failures`` log (:class:`~memfs.memory.FailureLog`:
+units that did not decode, shown per layer in ``header.txt``) and offer :meth:`~ByteSource.verify`
+(``memfs info --verify``).
+
 Nothing here ever writes: files are opened ``O_RDONLY``.
 """
 
@@ -24,11 +28,31 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
 
 from memfs.exceptions import MemfsError
 
 Rows = list[tuple[str, str]]
 """``(label, value)`` rows, as ``header.txt`` shows them."""
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What :meth:`ByteSource.verify` found: how many of a layer's units passed the check."""
+
+    units: str
+    """What was checked, in the plural ("blocks")."""
+    check: str
+    """How ("CRC32 of the stored payload")."""
+    good: int
+    bad: int
+    missing: int = 0
+    """Units the layer's own index expects but the file does not hold (a truncated file)."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether every unit is present and passed."""
+        return not self.bad and not self.missing
 
 
 class ByteSource:
@@ -64,6 +88,15 @@ class ByteSource:
         A container's decoded stream states here what the container said (block counts, sizes, ...).
         """
         return []
+
+    def verify(self) -> VerifyResult | None:
+        """Check every unit of this layer without decoding it, where the format allows (a checksum of the
+        stored bytes); record the bad ones in ``failures``.
+
+        None, the default, when the layer has nothing to check that way: its units are then checked only
+        as they are read (a checksum of the decoded bytes needs the decoding).
+        """
+        return None
 
     def close(self) -> None:
         """Release what the source holds (none by default)."""

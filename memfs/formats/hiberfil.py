@@ -295,6 +295,7 @@ class HiberfilSource(MemorySource):
 
     def drop_cache(self) -> None:
         self.cache.clear()
+        super().drop_cache()
 
     # -- header.txt -----------------------------------------------------------------------------------
 

@@ -169,13 +169,14 @@ def test_probe_looks_at_content_only():
 
 def test_facts_for_header_txt_and_info(fixtures):
     source = open_path(fixtures["bitmap64.zdmp"][0])
-    info = source.info()
-    assert info["format"] == "zdmp" and info["block_size"] == 0x10000 and info["decoded_size"] == source.size
-    assert info["blocks"] == info["blocks_present"] == 8 and info["stored_blocks"] == 1
-    assert info["chain_stop"] is None and info["bad_blocks"] == 0
-    rows = dict(source.describe()[0].rows)
+    assert source.format_name == "zdmp" and source.block_size == 0x10000
+    assert source.blocks_expected == source.blocks_present == 8 and source.stored_blocks == 1
+    assert source.chain_stop is None and source.failures.count == 0
+    rows = dict(source.facts())
     assert rows["Blocks"] == "8 of 8 present: 7 LZNT1, 1 stored uncompressed"
     assert rows["BlockSize"] == "0x10000"
+    assert rows["Decoded size (FileSize)"] == f"{source.size:#x} ({source.size} bytes)"
+    assert "Block chain stops" not in rows and "Bad blocks found so far" not in rows
 
 
 # -- bad blocks: EIO for their bytes only (docs/formats/zdmp.md §4.4)
@@ -247,7 +248,7 @@ def test_short_lznt1_block_reads_as_zeros_after_its_end(fixtures, tmp_path):
     source = open_path(path)
     expected = inner[0x20000:0x29000] + bytes(0x7000)
     assert source.pread(0x20000, 0x10000) == expected
-    assert dict(source.describe()[0].rows)["Blocks zero-filled after a short LZNT1 stream"] == "1"
+    assert dict(source.facts())["Blocks zero-filled after a short LZNT1 stream"] == "1"
     assert source.failures.count == 0
 
 
@@ -301,7 +302,7 @@ def test_truncated_block_leaves_earlier_blocks_readable(fixtures, tmp_path):
     assert f"decoded bytes {5 * 0x10000:#x}..{len(inner):#x} are missing" in message
     result = source.verify()
     assert (result.good, result.bad, result.missing) == (5, 0, 3)
-    assert "Block chain stops" in dict(source.describe()[0].rows)
+    assert "Block chain stops" in dict(source.facts())
 
 
 def test_truncated_inside_a_block_header(fixtures, tmp_path):

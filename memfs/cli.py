@@ -22,6 +22,9 @@ from memfs.memory import MemorySource
 
 log = logging.getLogger("memfs")
 
+FAILURES_LOGGER = "memfs.memory"
+"""Where :class:`memfs.memory.FailureLog` logs a unit that failed to decode, once per unit."""
+
 
 def _size_arg(text: str) -> int:
     try:
@@ -349,6 +352,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
     # would stay resident for the life of the mount (+30 MiB at --cache-size 512M).  Start empty.
     source.drop_cache()
     release_free_memory()
+    logging.getLogger(FAILURES_LOGGER).setLevel(logging.NOTSET)  # from now on the daemon logs each one
     options = MountOptions(
         foreground=args.foreground,
         allow_other=args.allow_other,
@@ -406,6 +410,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="memfs: %(levelname)s: %(message)s",
     )
+    if not args.debug:
+        # A unit that fails while a command opens or reads the image is reported once: by the error line
+        # when that ends the command, else in header.txt.  Only a mount's daemon logs them (cmd_mount).
+        logging.getLogger(FAILURES_LOGGER).setLevel(logging.CRITICAL)
     try:
         return COMMANDS[args.command](args)
     except MemfsError as exc:

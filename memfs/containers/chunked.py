@@ -86,7 +86,8 @@ class UnitStream(ByteSource):
 
         Units wholly inside ``out`` are decoded straight into it, a run of them at a time
         (:meth:`_decode_units`), bypassing the cache (bulk readers read each unit once); a unit cut by
-        the ends of ``out`` goes through the cache.
+        the ends of ``out`` goes through the cache, unless the container can decode just the part
+        needed (:meth:`_read_part`).
         """
         out = memoryview(out).cast("B")
         end = min(offset + len(out), self.size)
@@ -108,7 +109,7 @@ class UnitStream(ByteSource):
                 continue
             inside = pos - start
             take = min(length - inside, end - pos)
-            out[pos - offset : pos - offset + take] = memoryview(self._cached(i))[inside : inside + take]
+            self._read_part(i, inside, out[pos - offset : pos - offset + take])
             pos += take
             i += 1
         return end - offset
@@ -142,6 +143,15 @@ class UnitStream(ByteSource):
             length = self.unit_span(unit)[1]
             self._decode_unit(unit, out[pos : pos + length])
             pos += length
+
+    def _read_part(self, i: int, inside: int, out: memoryview) -> None:
+        """Fill ``out`` with bytes ``inside .. inside + len(out)`` of unit ``i``, a piece cut by the ends
+        of a read: from the cached unit by default.
+
+        A container that can decode part of a unit without the rest overrides it (``.zdmp``: any run of
+        whole LZNT1 chunks, so that page-aligned reads never decode a unit twice or copy it).
+        """
+        out[:] = memoryview(self._cached(i))[inside : inside + len(out)]
 
     def _status_rows(self, failed: str) -> list[tuple[str, str]]:
         """header.txt rows every container ends with: its notes, and how many units failed (``failed``)."""

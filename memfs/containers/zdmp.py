@@ -204,16 +204,20 @@ class ZdmpSource(UnitStream):
     # -- blocks (docs/formats/zdmp.md §4.2-§4.4)
     # ----------------------------------------------------------------------
 
-    def _layout(self, index: int) -> bytes:
-        """Block ``index``'s chunk offsets (lznt1.chunk_offsets, packed uint32), or b"" when it is stored.
+    def _layout(self, index: int) -> tuple[bytes, bytes | None]:
+        """Block ``index``'s chunk offsets (lznt1.chunk_offsets, packed uint32), or b"" when it is stored;
+        and its payload when this call read it (None when the layout was cached).
 
-        Made once per block and cached: the payload is read whole and its CRC checked (§4.4).  Keeping
-        the payload instead, to decode units from memory, measured slower (scripts/bench_zdmp.py): the
-        compressed bytes go cold in the cache, while a second read comes from the page cache.
+        Made once per block and cached: the payload is read whole and its CRC checked (§4.4).  The call
+        that made it decodes from that payload; later ones read their chunks again.  Keeping the payload
+        in the cache instead measured slower (scripts/bench_zdmp.py): the compressed bytes go cold in
+        the cache, while a second read comes from the page cache.
         """
-        return self.cache.get(("layout", index), lambda: self._make_layout(index))
+        made: list[bytes] = []
+        layout = self.cache.get(("layout", index), lambda: self._make_layout(index, made))
+        return layout, made[0] if made else None
 
-    def _make_layout(self, index: int) -> bytes:
+    def _make_layout(self, index: int, made: list[bytes]) -> bytes:
         if index >= self.blocks_present:
             raise self._unreachable(index)
         data_at, data_size = self._payload(index)
@@ -221,6 +225,7 @@ class ZdmpSource(UnitStream):
         if len(payload) != data_size:
             raise self._bad(index, data_at + len(payload), "the file ends inside this block (did it shrink?)")
         self._check_crc(index, payload)
+        made.append(payload)
         if data_size == self.block_size:  # stored (§3)
             return b""
         try:  # the stream may hold up to BlockSize bytes, also in the last block (§4.3)
@@ -258,8 +263,8 @@ class ZdmpSource(UnitStream):
 
         Reads through a mount are page-aligned, and so are the pages of the crash dump inside, but its
         header shifts them against the units: without this, two units in five of a 1 MiB read went
-        through the cache (decoded into new bytes, then copied), costing a quarter of the throughput
-        (scripts/bench_zdmp.py).
+        through the cache (decoded into new bytes, then copied), about 6% of the per-core rate (20% for
+        128 KiB reads; scripts/bench_zdmp.py, docs/formats/zdmp.md §4.2).
         """
         index, k = divmod(i, self.units_per_block)
         start = k * UNIT + inside
@@ -271,10 +276,17 @@ class ZdmpSource(UnitStream):
     def _decode(self, index: int, start: int, size: int, out: memoryview | None = None) -> bytes:
         """Bytes ``start .. start + size`` of block ``index`` (a run of whole chunks, or up to the block's
         end); with ``out`` (exactly ``size`` bytes) they are written there and b"" is returned."""
-        layout = self._layout(index)
+        layout, payload = self._layout(index)
         data_at = self._offsets[index] + BLOCK_HEADER.size
         if not layout:  # stored: the payload is the data, checked by its CRC in _layout
-            if out is not None:
+            if payload is not None:
+                piece = memoryview(payload)[start : start + size]
+                got = len(piece)
+                if out is not None:
+                    out[:got] = piece
+                else:
+                    data = bytes(piece)
+            elif out is not None:
                 got = self.base.readinto(data_at + start, out)
             else:
                 data = self.base.pread(data_at + start, size)
@@ -290,7 +302,10 @@ class ZdmpSource(UnitStream):
         capacity = min((last - first) * CHUNK, self.block_size - start)  # what these chunks may hold
         data, produced = b"", 0
         if first < last:  # chunks first .. last - 1 are a stream of their own (docs/formats/lznt1.md §3)
-            stream = self.base.pread(data_at + offsets[first], offsets[last] - offsets[first])
+            if payload is not None:
+                stream = memoryview(payload)[offsets[first] : offsets[last]]
+            else:
+                stream = self.base.pread(data_at + offsets[first], offsets[last] - offsets[first])
             try:
                 if out is not None and capacity == size:
                     produced = lznt1.decompress_into(stream, out, True)

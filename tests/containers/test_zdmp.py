@@ -19,7 +19,7 @@ from memfs.exceptions import CorruptionError, DecompressionError, FormatError, M
 from memfs.formats.base import OpenOptions
 from memfs.report import info_dict
 from memfs.views.header_txt import render_header
-from scripts.make_zdmp_fixtures import FIXTURES, block_payloads, build_fixture, write_zdmp
+from scripts.make_zdmp_fixtures import FIXTURES, block_payloads, build_fixture, build_zdmp, write_zdmp
 
 from .file_source import FileByteSource
 
@@ -142,6 +142,17 @@ def test_open_image_reads_the_inner_dump_through_the_container(fixtures, tmp_pat
         assert got.read_into(0, whole) == want.size and whole == want.read(0, want.size)
         got.drop_cache()  # reaches the container's cache below the reader
         assert got.layers[0].opened.cache.current_bytes == 0
+
+
+def test_a_raw_image_inside_is_read_as_raw(tmp_path):
+    """DumpIt /TYPE RAW with /COMPRESS (docs/formats/zdmp.md §1): the decoded stream is detected again."""
+    rng = random.Random(3)
+    image = b"".join(rng.randbytes(0x1000) if rng.random() < 0.3 else bytes(0x1000) for _ in range(100))
+    path = tmp_path / "raw.zdmp"
+    build_zdmp(path, image, 0x8000)
+    with open_image(str(path)) as source:
+        assert [layer.format for layer in source.layers] == ["zdmp", "raw"]
+        assert source.read(0, len(image) + 10) == image
 
 
 def test_format_option_names_the_outer_layer(fixtures):

@@ -89,6 +89,7 @@ class ZdmpSource(UnitStream):
         super().__init__(base, f"{base.name}[decoded]", cache_size)
         self.decoded_bytes = 0  # bytes LZNT1 produced, for tests and benchmarks
         self._short_blocks: set[int] = set()
+        self._bad_blocks: set[int] = set()  # the failure log also holds the missing tail (§4.5)
         self.header = self._read_header()
         self.size = self.header.file_size
         self.block_size = self.header.block_size
@@ -345,6 +346,7 @@ class ZdmpSource(UnitStream):
             offset,
             f"block {index} (decoded bytes {first:#x}..{first + self._block_length(index):#x}): {what}",
         )
+        self._bad_blocks.add(index)
         self.failures.record(self._offsets[index], message)
         return DecompressionError(message, offset)
 
@@ -413,7 +415,9 @@ class ZdmpSource(UnitStream):
             rows.append(("Bytes after the last block", f"{self.trailing_bytes:#x} (ignored)"))
         if self._short_blocks:
             rows.append(("Blocks zero-filled after a short LZNT1 stream", str(len(self._short_blocks))))
-        return rows + self._status_rows("Bad blocks found so far")
+        if self._bad_blocks:
+            rows.append(("Bad blocks found so far", str(len(self._bad_blocks))))
+        return rows
 
 
 FORMAT = FormatSpec(

@@ -18,7 +18,6 @@ blocks readable (§4.5).
 from __future__ import annotations
 
 import struct
-import zlib
 from array import array
 from dataclasses import dataclass
 
@@ -28,6 +27,11 @@ from memfs.cache import DEFAULT_CACHE_SIZE
 from memfs.containers.chunked import UnitStream
 from memfs.exceptions import CorruptionError, DecompressionError, FormatError, at
 from memfs.formats.base import CONTAINER, FormatSpec, OpenOptions, ProbeInput
+
+try:  # the same CRC-32 as zlib's (docs/formats/zdmp.md §3), 15x faster per core (scripts/bench_zdmp.py)
+    from zlib_ng.zlib_ng import crc32
+except ImportError:  # zlib-ng is in memfs's "containers" extra; without it zlib's is used
+    from zlib import crc32
 
 FORMAT_NAME = "zdmp"
 MAGIC = b"ZDMP"
@@ -329,7 +333,7 @@ class ZdmpSource(UnitStream):
         return b""
 
     def _check_crc(self, index: int, payload) -> None:
-        crc = zlib.crc32(payload)
+        crc = crc32(payload)
         if crc != self._crcs[index]:
             raise self._bad(
                 index,

@@ -272,6 +272,19 @@ def test_close_closes_the_base(fixtures):
         base.pread(0, 1)
 
 
+def test_the_crc_is_zlibs_crc32():
+    """The CRC-32 the reader uses (zlib-ng's when installed) is zlib's (docs/formats/zdmp.md §3)."""
+    import zlib
+
+    from memfs.containers import zdmp
+
+    rng = random.Random(9)
+    for size in (0, 1, 7, 4096, 100_000, 1 << 20):
+        data = rng.randbytes(size)
+        assert zdmp.crc32(data) == zlib.crc32(data)
+    assert zdmp.crc32(memoryview(b"123456789")) == 0xCBF43926  # the CRC-32 check value
+
+
 def test_probe_looks_at_content_only():
     class Head:
         def __init__(self, head):

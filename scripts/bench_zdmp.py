@@ -24,10 +24,11 @@ decoding, not the disk.
    pure-Python decoder over the first ``--dissect-blocks`` blocks.
 
 3. The container layer in this process, per core and wall, 1 and 2 threads: the CRC32 of the payloads
-   alone; ``ZdmpSource.readinto`` in 4 MiB reads (bulk: whole units decoded straight into the buffer,
-   as ``memfs convert`` reads) and in 1 MiB reads starting 8 KiB in (what FUSE asks of physmem.bin
-   once a crash dump's 8 KiB header shifts the pages: units cut by the ends of each read, decoded
-   chunk-exact straight into the buffer, docs/formats/zdmp.md §4.2).
+   alone (the reader's: zlib-ng's when installed); ``ZdmpSource.readinto`` in 4 MiB reads (bulk: whole
+   units decoded straight into the buffer, as ``memfs convert`` reads) and in 1 MiB reads starting
+   8 KiB in (what FUSE asks of physmem.bin once a crash dump's 8 KiB header shifts the pages: units
+   cut by the ends of each read, decoded chunk-exact straight into the buffer, docs/formats/zdmp.md
+   §4.2).
 
 Prints markdown tables with the machine's load.  Needs root (or FUSE rights) for the mount.
 
@@ -46,7 +47,6 @@ import sys
 import tempfile
 import threading
 import time
-import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 from memfs import lznt1  # noqa: E402
 from memfs.allocator import tune_malloc  # noqa: E402
 from memfs.byte_source import FileByteSource  # noqa: E402
-from memfs.containers.zdmp import ZdmpSource  # noqa: E402
+from memfs.containers.zdmp import ZdmpSource, crc32  # noqa: E402
 from scripts.bench_xpress import UNIT, best_time, build_units  # noqa: E402
 from scripts.make_crashdump_fixtures import PAGE, run_dump_header  # noqa: E402
 from scripts.make_zdmp_fixtures import write_zdmp  # noqa: E402
@@ -97,7 +97,7 @@ def crc_alone(path: Path, source: ZdmpSource, blocks: range) -> None:
     try:
         for index in blocks:
             start, size = source._payload(index)
-            zlib.crc32(os.pread(fd, size, start))
+            crc32(os.pread(fd, size, start))
     finally:
         os.close(fd)
 

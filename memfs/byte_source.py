@@ -21,6 +21,10 @@ The protocol every byte source keeps:
   docs/architecture.md, "Evidence that changes under a mount").  It costs a ``stat`` or two, so
   callers ask at a cadence, not per read.
 
+A container's decoded stream may also keep a ``failures`` log (:class:`~memfs.memory.FailureLog`:
+units that did not decode, shown per layer in ``header.txt``) and offer :meth:`~ByteSource.verify`
+(``memfs info --verify``).
+
 Nothing here ever writes: files are opened ``O_RDONLY``.
 """
 
@@ -50,6 +54,25 @@ class SourceChange:
     def __str__(self) -> str:
         when = self.noticed.isoformat(timespec="seconds")
         return f"{self.path}: the image file {self.what} (noticed {when}); memfs reads nothing more from it"
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What :meth:`ByteSource.verify` found: how many of a layer's units passed the check."""
+
+    units: str
+    """What was checked, in the plural ("blocks")."""
+    check: str
+    """How ("CRC32 of the stored payload")."""
+    good: int
+    bad: int
+    missing: int = 0
+    """Units the layer's own index expects but the file does not hold (a truncated file)."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether every unit is present and passed."""
+        return not self.bad and not self.missing
 
 
 class ByteSource:
@@ -95,6 +118,15 @@ class ByteSource:
         A container's decoded stream states here what the container said (block counts, sizes, ...).
         """
         return []
+
+    def verify(self) -> VerifyResult | None:
+        """Check every unit of this layer without decoding it, where the format allows (a checksum of the
+        stored bytes); record the bad ones in ``failures``.
+
+        None, the default, when the layer has nothing to check that way: its units are then checked only
+        as they are read (a checksum of the decoded bytes needs the decoding).
+        """
+        return None
 
     def close(self) -> None:
         """Release what the source holds (none by default)."""

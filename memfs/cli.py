@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("memfs")
 
+FAILURES_LOGGER = "memfs.memory"
+"""Where :class:`memfs.memory.FailureLog` logs a unit that failed to decode, once per unit."""
+
 
 def _size_arg(text: str) -> int:
     try:
@@ -145,6 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_image_options(info)
     info.add_argument("--json", action="store_true", help="one JSON object instead of header.txt")
     info.add_argument("--hash", action="store_true", help="also compute the SHA-256 of the image file")
+    info.add_argument(
+        "--verify",
+        action="store_true",
+        help="check every unit of each layer whose format stores a checksum of its stored bytes, without "
+        "decoding it (a .zdmp: every block's CRC32), report how many are bad or missing, and exit 1 if "
+        "any is; the other formats (crash dumps, hibernation files, raw images, ...) have no such checksum "
+        "and are checked only as their pages are read",
+    )
 
     convert = commands.add_parser(
         "convert", help="write the image as a raw physical image or a crash dump (no FUSE needed)"
@@ -202,10 +213,12 @@ def _discover(args: argparse.Namespace, source: MemorySource) -> Discovery:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """``memfs info``: header.txt on stdout, or the JSON object."""
-    from memfs.report import info_dict
+    from memfs.memory import Section
+    from memfs.report import info_dict, verify_dict, verify_failures, verify_layers, verify_rows
     from memfs.views.tree import build_files
 
     with _open(args) as source:
+        verified = verify_layers(source) if args.verify else None
         discovery = _discover(args, source)
         # The same files a mount would show, from the same discovery.
         header = build_files(source, discovery)["header.txt"]
@@ -214,11 +227,18 @@ def cmd_info(args: argparse.Namespace) -> int:
             result = info_dict(source, discovery)
             if args.hash:
                 result["sha256"] = digest
+            if verified is not None:
+                result["verify"] = verify_dict(verified)
             print(json.dumps(result, indent=2))
         else:
-            # header.txt as the mount shows it, plus the image's SHA-256 when asked for.
+            # header.txt as the mount shows it, plus the image's SHA-256 and the checks when asked for.
+            if verified is not None:
+                header.extra_sections.append(Section("Verify", verify_rows(verified)))
             print(header.render(sha256=digest))
-    return 0
+    failed = verify_failures(verified or [])
+    for line in failed:
+        print(f"memfs: verify failed: {line}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _hash_image(path: str) -> str:
@@ -373,6 +393,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
     # would stay resident for the life of the mount (+30 MiB at --cache-size 512M).  Start empty.
     source.drop_cache()
     release_free_memory()
+    logging.getLogger(FAILURES_LOGGER).setLevel(logging.NOTSET)  # from now on the daemon logs each one
     options = MountOptions(
         foreground=args.foreground,
         allow_other=args.allow_other,
@@ -432,6 +453,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="memfs: %(levelname)s: %(message)s",
     )
+    if not args.debug:
+        # A unit that fails while a command opens or reads the image is reported once: by the error line
+        # when that ends the command, else in header.txt.  Only a mount's daemon logs them (cmd_mount).
+        logging.getLogger(FAILURES_LOGGER).setLevel(logging.CRITICAL)
     try:
         return COMMANDS[args.command](args)
     except MemfsError as exc:

@@ -40,12 +40,15 @@ def unregister_format(name: str) -> None:
 
 def _format_specs() -> list[FormatSpec]:
     # Imported here so that importing memfs.detect stays cheap.
+    from memfs.containers import zdmp
     from memfs.formats import crashdump, elf, hiberfil, lime, raw, vmware
 
-    # Strong signatures first; vmware's .vmem rule looks at neighbouring files, not at a signature;
-    # hiberfil's weak zeroed-header probe (structure scan) goes last before raw.
+    # Strong signatures first, containers before the formats they may hold; vmware's .vmem rule looks
+    # at neighbouring files, not at a signature; hiberfil's weak zeroed-header probe (structure scan)
+    # goes last before raw.
     return [
         *_registered,
+        zdmp.FORMAT,
         crashdump.FORMAT,
         hiberfil.FORMAT,
         lime.FORMAT,
@@ -124,7 +127,7 @@ def open_source(data: ByteSource, options: OpenOptions | None = None) -> MemoryS
                 )
             inner = spec.open(top, options)
             assert isinstance(inner, ByteSource), f"container {spec.name} must open into a ByteSource"
-            containers.append(Layer(CONTAINER, spec.name, top.name, top.size, top.path, inner.facts()))
+            containers.append(Layer(CONTAINER, spec.name, top.name, top.size, top.path, inner.facts(), inner))
             top = inner
             probe = ProbeInput.of(top)
             same = next((p for p in seen if (p.size, p.head) == (probe.size, probe.head)), None)

@@ -30,7 +30,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from memfs.byte_source import BufferByteSource, ByteSource, SourceChange, changes_of
@@ -75,7 +75,9 @@ class Layer:
     """One layer of the stack an image was opened through (``MemorySource.layers``, outermost first).
 
     ``format`` read the byte source called ``name`` (``size`` bytes; ``path`` when it is a plain file)
-    as a ``kind`` layer; ``rows`` are the facts the layer contributes to ``header.txt``.
+    as a ``kind`` layer; ``rows`` are the facts the layer contributes to ``header.txt``.  ``opened`` is
+    what the layer made of its input — a container's decoded :class:`~memfs.byte_source.ByteSource`,
+    or the :class:`MemorySource` — for its live state: :attr:`failures`, and ``verify()``.
     """
 
     kind: str
@@ -84,6 +86,13 @@ class Layer:
     size: int
     path: str | None = None
     rows: Rows = field(default_factory=list)
+    opened: object | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def failures(self) -> FailureLog | None:
+        """The layer's log of units that failed to decode, if it keeps one."""
+        log = getattr(self.opened, "failures", None)
+        return log if isinstance(log, FailureLog) else None
 
 
 @dataclass
@@ -232,12 +241,18 @@ class MemorySource:
         """The stack this source was opened through, outermost first; the last layer is this format.
 
         A plain file is one layer; a crash dump inside a container is the container's layer, then
-        this one reading the container's decoded stream.
+        this one reading the container's decoded stream.  A container's rows are its facts as of now
+        (what reads have found since it was opened: bad blocks, ...).
         """
         rows: Rows = [("Detail", self.metadata.format_detail)] if self.metadata.format_detail else []
         rows.append(("Physical memory", f"{self.present_bytes} bytes in {len(self.runs)} runs"))
         own = Layer(MEMORY, self.metadata.format, self.name, self.file_size, self.byte_source.path, rows)
-        return [*self.containers, own]
+        own.opened = self
+        containers = [
+            replace(layer, rows=layer.opened.facts()) if isinstance(layer.opened, ByteSource) else layer
+            for layer in self.containers
+        ]
+        return [*containers, own]
 
     def read(self, pa: int, n: int) -> bytes:
         """Read ``n`` bytes of physical memory at ``pa``; holes read as zeros, clamped at ``size``.
@@ -369,7 +384,12 @@ class MemorySource:
         return None
 
     def drop_cache(self) -> None:
-        """Let go of decoded data kept for speed (none by default); later reads decode it again."""
+        """Let go of decoded data kept for speed, here and in the containers below; later reads decode
+        it again.  Sources with a cache of their own clear it and call this."""
+        for layer in self.containers:
+            drop = getattr(layer.opened, "drop_cache", None)
+            if drop is not None:
+                drop()
 
     def close(self) -> None:
         """Release the byte source (and every layer below it); closing twice is harmless."""

@@ -11,11 +11,14 @@ import hashlib
 import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memfs import __version__
 from memfs.kernel.discover import Discovery, merge_metadata
-from memfs.memory import MemorySource, Metadata
+from memfs.memory import Layer, MemorySource, Metadata
+
+if TYPE_CHECKING:
+    from memfs.byte_source import VerifyResult
 
 
 def _hex(value: int | None) -> str | None:
@@ -124,6 +127,10 @@ def info_dict(source: MemorySource, discovery: Discovery | None = None) -> dict[
             "name": layer.name,
             "size": layer.size,
             "facts": dict(layer.rows),
+            "failures": [
+                {"offset": offset, "message": message}
+                for offset, message in (layer.failures.items() if layer.failures is not None else [])
+            ],
         }
         for layer in source.layers
     ]
@@ -132,6 +139,63 @@ def info_dict(source: MemorySource, discovery: Discovery | None = None) -> dict[
     result["notes"] = list(meta.notes)
     result["memfs_version"] = __version__
     return result
+
+
+Verified = list[tuple[int, Layer, "VerifyResult | None"]]
+"""``(layer number, layer, what its verify() found or None)``, outermost first."""
+
+
+def verify_layers(source: MemorySource) -> Verified:
+    """``memfs info --verify``: run ``verify()`` of every layer that offers one, outermost first.
+
+    A layer's verify checks its units without decoding them where its format stores checksums of the
+    stored bytes (a ``.zdmp`` block's CRC32) and records bad ones in its failure log; a layer without
+    one (None) is checked only as it is read.
+    """
+    results: Verified = []
+    for number, layer in enumerate(source.layers, 1):
+        verify = getattr(layer.opened, "verify", None)
+        results.append((number, layer, verify() if verify is not None else None))
+    return results
+
+
+def _verify_text(result: VerifyResult | None) -> str:
+    if result is None:
+        return "nothing to check without decoding: its units are checked as they are read"
+    total = result.good + result.bad + result.missing
+    state = "all good" if result.ok else "FAILED"
+    return (
+        f"{total} {result.units}: {result.good} good, {result.bad} bad, {result.missing} missing "
+        f"({result.check}): {state}"
+    )
+
+
+def verify_rows(results: Verified) -> list[tuple[str, str]]:
+    """Rows of the ``[Verify]`` section of ``header.txt`` that ``info --verify`` prints."""
+    return [(f"Layer {number} ({layer.format})", _verify_text(result)) for number, layer, result in results]
+
+
+def verify_failures(results: Verified) -> list[str]:
+    """One line per layer whose check failed, naming what it read."""
+    return [
+        f"{layer.name}: {_verify_text(result)}"
+        for _, layer, result in results
+        if result is not None and not result.ok
+    ]
+
+
+def verify_dict(results: Verified) -> list[dict[str, Any]]:
+    """The ``verify`` list of ``info --verify --json``: one entry per layer, outermost first."""
+    entries = []
+    for number, layer, result in results:
+        entry: dict[str, Any] = {"layer": number, "format": layer.format, "checked": result is not None}
+        if result is not None:
+            entry.update(
+                units=result.units, check=result.check, good=result.good, bad=result.bad,
+                missing=result.missing, ok=result.ok,
+            )  # fmt: skip
+        entries.append(entry)
+    return entries
 
 
 def sha256_file(path: str, chunk: int = 1 << 20, progress: Callable[[int], None] | None = None) -> str:

@@ -364,6 +364,15 @@ def build_dump(
     return pages
 
 
+def run_dump_header(runs: list[tuple[int, int]], width: int = 64) -> bytes:
+    """The header of a DumpType 1 dump of ``runs`` whose pages follow it in run order: for large
+    benchmark inputs whose page data is written by the caller."""
+    hdr = _header(width, 1, False, 0)
+    _write_runs(hdr, width, runs)
+    struct.pack_into("<q", hdr, 0xFA0, len(hdr) + PAGE * sum(count for _, count in runs))
+    return bytes(hdr)
+
+
 def build_sparse_bitmap_dump(path: str | os.PathLike, ram_bytes: int, *, hole_every: int = 4099) -> int:
     """A large bitmap (type 5) dump whose page data is a sparse hole: only header and bitmap are
     written.  Every ``hole_every``-th page is absent, giving many runs.  Returns the run count."""

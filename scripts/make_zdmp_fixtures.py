@@ -87,6 +87,9 @@ def build_zdmp(
     return payloads
 
 
+BIG_RUNS = [(0x2, 0x1E), (0x30, 0x10), (0x100, 0x241), (0x400, 0x80)]
+"""Runs of the larger fixture: 751 pages, with the fixture dumps' zero and pseudo-random pages."""
+
 # name: (make_crashdump_fixtures.build_dump arguments, BlockSize, blocks stored whatever their content)
 FIXTURES: dict[str, tuple[dict, int, tuple[int, ...]]] = {
     "full64.zdmp": ({"width": 64, "dump_type": 1}, 0x10000, ()),  # 7 full blocks and a short one
@@ -97,6 +100,10 @@ FIXTURES: dict[str, tuple[dict, int, tuple[int, ...]]] = {
     "full64_4k.zdmp": ({"width": 64, "dump_type": 1}, 0x1000, ()),
     # DumpIt's own block size: the whole dump is one short last block.
     "full64_2m.zdmp": ({"width": 64, "dump_type": 1}, 0x200000, ()),
+    # DumpType 6 in 128 KiB blocks.
+    "type6_64.zdmp": ({"width": 64, "dump_type": 6, "bitmap_signature": b"FDMP"}, 0x20000, ()),
+    # A 3 MiB dump in 320 KiB blocks (not a multiple of memfs's 256 KiB units), block 2 stored.
+    "full64_320k.zdmp": ({"width": 64, "dump_type": 1, "runs": BIG_RUNS}, 0x50000, (2,)),
 }
 
 

@@ -229,6 +229,7 @@ def test_header_txt_shows_the_stack(dump: Path, tmp_path: Path) -> None:
         "name": f"{outer}[decoded]",
         "size": outer.stat().st_size - 32,
         "facts": {"Block size": "0x1000", "Decoded size": f"{dump.stat().st_size} bytes", "Key": "0x5a"},
+        "failures": [],
     }
     assert info["format"] == "crashdump"
 

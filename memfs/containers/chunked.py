@@ -23,9 +23,11 @@ from memfs.memory import FailureLog
 
 
 class UnitStream(ByteSource):
-    """A decoded stream: ``self._starts[i]`` is where unit ``i`` begins; units are contiguous.
+    """A decoded stream of contiguous units, unit ``i`` starting where unit ``i - 1`` ends.
 
-    Subclasses call :meth:`_set_units` once at open and implement :meth:`_decode_unit`.
+    Subclasses call :meth:`_set_units` once at open and implement :meth:`_decode_unit`.  A stream whose
+    units follow a rule (a fixed unit size, units inside fixed-size blocks) may instead compute them:
+    it sets ``size`` and overrides :meth:`_unit_at`, :meth:`unit_span` and :attr:`units` (``.zdmp``).
     """
 
     def __init__(self, base, name: str, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
@@ -47,6 +49,10 @@ class UnitStream(ByteSource):
         """Number of units in the stream."""
         return len(self._starts)
 
+    def _unit_at(self, offset: int) -> int:
+        """The unit holding decoded byte ``offset`` (``0 <= offset < size``)."""
+        return bisect.bisect_right(self._starts, offset) - 1
+
     def unit_span(self, i: int) -> tuple[int, int]:
         """``(decoded start, decoded length)`` of unit ``i``."""
         start = self._starts[i]
@@ -61,7 +67,7 @@ class UnitStream(ByteSource):
         if offset < 0 or offset >= end:
             return b""
         pieces = []
-        i = bisect.bisect_right(self._starts, offset) - 1
+        i = self._unit_at(offset)
         pos = offset
         while pos < end:
             start, length = self.unit_span(i)
@@ -78,24 +84,32 @@ class UnitStream(ByteSource):
     def readinto(self, offset: int, out: memoryview) -> int:
         """Fill ``out`` with decoded bytes at ``offset``; return the count (short only at the end).
 
-        A unit wholly inside ``out`` is decoded straight into it, bypassing the cache (bulk readers read
-        each unit once); a unit cut by the ends of ``out`` goes through the cache.
+        Units wholly inside ``out`` are decoded straight into it, a run of them at a time
+        (:meth:`_decode_units`), bypassing the cache (bulk readers read each unit once); a unit cut by
+        the ends of ``out`` goes through the cache, unless the container can decode just the part
+        needed (:meth:`_read_part`).
         """
         out = memoryview(out).cast("B")
         end = min(offset + len(out), self.size)
         if offset < 0 or offset >= end:
             return 0
-        i = bisect.bisect_right(self._starts, offset) - 1
+        i = self._unit_at(offset)
         pos = offset
         while pos < end:
             start, length = self.unit_span(i)
+            if pos == start and start + length <= end:
+                j, stop = i + 1, start + length  # the run: units i .. j - 1, ending at stop
+                while stop < end:
+                    next_length = self.unit_span(j)[1]
+                    if stop + next_length > end:
+                        break
+                    j, stop = j + 1, stop + next_length
+                self._decode_units(i, j, out[pos - offset : stop - offset])
+                pos, i = stop, j
+                continue
             inside = pos - start
             take = min(length - inside, end - pos)
-            piece = out[pos - offset : pos - offset + take]
-            if inside == 0 and take == length:
-                self._decode_unit(i, piece)
-            else:
-                piece[:] = memoryview(self._cached(i))[inside : inside + take]
+            self._read_part(i, inside, out[pos - offset : pos - offset + take])
             pos += take
             i += 1
         return end - offset
@@ -117,6 +131,27 @@ class UnitStream(ByteSource):
         container's name, the offset of the bad unit in it, what was wrong).
         """
         raise NotImplementedError
+
+    def _decode_units(self, i: int, j: int, out: memoryview) -> None:
+        """Decode units ``i .. j - 1`` into ``out`` (exactly their length).
+
+        One unit at a time by default; a container that decodes a run of units faster in one call
+        (``.zdmp``: one LZNT1 call per block) overrides it.
+        """
+        pos = 0
+        for unit in range(i, j):
+            length = self.unit_span(unit)[1]
+            self._decode_unit(unit, out[pos : pos + length])
+            pos += length
+
+    def _read_part(self, i: int, inside: int, out: memoryview) -> None:
+        """Fill ``out`` with bytes ``inside .. inside + len(out)`` of unit ``i``, a piece cut by the ends
+        of a read: from the cached unit by default.
+
+        A container that can decode part of a unit without the rest overrides it (``.zdmp``: any run of
+        whole LZNT1 chunks, so that page-aligned reads never decode a unit twice or copy it).
+        """
+        out[:] = memoryview(self._cached(i))[inside : inside + len(out)]
 
     def _status_rows(self, failed: str) -> list[tuple[str, str]]:
         """header.txt rows every container ends with: its notes, and how many units failed (``failed``)."""

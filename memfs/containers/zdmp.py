@@ -2,36 +2,36 @@
 
 A container, not a memory format: :class:`ZdmpSource` takes a byte source (the ``.zdmp`` file) and is
 itself a byte source of the decoded stream — normally a crash dump, which format detection then hands to
-the crash dump reader (docs/formats/zdmp.md §5).  It lives in ``memfs.containers`` because it maps bytes to
-bytes and
-knows nothing of physical memory.
+the crash dump reader (docs/formats/zdmp.md §5).  :data:`FORMAT` registers it (``memfs.detect``).
 
-Open: check the header, walk the block chain reading only the 12-byte block headers (docs/formats/zdmp.md
-§4.1).
-Read: offset → block (``offset // BlockSize``) → the block's *layout*, made once per block: its payload
-read, its CRC checked and its LZNT1 chunks located from their headers → the 256 KiB unit holding the
-offset, decoded from just its chunks (LZNT1 chunks are independent 4 KiB slices, docs/formats/lznt1.md §3).
-Layouts
-and units share one byte-bounded LRU cache (§4.2), so a random 4 KiB read decodes 256 KiB, not a 2 MiB
-block.  A bad
-block fails only the reads that touch it (§4.4); a truncated chain leaves earlier blocks readable (§4.5).
+Open: check the header, walk the block chain reading only the 12-byte block headers (§4.1).
+Read: a :class:`~memfs.containers.chunked.UnitStream` (index units, decode on demand through the cache,
+failure log, whole units decoded straight into the caller's buffer) whose units are computed: offset →
+block (``offset // BlockSize``) → the 256 KiB unit of the block holding it, decoded from just its LZNT1
+chunks (they are independent 4 KiB slices, docs/formats/lznt1.md §3) once the block's *layout* is
+known.  The layout is made once per block: payload read, CRC checked, chunks located from their headers.
+Layouts and units share one byte-bounded LRU cache (§4.2), so a random 4 KiB read decodes 256 KiB, not a
+2 MiB block.  A bad block fails only the reads that touch it (§4.4); a truncated chain leaves earlier
+blocks readable (§4.5).
 """
 
 from __future__ import annotations
 
 import struct
-import zlib
 from array import array
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from memfs import lznt1
-from memfs.cache import DEFAULT_CACHE_SIZE, UnitCache
+from memfs.byte_source import ByteSource, Rows, VerifyResult
+from memfs.cache import DEFAULT_CACHE_SIZE
+from memfs.containers.chunked import UnitStream
 from memfs.exceptions import CorruptionError, DecompressionError, FormatError, at
-from memfs.memory import FailureLog, Section
+from memfs.formats.base import CONTAINER, FormatSpec, OpenOptions, ProbeInput
 
-if TYPE_CHECKING:  # the protocol core-stack adds (memfs/byte_source.py)
-    from memfs.byte_source import ByteSource
+try:  # the same CRC-32 as zlib's (docs/formats/zdmp.md §3), 15x faster per core (scripts/bench_zdmp.py)
+    from zlib_ng.zlib_ng import crc32
+except ImportError:  # zlib-ng is in memfs's "containers" extra; without it zlib's is used
+    from zlib import crc32
 
 FORMAT_NAME = "zdmp"
 MAGIC = b"ZDMP"
@@ -64,51 +64,42 @@ class ZdmpHeader:
     compression_format: int
 
 
-@dataclass(frozen=True)
-class VerifyResult:
-    """What :meth:`ZdmpSource.verify` found: blocks whose CRC matched, did not, or are not in the file."""
+def probe(p: ProbeInput) -> bool:
+    """The ``ZDMP`` signature at offset 0 (docs/formats/zdmp.md §2), never the file name.
 
-    good: int
-    bad: int
-    missing: int
-
-
-def probe(p) -> bool:
-    """Content check for the container registry: the ``ZDMP`` signature at offset 0 (docs/formats/zdmp.md §2).
-
-    ``p`` is the registry's probe input (anything with ``head``, the first bytes of the file).  A file
-    with the signature belongs to this opener; a header it cannot accept is then an error, not raw data.
+    A file with the signature belongs to this opener; a header it cannot accept is then an error, not
+    raw data.
     """
     return bytes(p.head[:4]) == MAGIC
 
 
-def open_zdmp(base: ByteSource, options=None) -> ZdmpSource:
-    """Opener for the container registry: ``options.cache_size`` bounds the decoded blocks kept."""
-    return ZdmpSource(base, cache_size=getattr(options, "cache_size", DEFAULT_CACHE_SIZE))
+def open_zdmp(base: ByteSource, options: OpenOptions | None = None) -> ZdmpSource:
+    """Opener for the registry: ``options.cache_size`` bounds the decoded units kept."""
+    return ZdmpSource(base, cache_size=options.cache_size if options else DEFAULT_CACHE_SIZE)
 
 
-class ZdmpSource:
-    """The decoded stream of a ``.zdmp`` file, as a byte source (``name``, ``size``, ``pread``,
-    ``readinto``, ``close``).  It owns ``base`` and closes it.
+class ZdmpSource(UnitStream):
+    """The decoded stream of a ``.zdmp`` file, as a byte source; it owns ``base`` and closes it.
 
-    ``failures`` records each bad block once (docs/formats/zdmp.md §4.4); :meth:`describe` and :meth:`info`
-    give
-    the container's facts for ``header.txt`` and ``info --json``.
+    A :class:`~memfs.containers.chunked.UnitStream` whose units follow from the header: unit
+    ``block * units_per_block + k`` is the ``k``-th :data:`UNIT` of block ``block``.  ``failures``
+    records each bad block once (docs/formats/zdmp.md §4.4); :meth:`facts` states the container for
+    ``header.txt`` and ``info --json``; :meth:`verify` checks every block's CRC without decoding.
     """
 
     format_name = FORMAT_NAME
 
     def __init__(self, base: ByteSource, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
-        self.base = base
-        self.name = f"{base.name}[decoded]"
-        self.failures = FailureLog()
-        self.cache = UnitCache(cache_size)
+        super().__init__(base, f"{base.name}[decoded]", cache_size)
         self.decoded_bytes = 0  # bytes LZNT1 produced, for tests and benchmarks
         self._short_blocks: set[int] = set()
+        self._bad_blocks: set[int] = set()  # the failure log also holds the missing tail (§4.5)
+        self._recent: tuple[int, bytes] = (-1, b"")  # the payload of the last layout made
         self.header = self._read_header()
         self.size = self.header.file_size
         self.block_size = self.header.block_size
         self.blocks_expected = -(-self.size // self.block_size)
+        self.units_per_block = -(-self.block_size // UNIT)
         self._walk()
 
     # -- open (docs/formats/zdmp.md §4.1)
@@ -195,89 +186,56 @@ class ZdmpSource:
         self.chain_stop = stop
         self.trailing_bytes = end - offset if stop is None else 0
 
-    # -- the byte-source interface -----------------------------------------------------------------------
-
-    def pread(self, offset: int, n: int) -> bytes:
-        """``n`` decoded bytes at ``offset`` (short only at the end of the stream).
-
-        Raises DecompressionError for a bad block and CorruptionError past a broken chain (§4.4, §4.5).
-        """
-        if n < 0:
-            raise ValueError(f"{self.name}: negative length {n}")
-        buf = bytearray(max(0, min(n, self.size - offset)))
-        got = self.readinto(offset, buf)
-        return bytes(buf) if got == len(buf) else bytes(buf[:got])
-
-    def readinto(self, offset: int, out) -> int:
-        """Fill ``out`` with decoded bytes at ``offset``; return the count (short only at the end).
-
-        Whole units inside ``out`` are decoded straight into it, bypassing the cache (bulk readers read
-        each unit once); the partial units at its ends go through the cache.  Errors as :meth:`pread`.
-        """
-        view = memoryview(out).cast("B")
-        if offset < 0:
-            raise ValueError(f"{self.name}: negative offset {offset}")
-        end = min(offset + len(view), self.size)
-        pos = offset
-        while pos < end:
-            index, a = divmod(pos, self.block_size)
-            length = self._block_length(index)
-            b = min(end - index * self.block_size, length)
-            piece = view[pos - offset : pos - offset + (b - a)]
-            whole_from = -(-a // UNIT) * UNIT
-            whole_to = b if b == length else b // UNIT * UNIT
-            if whole_from < whole_to:
-                self._copy_cached(index, a, whole_from, piece[: whole_from - a])
-                self._decode(index, whole_from, whole_to - whole_from, piece[whole_from - a : whole_to - a])
-                self._copy_cached(index, whole_to, b, piece[whole_to - a :])
-            else:
-                self._copy_cached(index, a, b, piece)
-            pos += b - a
-        return max(end - offset, 0)
-
-    def cache_stats(self) -> dict[str, int]:
-        """Hit/miss counters of the decoded-unit cache (as MemorySource.cache_stats)."""
-        return self.cache.stats()
-
     def drop_cache(self) -> None:
-        """Let go of decoded units and block layouts; later reads decode them again."""
-        self.cache.clear()
+        """Let go of decoded units, block layouts and the payload kept aside."""
+        self._recent = (-1, b"")
+        super().drop_cache()
 
-    def close(self) -> None:
-        """Drop the cache and close the base source."""
-        self.cache.clear()
-        self.base.close()
+    # -- units (docs/formats/zdmp.md §4.2): computed, not listed ------------------------------------------
 
-    # -- blocks (docs/formats/zdmp.md §4.2-§4.4)
-    # ----------------------------------------------------------------------
+    @property
+    def units(self) -> int:
+        """Number of units in the stream."""
+        last = self._block_length(self.blocks_expected - 1)
+        return (self.blocks_expected - 1) * self.units_per_block + -(-last // UNIT)
+
+    def _unit_at(self, offset: int) -> int:
+        block, inner = divmod(offset, self.block_size)
+        return block * self.units_per_block + inner // UNIT
+
+    def unit_span(self, i: int) -> tuple[int, int]:
+        block, k = divmod(i, self.units_per_block)
+        start = k * UNIT
+        return block * self.block_size + start, min(UNIT, self._block_length(block) - start)
 
     def _block_length(self, index: int) -> int:
         """Decoded bytes of block ``index``: BlockSize, or the rest of FileSize for the last."""
         return min(self.block_size, self.size - index * self.block_size)
 
-    def _copy_cached(self, index: int, a: int, b: int, out: memoryview) -> None:
-        """Copy bytes ``a .. b`` of block ``index`` into ``out`` from its cached units."""
-        length = self._block_length(index)
-        while a < b:
-            unit, inner = divmod(a, UNIT)
-            start = unit * UNIT
-            size = min(UNIT, length - start)
-            data = self.cache.get((index, unit), lambda s=start, n=size: self._decode(index, s, n))
-            take = min(b, start + size) - a
-            out[:take] = memoryview(data)[inner : inner + take]
-            out = out[take:]
-            a += take
+    # -- blocks (docs/formats/zdmp.md §4.2-§4.4)
+    # ----------------------------------------------------------------------
 
-    def _layout(self, index: int) -> bytes:
-        """Block ``index``'s chunk offsets (lznt1.chunk_offsets, packed uint32), or b"" when it is stored.
+    def _layout(self, index: int) -> tuple[bytes, bytes | None]:
+        """Block ``index``'s chunk offsets (lznt1.chunk_offsets, packed uint32), or b"" when it is stored;
+        and its payload when it is at hand (None: read the chunks from the file).
 
-        Made once per block and cached: the payload is read whole and its CRC checked (§4.4).  Keeping
-        the payload instead, to decode units from memory, measured slower (scripts/bench_zdmp.py): the
-        compressed bytes go cold in the cache, while a second read comes from the page cache.
+        Made once per block and cached: the payload is read whole and its CRC checked (§4.4).  The last
+        payload read is kept aside (one block, at most 1/16 of the cache budget) for the reads that
+        follow it: a mount's 1 MiB reads each take part of a 2 MiB block, and reading those chunks
+        again cost about 7% of the daemon's CPU (scripts/bench_zdmp.py).  Keeping every payload in the
+        cache measured slower: the compressed bytes go cold there, while a re-read comes from the page
+        cache.
         """
-        return self.cache.get(("layout", index), lambda: self._make_layout(index))
+        made: list[bytes] = []
+        layout = self.cache.get(("layout", index), lambda: self._make_layout(index, made))
+        if made:
+            if len(made[0]) <= self.cache.max_bytes // 16:  # one payload, outside the budget: keep it small
+                self._recent = (index, made[0])
+            return layout, made[0]
+        recent = self._recent
+        return layout, recent[1] if recent[0] == index else None
 
-    def _make_layout(self, index: int) -> bytes:
+    def _make_layout(self, index: int, made: list[bytes]) -> bytes:
         if index >= self.blocks_present:
             raise self._unreachable(index)
         data_at, data_size = self._payload(index)
@@ -285,6 +243,7 @@ class ZdmpSource:
         if len(payload) != data_size:
             raise self._bad(index, data_at + len(payload), "the file ends inside this block (did it shrink?)")
         self._check_crc(index, payload)
+        made.append(payload)
         if data_size == self.block_size:  # stored (§3)
             return b""
         try:  # the stream may hold up to BlockSize bytes, also in the last block (§4.3)
@@ -298,13 +257,54 @@ class ZdmpSource:
         data_at = self._offsets[index] + BLOCK_HEADER.size
         return data_at, self._offsets[index + 1] - data_at
 
+    def _decode_unit(self, i: int, out: memoryview | None = None) -> bytes:
+        """Unit ``i``: into ``out`` (exactly its length; returns b"") or as new bytes (§4.2, §4.3)."""
+        index, k = divmod(i, self.units_per_block)
+        start = k * UNIT
+        return self._decode(index, start, min(UNIT, self._block_length(index) - start), out)
+
+    def _decode_units(self, i: int, j: int, out: memoryview) -> None:
+        """Units ``i .. j - 1`` into ``out``: the units of one block in one LZNT1 call (fewer calls and
+        reads than unit by unit: a few percent on bulk reads, scripts/bench_zdmp.py)."""
+        pos = 0
+        while i < j:
+            index, k = divmod(i, self.units_per_block)
+            last = min(j, (index + 1) * self.units_per_block)  # the run's end inside this block
+            start = k * UNIT
+            size = min((last - i) * UNIT, self._block_length(index) - start)
+            self._decode(index, start, size, out[pos : pos + size])
+            pos, i = pos + size, last
+
+    def _read_part(self, i: int, inside: int, out: memoryview) -> None:
+        """Part of unit ``i``: whole LZNT1 chunks are decoded straight into ``out`` (chunks are
+        independent, docs/formats/lznt1.md §3), anything else is copied from the cached unit.
+
+        Reads through a mount are page-aligned, and so are the pages of the crash dump inside, but its
+        header shifts them against the units: without this, two units in five of a 1 MiB read went
+        through the cache (decoded into new bytes, then copied), about 6% of the per-core rate (20% for
+        128 KiB reads; scripts/bench_zdmp.py, docs/formats/zdmp.md §4.2).
+        """
+        index, k = divmod(i, self.units_per_block)
+        start = k * UNIT + inside
+        if start % CHUNK or (len(out) % CHUNK and start + len(out) != self._block_length(index)):
+            super()._read_part(i, inside, out)
+        else:
+            self._decode(index, start, len(out), out)
+
     def _decode(self, index: int, start: int, size: int, out: memoryview | None = None) -> bytes:
         """Bytes ``start .. start + size`` of block ``index`` (a run of whole chunks, or up to the block's
         end); with ``out`` (exactly ``size`` bytes) they are written there and b"" is returned."""
-        layout = self._layout(index)
-        data_at, _ = self._payload(index)
+        layout, payload = self._layout(index)
+        data_at = self._offsets[index] + BLOCK_HEADER.size
         if not layout:  # stored: the payload is the data, checked by its CRC in _layout
-            if out is not None:
+            if payload is not None:
+                piece = memoryview(payload)[start : start + size]
+                got = len(piece)
+                if out is not None:
+                    out[:got] = piece
+                else:
+                    data = bytes(piece)
+            elif out is not None:
                 got = self.base.readinto(data_at + start, out)
             else:
                 data = self.base.pread(data_at + start, size)
@@ -320,7 +320,10 @@ class ZdmpSource:
         capacity = min((last - first) * CHUNK, self.block_size - start)  # what these chunks may hold
         data, produced = b"", 0
         if first < last:  # chunks first .. last - 1 are a stream of their own (docs/formats/lznt1.md §3)
-            stream = self.base.pread(data_at + offsets[first], offsets[last] - offsets[first])
+            if payload is not None:
+                stream = memoryview(payload)[offsets[first] : offsets[last]]
+            else:
+                stream = self.base.pread(data_at + offsets[first], offsets[last] - offsets[first])
             try:
                 if out is not None and capacity == size:
                     produced = lznt1.decompress_into(stream, out, True)
@@ -343,7 +346,7 @@ class ZdmpSource:
         return b""
 
     def _check_crc(self, index: int, payload) -> None:
-        crc = zlib.crc32(payload)
+        crc = crc32(payload)
         if crc != self._crcs[index]:
             raise self._bad(
                 index,
@@ -360,6 +363,7 @@ class ZdmpSource:
             offset,
             f"block {index} (decoded bytes {first:#x}..{first + self._block_length(index):#x}): {what}",
         )
+        self._bad_blocks.add(index)
         self.failures.record(self._offsets[index], message)
         return DecompressionError(message, offset)
 
@@ -378,51 +382,35 @@ class ZdmpSource:
     # -- checks and facts ---------------------------------------------------------------------------------
 
     def verify(self) -> VerifyResult:
-        """Check every present block's CRC without decoding any (the CRC covers the stored payload, §4.6)."""
+        """Check every present block's CRC without decoding any (the CRC covers the stored payload, §4.6).
+
+        Bad blocks are recorded in ``failures``; blocks past a broken chain count as missing.
+        """
         good = bad = 0
         for index in range(self.blocks_present):
-            data_at = self._offsets[index] + BLOCK_HEADER.size
-            payload = self.base.pread(data_at, self._offsets[index + 1] - data_at)
+            data_at, data_size = self._payload(index)
             try:
-                self._check_crc(index, payload)
+                self._check_crc(index, self.base.pread(data_at, data_size))
             except DecompressionError:
                 bad += 1
             else:
                 good += 1
-        return VerifyResult(good, bad, self.blocks_expected - self.blocks_present)
+        missing = self.blocks_expected - self.blocks_present
+        return VerifyResult("blocks", "CRC32 of each stored payload", good, bad, missing)
 
     @property
     def compressed_bytes(self) -> int:
         """Payload bytes of the present blocks."""
         return self._offsets[-1] - FIRST_BLOCK - BLOCK_HEADER.size * self.blocks_present
 
-    def info(self) -> dict[str, object]:
-        """This layer's facts for ``info --json`` (an entry of its ``layers`` list)."""
-        stop = self.chain_stop
-        return {
-            "format": FORMAT_NAME,
-            "version": self.header.version,
-            "decoded_size": self.size,
-            "block_size": self.block_size,
-            "blocks": self.blocks_expected,
-            "blocks_present": self.blocks_present,
-            "stored_blocks": self.stored_blocks,
-            "compressed_bytes": self.compressed_bytes,
-            "chain_stop": None if stop is None else {"offset": stop[0], "reason": stop[1]},
-            "trailing_bytes": self.trailing_bytes,
-            "bad_blocks": self.failures.count,
-        }
-
-    def describe(self) -> list[Section]:
-        """This layer's section of ``header.txt``."""
+    def facts(self) -> Rows:
+        """This layer's rows in ``header.txt`` and ``info --json``, as of now (short and bad blocks are
+        found by reading)."""
         present, expected = self.blocks_present, self.blocks_expected
         decoded_present = min(present * self.block_size, self.size)
         ratio = self.compressed_bytes / max(decoded_present, 1)
         rows = [
-            (
-                "Container",
-                "DumpIt compressed dump (.zdmp): LZNT1 blocks, each with a CRC32 (docs/formats/zdmp.md)",
-            ),
+            ("Container", "DumpIt compressed dump (.zdmp): LZNT1 blocks, each with a CRC32"),
             ("Version", f"{self.header.version:#x}"),
             ("Decoded size (FileSize)", f"{self.size:#x} ({self.size} bytes)"),
             ("BlockSize", f"{self.block_size:#x}"),
@@ -444,5 +432,15 @@ class ZdmpSource:
             rows.append(("Bytes after the last block", f"{self.trailing_bytes:#x} (ignored)"))
         if self._short_blocks:
             rows.append(("Blocks zero-filled after a short LZNT1 stream", str(len(self._short_blocks))))
-        rows.append(("Bad blocks found so far", str(self.failures.count)))
-        return [Section("DumpIt .zdmp container", rows)]
+        if self._bad_blocks:
+            rows.append(("Bad blocks found so far", str(len(self._bad_blocks))))
+        return rows
+
+
+FORMAT = FormatSpec(
+    name=FORMAT_NAME,
+    description="DumpIt compressed dump (.zdmp): a crash dump in LZNT1 blocks with CRC32s",
+    probe=probe,
+    open=open_zdmp,
+    kind=CONTAINER,
+)

@@ -310,6 +310,7 @@ class HiberfilSource(MemorySource):
 
     def drop_cache(self) -> None:
         self.cache.clear()
+        super().drop_cache()
 
     # -- header.txt -----------------------------------------------------------------------------------
 

@@ -3,8 +3,9 @@
 Rendered from the source's metadata merged with the caller's kernel discovery (the field table of
 :mod:`memfs.report` and :func:`~memfs.kernel.discover.merge_metadata`, as ``info --json``), its run
 table and the sections its reader and ``memory.dmp`` contribute.  Decode failures happen while the
-mount serves reads, and the image file may change under the mount, so the text is re-rendered when
-the failure count changes or the change is first seen.
+mount serves reads — in the memory format's reader or in any container below it — and the image file
+may change under the mount, so the text is re-rendered when the failure count changes or the change is
+first seen.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import threading
 
 from memfs.kernel.discover import Discovery, merge_metadata
-from memfs.memory import PAGE_SIZE, MemorySource, Section
+from memfs.memory import PAGE_SIZE, FailureLog, Layer, MemorySource, Section
 from memfs.report import metadata_rows, source_file_rows
 from memfs.views.base import VirtualFile
 
@@ -61,6 +62,42 @@ def _layer_sections(source: MemorySource) -> list[str]:
     return lines
 
 
+def _failure_logs(layers: list[Layer]) -> list[tuple[int, Layer, FailureLog]]:
+    """``(layer number, layer, its failure log)`` for every layer that keeps one, outermost first."""
+    logs = [(number, layer, layer.failures) for number, layer in enumerate(layers, 1)]
+    return [(number, layer, log) for number, layer, log in logs if log is not None]
+
+
+def _failure_rows(layers: list[Layer]) -> list[tuple[str, str]]:
+    """The decode failures of every layer: the total, per layer when the image is stacked, then the
+    first :data:`MAX_LISTED_FAILURES` messages (labelled with the unit's offset in that layer's input)."""
+    logs = _failure_logs(layers)
+    total = sum(log.count for _, _, log in logs)
+    rows = [("Units that failed to decode", str(total))]
+    stacked = len(layers) > 1
+    if stacked:
+        rows += [(f"in layer {number} ({layer.format})", str(log.count)) for number, layer, log in logs]
+    listed = []
+    for number, _, log in logs:
+        for offset, message in log.items()[: MAX_LISTED_FAILURES - len(listed)]:
+            listed.append((f"layer {number}, {offset:#x}" if stacked else f"{offset:#x}", message))
+    rows += listed
+    if total > len(listed):
+        rows.append(("", f"... and {total - len(listed)} more"))
+    return rows
+
+
+def _cache_stats(source: MemorySource) -> dict[str, int] | None:
+    """The decode cache's counters: the reader's own, else the first container's that has one."""
+    stats = source.cache_stats()
+    for layer in source.containers:
+        if stats is not None:
+            break
+        get = getattr(layer.opened, "cache_stats", None)
+        stats = get() if get is not None else None
+    return stats
+
+
 def render_header(
     source: MemorySource,
     discovery: Discovery | None = None,
@@ -103,13 +140,8 @@ def render_header(
         lines += _section(section.title, section.rows)
     if meta.context:
         lines += _section("Register context", [(name, f"{value:#x}") for name, value in meta.context.items()])
-    failures = source.failures.items()
-    failure_rows = [("Units that failed to decode", str(len(failures)))]
-    failure_rows += [(f"{offset:#x}", message) for offset, message in failures[:MAX_LISTED_FAILURES]]
-    if len(failures) > MAX_LISTED_FAILURES:
-        failure_rows.append(("", f"... and {len(failures) - MAX_LISTED_FAILURES} more"))
-    lines += _section("Decode failures", failure_rows)
-    stats = source.cache_stats()
+    lines += _section("Decode failures", _failure_rows(source.layers))
+    stats = _cache_stats(source)
     if stats is not None:
         lines += _section("Cache", [("Budget", f"{stats['max_bytes']} bytes")])
     if meta.notes:
@@ -118,7 +150,7 @@ def render_header(
 
 
 class HeaderTextFile(VirtualFile):
-    """The rendered header; re-rendered when the decode-failure count changes."""
+    """The rendered header; re-rendered when the decode-failure count of any layer changes."""
 
     name = "header.txt"
     cacheable = False
@@ -130,12 +162,13 @@ class HeaderTextFile(VirtualFile):
         self.discovery = discovery
         self.extra_sections = extra_sections or []
         self._lock = threading.Lock()
+        self._failure_logs = [log for _, _, log in _failure_logs(source.layers)]
         self._rendered_for: tuple[int, bool] | None = None
         self._content = b""
 
     def _current(self) -> bytes:
         with self._lock:
-            state = (self.source.failures.count, self.source.source_change() is not None)
+            state = (sum(log.count for log in self._failure_logs), self.source.source_change() is not None)
             if state != self._rendered_for:
                 self._content = self.render().encode()
                 self._rendered_for = state

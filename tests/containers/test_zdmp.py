@@ -14,8 +14,12 @@ from hypothesis import strategies as st
 
 from memfs import lznt1
 from memfs.containers.zdmp import UNIT, ZdmpSource, open_zdmp, probe
+from memfs.detect import detect_format, open_image
 from memfs.exceptions import CorruptionError, DecompressionError, FormatError, MemfsError
-from scripts.make_zdmp_fixtures import FIXTURES, block_payloads, build_fixture, write_zdmp
+from memfs.formats.base import OpenOptions
+from memfs.report import info_dict
+from memfs.views.header_txt import render_header
+from scripts.make_zdmp_fixtures import FIXTURES, block_payloads, build_fixture, build_zdmp, write_zdmp
 
 from .file_source import FileByteSource
 
@@ -86,6 +90,21 @@ def test_pread_and_readinto_give_the_inner_dump(fixtures, name):
         source.close()
 
 
+def test_units_follow_the_blocks(fixtures):
+    """Units are computed from BlockSize (docs/formats/zdmp.md §4.2): contiguous, none across a block."""
+    for name in ("full64_320k.zdmp", "full64_2m.zdmp", "full64.zdmp"):
+        source = open_path(fixtures[name][0])
+        pos = 0
+        for i in range(source.units):
+            start, length = source.unit_span(i)
+            assert start == pos and 0 < length <= UNIT, (name, i)
+            assert start // source.block_size == (start + length - 1) // source.block_size
+            assert source._unit_at(start) == source._unit_at(start + length - 1) == i
+            pos += length
+        assert pos == source.size
+        source.close()
+
+
 def test_fixture_shapes(fixtures):
     """The fixtures hold what they claim: stored blocks, short last blocks, DumpIt's block size."""
     four_k = open_path(fixtures["full64_4k.zdmp"][0])
@@ -97,6 +116,83 @@ def test_fixture_shapes(fixtures):
     for source in (four_k, bitmap, big):
         assert source.chain_stop is None and source.trailing_bytes == 0
         source.close()
+
+
+# -- in the registry: detected from content, the crash dump reader on top (docs/formats/zdmp.md §5) ------
+
+
+@pytest.mark.parametrize("name", list(FIXTURES))
+def test_open_image_reads_the_inner_dump_through_the_container(fixtures, tmp_path, name):
+    path, _ = fixtures[name]
+    inner = path.with_suffix(".dmp")
+    disguised = tmp_path / "memory.raw"  # the name says nothing: detection looks at content only
+    disguised.write_bytes(path.read_bytes())
+    assert detect_format(str(disguised)).name == "zdmp"
+    with open_image(str(inner)) as want, open_image(str(disguised), OpenOptions(cache_size=1 << 20)) as got:
+        assert [(layer.kind, layer.format) for layer in got.layers] == [
+            ("container", "zdmp"),
+            ("memory", "crashdump"),
+        ]
+        assert got.layers[1].name == f"{disguised}[decoded]"
+        assert (got.runs, got.metadata.format_detail) == (want.runs, want.metadata.format_detail)
+        assert got.dump_header() == want.dump_header()
+        for pa in range(0, want.size, 0x3123):  # odd steps: across pages, runs, units and blocks
+            assert got.read(pa, 0x3123) == want.read(pa, 0x3123), hex(pa)
+        whole = bytearray(want.size)
+        assert got.read_into(0, whole) == want.size and whole == want.read(0, want.size)
+        got.drop_cache()  # reaches the container's cache below the reader
+        assert got.layers[0].opened.cache.current_bytes == 0
+
+
+def test_a_raw_image_inside_is_read_as_raw(tmp_path):
+    """DumpIt /TYPE RAW with /COMPRESS (docs/formats/zdmp.md §1): the decoded stream is detected again."""
+    rng = random.Random(3)
+    image = b"".join(rng.randbytes(0x1000) if rng.random() < 0.3 else bytes(0x1000) for _ in range(100))
+    path = tmp_path / "raw.zdmp"
+    build_zdmp(path, image, 0x8000)
+    with open_image(str(path)) as source:
+        assert [layer.format for layer in source.layers] == ["zdmp", "raw"]
+        assert source.read(0, len(image) + 10) == image
+
+
+def test_format_option_names_the_outer_layer(fixtures):
+    path, _ = fixtures["full64.zdmp"]
+    with open_image(str(path), OpenOptions(format="zdmp")) as source:
+        assert [layer.format for layer in source.layers] == ["zdmp", "crashdump"]
+    with open_image(str(path), OpenOptions(format="raw")) as source:
+        assert [layer.format for layer in source.layers] == ["raw"]
+    inner = path.with_suffix(".dmp")
+    with pytest.raises(FormatError, match=rf"^{inner}: offset 0x0: signature b'PAGE' is not b'ZDMP'$"):
+        open_image(str(inner), OpenOptions(format="zdmp"))
+
+
+def test_header_and_json_show_the_container_and_its_failures(fixtures, tmp_path):
+    path, _ = fixtures["full64.zdmp"]
+    third = block_offsets(path)[2]
+    bad = rewrite(path, tmp_path / "crc.zdmp", lambda d: d.__setitem__(third + 20, d[third + 20] ^ 0x40))
+    with open_image(str(bad)) as source:
+        text = render_header(source)
+        assert "[Layer 1 of 2: zdmp (container)]" in text and "Units that failed to decode : 0" in text
+        failed = []
+        for pa in (start + page for start, length in source.runs for page in range(0, length, 0x1000)):
+            try:
+                source.read(pa, 0x1000)
+            except DecompressionError:
+                failed.append(pa)
+        # A DumpType 1 dump stores its pages in run order after the 0x2000-byte header: block 2, decoded
+        # bytes 0x20000..0x30000, holds pages 0x1E..0x2D of that order.
+        pages = [start + page for start, length in source.runs for page in range(0, length, 0x1000)]
+        assert failed == pages[0x1E:0x2E]
+        text = render_header(source)
+        info = info_dict(source)
+    assert "in layer 1 (zdmp)           : 1" in text and "in layer 2 (crashdump)      : 0" in text
+    assert f"layer 1, {third:#x}" in text and "Bad blocks found so far : 1" in text
+    assert info["format"] == "crashdump"
+    zdmp_layer = info["layers"][0]
+    assert zdmp_layer["format"] == "zdmp" and zdmp_layer["kind"] == "container"
+    assert zdmp_layer["facts"]["Blocks"] == "8 of 8 present: 8 LZNT1, 0 stored uncompressed"
+    assert [entry["offset"] for entry in zdmp_layer["failures"]] == [third]
+    assert "CRC32" in zdmp_layer["failures"][0]["message"] and info["layers"][1]["failures"] == []
 
 
 def test_threads_read_consistently(fixtures):
@@ -138,6 +234,25 @@ def test_cache_stays_within_its_budget_and_bulk_reads_bypass_it(fixtures):
     assert source.cache_stats()["entries"] == source.blocks_present
 
 
+@pytest.mark.parametrize("name", ["full64_320k.zdmp", "full64_2m.zdmp", "full64_4k.zdmp"])
+def test_page_aligned_reads_decode_straight_into_the_buffer(fixtures, name):
+    """Pieces of units made of whole 4 KiB chunks bypass the cache (the mount's reads, docs/formats/zdmp.md
+    §4.2); everything else still reads right."""
+    path, inner = fixtures[name]
+    source = open_path(path)
+    rng = random.Random(name)
+    for _ in range(300):
+        offset = rng.randrange(len(inner) // 0x1000) * 0x1000
+        n = rng.choice((0x1000, 0x2000, 0x41000, 0x100000, rng.randrange(1, 200) * 0x1000))
+        out = bytearray(n)
+        got = source.readinto(offset, out)
+        assert got == len(inner[offset : offset + n]) and out[:got] == inner[offset : offset + n]
+    stats = source.cache_stats()
+    assert stats["misses"] == stats["entries"] == source.blocks_present  # block layouts only
+    assert source.readinto(0x100, bytearray(0x2000)) == 0x2000  # unaligned: through a cached unit
+    assert source.cache_stats()["entries"] > source.blocks_present
+
+
 def test_a_small_read_decodes_one_unit_not_the_block(fixtures):
     path, inner = fixtures["full64_2m.zdmp"]  # one 2 MiB block holding 0x7A000 bytes: units of 256 KiB
     source = open_path(path)
@@ -157,6 +272,19 @@ def test_close_closes_the_base(fixtures):
         base.pread(0, 1)
 
 
+def test_the_crc_is_zlibs_crc32():
+    """The CRC-32 the reader uses (zlib-ng's when installed) is zlib's (docs/formats/zdmp.md §3)."""
+    import zlib
+
+    from memfs.containers import zdmp
+
+    rng = random.Random(9)
+    for size in (0, 1, 7, 4096, 100_000, 1 << 20):
+        data = rng.randbytes(size)
+        assert zdmp.crc32(data) == zlib.crc32(data)
+    assert zdmp.crc32(memoryview(b"123456789")) == 0xCBF43926  # the CRC-32 check value
+
+
 def test_probe_looks_at_content_only():
     class Head:
         def __init__(self, head):
@@ -169,13 +297,14 @@ def test_probe_looks_at_content_only():
 
 def test_facts_for_header_txt_and_info(fixtures):
     source = open_path(fixtures["bitmap64.zdmp"][0])
-    info = source.info()
-    assert info["format"] == "zdmp" and info["block_size"] == 0x10000 and info["decoded_size"] == source.size
-    assert info["blocks"] == info["blocks_present"] == 8 and info["stored_blocks"] == 1
-    assert info["chain_stop"] is None and info["bad_blocks"] == 0
-    rows = dict(source.describe()[0].rows)
+    assert source.format_name == "zdmp" and source.block_size == 0x10000
+    assert source.blocks_expected == source.blocks_present == 8 and source.stored_blocks == 1
+    assert source.chain_stop is None and source.failures.count == 0
+    rows = dict(source.facts())
     assert rows["Blocks"] == "8 of 8 present: 7 LZNT1, 1 stored uncompressed"
     assert rows["BlockSize"] == "0x10000"
+    assert rows["Decoded size (FileSize)"] == f"{source.size:#x} ({source.size} bytes)"
+    assert "Block chain stops" not in rows and "Bad blocks found so far" not in rows
 
 
 # -- bad blocks: EIO for their bytes only (docs/formats/zdmp.md §4.4)
@@ -209,7 +338,8 @@ def test_verify_counts_bad_blocks_without_decoding(fixtures, tmp_path):
 
     source = open_path(rewrite(path, tmp_path / "two.zdmp", damage))
     result = source.verify()
-    assert (result.good, result.bad, result.missing) == (6, 2, 0)
+    assert (result.good, result.bad, result.missing, result.ok) == (6, 2, 0, False)
+    assert result.units == "blocks" and "CRC32" in result.check
     assert source.decoded_bytes == 0 and source.cache.stats()["misses"] == 0
     assert source.failures.count == 2
 
@@ -247,7 +377,7 @@ def test_short_lznt1_block_reads_as_zeros_after_its_end(fixtures, tmp_path):
     source = open_path(path)
     expected = inner[0x20000:0x29000] + bytes(0x7000)
     assert source.pread(0x20000, 0x10000) == expected
-    assert dict(source.describe()[0].rows)["Blocks zero-filled after a short LZNT1 stream"] == "1"
+    assert dict(source.facts())["Blocks zero-filled after a short LZNT1 stream"] == "1"
     assert source.failures.count == 0
 
 
@@ -267,6 +397,10 @@ def test_short_stream_in_a_block_of_several_units(fixtures, tmp_path, kept):
     assert source.readinto(0, out) == len(inner) and out == expected
     source.drop_cache()
     assert source.pread(0x50000, 0x100) == expected[0x50000:0x50100]
+    for offset in range(0, 0x80000, 0x3000):  # whole chunks, straight into the buffer
+        out = bytearray(b"\xff" * 0x5000)
+        got = source.readinto(offset, out)
+        assert out[:got] == expected[offset : offset + 0x5000]
 
 
 def test_last_block_longer_than_the_rest_is_cut(fixtures, tmp_path):
@@ -301,7 +435,7 @@ def test_truncated_block_leaves_earlier_blocks_readable(fixtures, tmp_path):
     assert f"decoded bytes {5 * 0x10000:#x}..{len(inner):#x} are missing" in message
     result = source.verify()
     assert (result.good, result.bad, result.missing) == (5, 0, 3)
-    assert "Block chain stops" in dict(source.describe()[0].rows)
+    assert "Block chain stops" in dict(source.facts())
 
 
 def test_truncated_inside_a_block_header(fixtures, tmp_path):
@@ -443,3 +577,63 @@ def test_mutated_files_fail_cleanly(fixtures, tmp_path, data):
             assert len(got) == min(0x7000, source.size - offset)
     source.verify()
     source.close()
+
+
+# -- fuzz through the whole pipeline: container, crash dump reader, discovery, the mount's files ----------
+
+
+def _open_discover_read_all(path: Path) -> None:
+    """What a mount does with ``path``: a MemfsError anywhere is fine, any other exception is a bug."""
+    from memfs.kernel.discover import discover
+    from memfs.views.tree import build_files
+
+    try:
+        source = open_image(str(path), OpenOptions(cache_size=1 << 20))
+    except MemfsError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(str(path))
+        return
+    with source:
+        files = build_files(source, discover(source))
+        for file in files.values():
+            for offset in range(0, min(file.size, 4 << 20), 0x10000):
+                try:
+                    file.read_into(offset, bytearray(min(0x10000, file.size - offset)))
+                except MemfsError as exc:
+                    assert "\n" not in str(exc)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_damaged_zdmp_through_the_pipeline(fixtures, tmp_path_factory, data):
+    """Damage to the container (header, block headers, payloads, length)."""
+    path, _ = fixtures[data.draw(st.sampled_from(["full64.zdmp", "bitmap32.zdmp", "full64_2m.zdmp"]))]
+    blob = bytearray(path.read_bytes())
+    offsets = block_offsets(path)
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(
+            st.one_of(
+                st.integers(0, 0x17),
+                st.sampled_from(offsets).flatmap(lambda o: st.integers(o, o + 11)),
+                st.integers(FIRST_BLOCK, len(blob) - 1),
+            )
+        )
+        blob[pos] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        del blob[data.draw(st.integers(FIRST_BLOCK, len(blob))) :]
+    target = tmp_path_factory.mktemp("fuzz") / "damaged.zdmp"
+    target.write_bytes(bytes(blob))
+    _open_discover_read_all(target)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_damaged_inner_dump_behind_good_crcs(fixtures, tmp_path_factory, data):
+    """Damage to the crash dump inside, re-wrapped with valid CRCs: the reader above the container."""
+    name = data.draw(st.sampled_from(["full64.zdmp", "bitmap64.zdmp", "full32.zdmp"]))
+    inner = bytearray(fixtures[name][1])
+    header_end = 0x3000 if name.startswith("bitmap") else 0x2000
+    for _ in range(data.draw(st.integers(1, 6))):
+        inner[data.draw(st.integers(0, header_end - 1))] = data.draw(st.integers(0, 255))
+    target = tmp_path_factory.mktemp("fuzz") / "inner.zdmp"
+    write_zdmp(target, block_payloads(bytes(inner), 0x10000), len(inner), 0x10000)
+    _open_discover_read_all(target)

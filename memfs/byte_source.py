@@ -15,7 +15,10 @@ The protocol every byte source keeps:
   the end of the source; both are safe to call from several threads at once (FUSE serves reads in
   parallel) and neither moves a shared position;
 * :meth:`~ByteSource.close` releases what it holds, including the source below it, and may be
-  called more than once.
+  called more than once;
+* a stream that decodes units keeps its decode cache in ``cache`` (a :class:`~memfs.cache.UnitCache`,
+  whose budget the layers of a stack share) and records the units that fail to decode in ``failures``
+  (a :class:`~memfs.memory.FailureLog`, which ``header.txt`` lists per layer); both are None otherwise.
 
 Nothing here ever writes: files are opened ``O_RDONLY``.
 """
@@ -24,8 +27,13 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import TYPE_CHECKING
 
 from memfs.exceptions import MemfsError
+
+if TYPE_CHECKING:
+    from memfs.cache import UnitCache
+    from memfs.memory import FailureLog
 
 Rows = list[tuple[str, str]]
 """``(label, value)`` rows, as ``header.txt`` shows them."""
@@ -43,6 +51,10 @@ class ByteSource:
 
     Readers on a hot path call ``os.pread(fd, ...)`` on it directly: no Python frame per read.
     """
+    cache: UnitCache | None = None
+    """The decode cache of a stream that keeps one (see the module docstring)."""
+    failures: FailureLog | None = None
+    """The units of a decoded stream that failed to decode, each logged once (see the module docstring)."""
 
     def pread(self, offset: int, n: int) -> bytes:
         """Up to ``n`` bytes at ``offset``: all of them unless the source ends first."""

@@ -67,6 +67,11 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the .vmss/.vmsn of a .vmem (default: the one beside it with the same name)",
     )
+    parser.add_argument(
+        "--member",
+        metavar="PATH",
+        help="in a ZIP or tar archive, the member to open (default: the one memory image found by content)",
+    )
 
 
 class _VersionAction(argparse.Action):
@@ -165,6 +170,7 @@ def _open(args: argparse.Namespace) -> MemorySource:
         format=args.format,
         vmware_meta=args.vmware_meta,
         hiber_layout=args.hiber_layout,
+        member=args.member,
     )
     return open_image(args.image, options)
 
@@ -330,7 +336,7 @@ def cmd_mount(args: argparse.Namespace) -> int:
     # Kernel discovery (above) decoded up to a cache-full of units, interleaved in the heap with its own
     # temporaries; once those are freed, the gaps between kept units are too small for a unit and
     # would stay resident for the life of the mount (+30 MiB at --cache-size 512M).  Start empty.
-    source.drop_cache()
+    source.drop_caches()
     release_free_memory()
     options = MountOptions(
         foreground=args.foreground,

@@ -7,11 +7,15 @@ the user asks for it or when no probe matches.
 
 Containers stack: when a container matches, :func:`open_source` opens it and detects again on the
 stream it yields, up to :data:`MAX_CONTAINERS` deep (docs/architecture.md, "Sources and containers").
+The layers that keep decoded units share the user's cache budget (:class:`_CacheBudget`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from memfs.byte_source import ByteSource, FileByteSource
+from memfs.cache import UnitCache
 from memfs.exceptions import FormatError, MemfsError, UnknownFormatError, at
 from memfs.formats.base import CONTAINER, FormatSpec, OpenOptions, ProbeInput
 from memfs.memory import Layer, MemorySource
@@ -40,16 +44,25 @@ def unregister_format(name: str) -> None:
 
 def _format_specs() -> list[FormatSpec]:
     # Imported here so that importing memfs.detect stays cheap.
+    from memfs.containers import archive, avml, ewf, gzip_stream, snappy_stream
     from memfs.formats import crashdump, elf, hiberfil, lime, raw, vmware
 
-    # Strong signatures first; vmware's .vmem rule looks at neighbouring files, not at a signature;
-    # hiberfil's weak zeroed-header probe (structure scan) goes last before raw.
+    # Strong signatures first (memory formats, then containers; tar's is at offset 257); vmware's .vmem
+    # rule looks at neighbouring files, not at a signature; hiberfil's weak zeroed-header probe
+    # (structure scan) goes last before raw.  Archives find their image with this same list.
     return [
         *_registered,
         crashdump.FORMAT,
         hiberfil.FORMAT,
         lime.FORMAT,
         elf.FORMAT,
+        snappy_stream.SNAPPY,
+        snappy_stream.S2,
+        avml.FORMAT,
+        gzip_stream.FORMAT,
+        ewf.FORMAT,
+        archive.format_spec(archive.FORMAT_ZIP, recognise),
+        archive.format_spec(archive.FORMAT_TAR, recognise),
         vmware.FORMAT,
         hiberfil.FORMAT_ZEROED,
         raw.FORMAT,
@@ -68,15 +81,16 @@ def _spec_named(name: str) -> FormatSpec:
     return by_name[name]
 
 
+def recognise(probe: ProbeInput) -> FormatSpec | None:
+    """The first format whose probe matches ``probe``, or None when only raw would (no signature)."""
+    return next((spec for spec in _format_specs() if spec.name != "raw" and spec.probe(probe)), None)
+
+
 def detect(probe: ProbeInput) -> FormatSpec:
     """The first format whose probe matches ``probe``; raw when none does."""
     if probe.size == 0:
         raise UnknownFormatError(at(probe.name, 0, "file is empty"))
-    specs = _format_specs()
-    for spec in specs:
-        if spec.name != "raw" and spec.probe(probe):
-            return spec
-    return next(spec for spec in specs if spec.name == "raw")
+    return recognise(probe) or _spec_named("raw")
 
 
 def detect_format(path: str) -> FormatSpec:
@@ -92,14 +106,47 @@ def open_image(path: str, options: OpenOptions | None = None) -> MemorySource:
     return open_source(FileByteSource(path), options)
 
 
+class _CacheBudget:
+    """The user's cache budget, shared equally by the layers of a stack that keep decoded units.
+
+    A layer is opened with the share it would have if it keeps a cache (the layers opened before it
+    shrink to make room), so the stack never holds more than the budget, not even while it opens; once
+    the last layer is open, the shares are settled among the layers that do keep one.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.caches: list[UnitCache] = []
+
+    def share_for_next(self) -> int:
+        """Shrink the caches so far to make room for one more; return that one's share."""
+        share = max(self.total // (len(self.caches) + 1), 1)
+        for cache in self.caches:
+            cache.resize(share)
+        return share
+
+    def add(self, cache: UnitCache | None) -> None:
+        if cache is not None:
+            self.caches.append(cache)
+
+    def settle(self) -> None:
+        """Give the layers that keep a cache equal shares of the whole budget."""
+        for cache in self.caches:
+            cache.resize(max(self.total // len(self.caches), 1))
+
+
 def open_source(data: ByteSource, options: OpenOptions | None = None) -> MemorySource:
     """Open ``data`` as a memory source, opening the containers it is wrapped in on the way.
 
     The outermost layer's format is ``options.format`` when given (``vmware`` when only
-    ``options.vmware_meta`` is), else detected; each container's stream is detected again.  The
-    result owns ``data`` and knows its stack (``source.layers``).  On failure ``data`` is closed.
+    ``options.vmware_meta`` is), else detected; each container's stream is detected again.
+    ``options.member`` picks the member of the outermost archive (the inner ones find their image by
+    content).  The result owns ``data`` and knows its stack (``source.layers``).  On failure ``data``
+    is closed.
     """
     options = options or OpenOptions()
+    budget = _CacheBudget(options.cache_size)
+    member = options.member  # for the outermost archive, then spent
     top = data  # the outermost byte source not yet owned by another layer: closed on failure
     containers: list[Layer] = []
     try:
@@ -122,9 +169,15 @@ def open_source(data: ByteSource, options: OpenOptions | None = None) -> MemoryS
                         f"at most {MAX_CONTAINERS} nested containers",
                     )
                 )
-            inner = spec.open(top, options)
+            layer_options = dataclasses.replace(
+                options, cache_size=budget.share_for_next(), member=member if spec.archive else None
+            )
+            inner = spec.open(top, layer_options)
             assert isinstance(inner, ByteSource), f"container {spec.name} must open into a ByteSource"
-            containers.append(Layer(CONTAINER, spec.name, top.name, top.size, top.path, inner.facts()))
+            budget.add(inner.cache)
+            member = None if spec.archive else member
+            layer = Layer(CONTAINER, spec.name, top.name, top.size, top.path, inner.facts())
+            containers.append(dataclasses.replace(layer, failures=inner.failures, cache=inner.cache))
             top = inner
             probe = ProbeInput.of(top)
             same = next((p for p in seen if (p.size, p.head) == (probe.size, probe.head)), None)
@@ -139,12 +192,18 @@ def open_source(data: ByteSource, options: OpenOptions | None = None) -> MemoryS
                 )
             seen.append(probe)
             spec = detect(probe)
-        source = spec.open(top, options)
+        if member is not None:
+            chain = " -> ".join([layer.format for layer in containers] + [spec.name])
+            raise MemfsError(at(data.name, 0, f"--member {member} names an archive member, but the stack "
+                                f"holds no archive ({chain})"))  # fmt: skip
+        source = spec.open(top, dataclasses.replace(options, cache_size=budget.share_for_next()))
     except BaseException:
         top.close()
         raise
     assert isinstance(source, MemorySource), f"format {spec.name} must open into a MemorySource"
     source.containers = containers
+    budget.add(source.cache)
+    budget.settle()
     return source
 
 
@@ -158,6 +217,7 @@ __all__ = [
     "format_names",
     "open_image",
     "open_source",
+    "recognise",
     "register_format",
     "unregister_format",
 ]

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from memfs.byte_source import BufferByteSource, ByteSource
+from memfs.cache import UnitCache
 from memfs.exceptions import CorruptionError
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,9 @@ class Layer:
     """One layer of the stack an image was opened through (``MemorySource.layers``, outermost first).
 
     ``format`` read the byte source called ``name`` (``size`` bytes; ``path`` when it is a plain file)
-    as a ``kind`` layer; ``rows`` are the facts the layer contributes to ``header.txt``.
+    as a ``kind`` layer; ``rows`` are the facts the layer contributes to ``header.txt``.  ``failures``
+    is the layer's record of units that failed to decode and ``cache`` its decode cache, when it has
+    them (``header.txt`` lists each layer's failures; the layers share the user's cache budget).
     """
 
     kind: str
@@ -67,6 +70,8 @@ class Layer:
     size: int
     path: str | None = None
     rows: Rows = field(default_factory=list)
+    failures: FailureLog | None = field(default=None, repr=False, compare=False)
+    cache: UnitCache | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -149,6 +154,9 @@ class MemorySource:
     """
 
     format_name = "unknown"
+    cache: UnitCache | None = None
+    """The format's decode cache, for a format that keeps one (it shares the user's budget with the
+    containers below it: :func:`memfs.detect.open_source`)."""
 
     def __init__(self, data: ByteSource) -> None:
         self.byte_source = data
@@ -210,8 +218,16 @@ class MemorySource:
         """
         rows: Rows = [("Detail", self.metadata.format_detail)] if self.metadata.format_detail else []
         rows.append(("Physical memory", f"{self.present_bytes} bytes in {len(self.runs)} runs"))
-        own = Layer(MEMORY, self.metadata.format, self.name, self.file_size, self.byte_source.path, rows)
+        own = Layer(
+            MEMORY, self.metadata.format, self.name, self.file_size, self.byte_source.path, rows,
+            self.failures, self.cache,
+        )  # fmt: skip
         return [*self.containers, own]
+
+    @property
+    def failure_count(self) -> int:
+        """Units that failed to decode so far, in every layer (this format's and its containers')."""
+        return sum(layer.failures.count for layer in self.layers if layer.failures is not None)
 
     def read(self, pa: int, n: int) -> bytes:
         """Read ``n`` bytes of physical memory at ``pa``; holes read as zeros, clamped at ``size``."""
@@ -296,6 +312,13 @@ class MemorySource:
 
     def drop_cache(self) -> None:
         """Let go of decoded data kept for speed (none by default); later reads decode it again."""
+
+    def drop_caches(self) -> None:
+        """:meth:`drop_cache`, and the decoded units the containers below this source keep."""
+        self.drop_cache()
+        for layer in self.containers:
+            if layer.cache is not None:
+                layer.cache.clear()
 
     def close(self) -> None:
         """Release the byte source (and every layer below it); closing twice is harmless."""

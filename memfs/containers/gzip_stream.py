@@ -23,21 +23,23 @@ import threading
 import weakref
 from array import array
 
+from memfs.byte_source import ByteSource
 from memfs.cache import DEFAULT_CACHE_SIZE
 from memfs.containers.chunked import UnitStream
 from memfs.containers.deps import require
 from memfs.containers.slices import SourceFile
 from memfs.exceptions import CorruptionError, DecompressionError, at
+from memfs.formats.base import CONTAINER, FormatSpec, ProbeInput
 
 FORMAT_NAME = "gzip"
 UNIT = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b\x08"
 
 
-def probe(head: bytes, source) -> bool:
+def probe(p: ProbeInput) -> bool:
     """gzip member header: ID1 ID2 = 1f 8b, CM = 8 (deflate), reserved FLG bits clear (docs/formats/gzip.md
     §1)."""
-    return len(head) >= 10 and head.startswith(GZIP_MAGIC) and not head[3] & 0xE0
+    return len(p.head) >= 10 and p.head.startswith(GZIP_MAGIC) and not p.head[3] & 0xE0
 
 
 class GzipStream(UnitStream):
@@ -88,8 +90,8 @@ class GzipStream(UnitStream):
             raise DecompressionError(message, start)
         return b"" if out is not None else target.obj
 
-    def describe(self) -> list[tuple[str, str]]:
-        """Rows for header.txt."""
+    def facts(self) -> list[tuple[str, str]]:
+        """Rows for header.txt and ``info --json``."""
         return [
             ("Container", f"gzip ({self.base.name}), read through rapidgzip"),
             ("Decoded size", f"{self.size:#x} bytes from {self.base.size:#x} compressed"),
@@ -107,6 +109,17 @@ def _first_line(exc: BaseException) -> str:
     return re.sub(r"^\[[^]]*\]\s*(\[Thread \d+\]\s*)?", "", text[0]) if text else type(exc).__name__
 
 
-def open_stream(source, cache_size: int = DEFAULT_CACHE_SIZE, name: str | None = None) -> GzipStream:
+def open_stream(
+    source: ByteSource, cache_size: int = DEFAULT_CACHE_SIZE, name: str | None = None
+) -> GzipStream:
     """Open a gzip byte source as its inflated stream (one pass over it to build the index)."""
     return GzipStream(source, cache_size, name)
+
+
+FORMAT = FormatSpec(
+    name=FORMAT_NAME,
+    description="gzip-compressed image (.gz, go-winpmem/Velociraptor --compression gzip)",
+    probe=probe,
+    open=lambda source, options: GzipStream(source, options.cache_size),
+    kind=CONTAINER,
+)

@@ -34,6 +34,8 @@ class OpenOptions:
     format: str | None = None
     hiber_layout: str | None = None
     vmware_meta: str | None = None
+    member: str | None = None
+    """``--member PATH``: the member of the outermost archive to open (else it is found by content)."""
 
 
 @dataclass
@@ -75,6 +77,8 @@ class FormatSpec:
     open: Callable[[ByteSource, OpenOptions], MemorySource | ByteSource]
     kind: str = MEMORY
     """``MEMORY`` or ``CONTAINER`` (:mod:`memfs.memory`)."""
+    archive: bool = False
+    """A container of several files (ZIP, tar): it opens the one ``OpenOptions.member`` names."""
 
     def __post_init__(self) -> None:
         if self.kind not in (MEMORY, CONTAINER):

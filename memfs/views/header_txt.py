@@ -3,7 +3,7 @@
 Rendered from the source's metadata merged with the caller's kernel discovery (the field table of
 :mod:`memfs.report` and :func:`~memfs.kernel.discover.merge_metadata`, as ``info --json``), its run
 table and the sections its reader and ``memory.dmp`` contribute.  Decode failures happen while the
-mount serves reads, so the text is re-rendered when their count changes.
+mount serves reads, in any layer of the stack, so the text is re-rendered when their count changes.
 """
 
 from __future__ import annotations
@@ -60,6 +60,23 @@ def _layer_sections(source: MemorySource) -> list[str]:
     return lines
 
 
+def _failure_rows(source: MemorySource) -> list[tuple[str, str]]:
+    """How many units failed to decode and each one's message (at most 50), per layer when stacked."""
+    rows = [("Units that failed to decode", str(source.failure_count))]
+    room = MAX_LISTED_FAILURES
+    for number, layer in enumerate(source.layers, 1):
+        if layer.failures is None:
+            continue
+        failures = layer.failures.items()
+        if len(source.layers) > 1:
+            rows.append((f"Layer {number} ({layer.format})", f"{len(failures)} units"))
+        rows += [("", message) for _, message in failures[:room]]
+        if len(failures) > room:
+            rows.append(("", f"... and {len(failures) - room} more"))
+        room = max(room - len(failures), 0)
+    return rows
+
+
 def render_header(
     source: MemorySource,
     discovery: Discovery | None = None,
@@ -92,12 +109,7 @@ def render_header(
         lines += _section(section.title, section.rows)
     if meta.context:
         lines += _section("Register context", [(name, f"{value:#x}") for name, value in meta.context.items()])
-    failures = source.failures.items()
-    failure_rows = [("Units that failed to decode", str(len(failures)))]
-    failure_rows += [(f"{offset:#x}", message) for offset, message in failures[:MAX_LISTED_FAILURES]]
-    if len(failures) > MAX_LISTED_FAILURES:
-        failure_rows.append(("", f"... and {len(failures) - MAX_LISTED_FAILURES} more"))
-    lines += _section("Decode failures", failure_rows)
+    lines += _section("Decode failures", _failure_rows(source))
     stats = source.cache_stats()
     if stats is not None:
         lines += _section("Cache", [("Budget", f"{stats['max_bytes']} bytes")])
@@ -124,7 +136,7 @@ class HeaderTextFile(VirtualFile):
 
     def _current(self) -> bytes:
         with self._lock:
-            count = self.source.failures.count
+            count = self.source.failure_count
             if count != self._rendered_for:
                 self._content = self.render().encode()
                 self._rendered_for = count

@@ -11,7 +11,7 @@ import snappy
 from memfs.containers import snappy_stream
 from memfs.exceptions import CorruptionError, DecompressionError, FormatError
 from scripts import make_container_fixtures as make
-from tests.containers.file_source import FileSource
+from tests.containers.file_source import FileSource, probe_input
 
 FRAMED = ["raw.snappy", "raw.s2", "raw-index.s2", "raw-index-64k.s2"]
 
@@ -141,7 +141,7 @@ def test_bad_index_falls_back_to_the_walk(fixtures, tmp_path, raw_image):
 def test_not_a_framed_stream(tmp_path):
     path = tmp_path / "x.bin"
     path.write_bytes(b"\x00" * 100)
-    assert not snappy_stream.probe(path.read_bytes(), None)
+    assert not snappy_stream.probe_snappy(probe_input(path)) and not snappy_stream.probe_s2(probe_input(path))
     with pytest.raises(FormatError, match="offset 0x0: not a Snappy or S2 framed stream"):
         _open(path)
 

@@ -8,6 +8,7 @@ import random
 import pytest
 
 from memfs.containers import archive, avml, ewf, gzip_stream, snappy_stream
+from memfs.detect import recognise
 from memfs.exceptions import MemfsError
 from tests.containers.file_source import FileSource
 
@@ -17,8 +18,8 @@ OPENERS = {
     "raw-index-64k.s2": snappy_stream.open_stream,
     "image.avml": avml.open_stream,
     "crash.dmp.gz": gzip_stream.open_stream,
-    "triage.zip": lambda source: archive.open_member(source, "zip"),
-    "image.tar": lambda source: archive.open_member(source, "tar"),
+    "triage.zip": lambda source: archive.open_member(source, "zip", recognise),
+    "image.tar": lambda source: archive.open_member(source, "tar", recognise),
     "image.E01": lambda source: ewf.open_stream([source]),
 }
 

@@ -158,6 +158,7 @@ def open_source(data: ByteSource, options: OpenOptions | None = None) -> MemoryS
         else:
             spec = detect(probe)
         seen = [probe]  # a stream of the same size and first 64 KiB as an outer one is a loop
+        damaged: list[str] = []  # notes on decoded streams whose first bytes do not all decode
         while spec.kind == CONTAINER:
             if len(containers) == MAX_CONTAINERS:
                 chain = " -> ".join(layer.format for layer in containers)
@@ -192,6 +193,11 @@ def open_source(data: ByteSource, options: OpenOptions | None = None) -> MemoryS
                 )
             seen.append(probe)
             spec = detect(probe)
+            if probe.damage:
+                damaged.append(
+                    f"{probe.name}: format detected as {spec.name} from its first {len(probe.head):#x} "
+                    f"bytes, the ones before a unit that does not decode ({probe.damage})"
+                )
         if member is not None:
             chain = " -> ".join([layer.format for layer in containers] + [spec.name])
             raise MemfsError(at(data.name, 0, f"--member {member} names an archive member, but the stack "
@@ -202,6 +208,7 @@ def open_source(data: ByteSource, options: OpenOptions | None = None) -> MemoryS
         raise
     assert isinstance(source, MemorySource), f"format {spec.name} must open into a MemorySource"
     source.containers = containers
+    source.metadata.notes += damaged
     budget.add(source.cache)
     budget.settle()
     return source

@@ -387,7 +387,8 @@ def build_all(out_dir: str | os.PathLike) -> dict[str, Built]:
         raw,
         "mem/PhysicalMemory.raw",
     )
-    put("image.tar.gz", gzip.compress(_tar({"memory.dmp": dump}), mtime=0), _tar({"memory.dmp": dump}), None, dump)
+    tarred = _tar({"memory.dmp": dump})
+    put("image.tar.gz", gzip.compress(tarred, mtime=0), tarred, None, dump)
     e01 = ewf_image(out, "image", raw + random.Random(17).randbytes(1 << 20), segment_bytes=1 << 20)
     if e01 is not None:
         built["image.E01"] = Built(e01, raw + random.Random(17).randbytes(1 << 20))

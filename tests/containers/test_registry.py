@@ -4,9 +4,12 @@ memory image they hold, shown layer by layer, sharing the cache budget; bad stac
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import struct
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -222,3 +225,37 @@ def test_damaged_containers_are_one_line(fixtures, tmp_path, name, mutate, messa
         open_image(str(path))
     text = str(info.value)
     assert "\n" not in text and re.search(message, text), text
+
+
+# -- the command line -------------------------------------------------------------------------------------
+
+
+def _memfs(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "memfs", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_member_and_one_line_errors(fixtures, tmp_path):
+    two = str(fixtures["two.zip"].path)
+    result = _memfs("info", two)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"memfs: error: {two}: offset 0x0: zip archive holds 2 candidate images")
+    assert result.stderr.count("\n") == 1
+    result = _memfs("info", "--json", "--member", "b/crash.dmp", two)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert [layer["format"] for layer in info["layers"]] == ["zip", "crashdump"]
+    assert info["layers"][0]["facts"]["Member"] == "b/crash.dmp: chosen with --member"
+    out = tmp_path / "dump.raw"
+    result = _memfs("convert", "--member", "b/crash.dmp", two, str(out), "--to", "raw", "-q")
+    assert result.returncode == 0, result.stderr
+    bare = tmp_path / "crash.dmp"
+    bare.write_bytes(fixtures["two.zip"].expected)
+    with open_image(str(bare)) as direct:
+        assert out.read_bytes() == direct.read(0, direct.size)
+    empty = str(fixtures["empty.zip"].path)
+    result = _memfs("info", empty)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"memfs: error: {empty}: offset 0x0: zip archive holds no memory image memfs recognises; members: "
+        "readme.txt (choose one with --member PATH to read it as it is)\n"
+    )

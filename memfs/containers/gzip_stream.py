@@ -12,6 +12,11 @@ what a mount sees; it is optional (MissingDependencyError names it).
 The decoded stream is cut into 1 MiB units read through the cache; one lock serialises the library
 handle (it is not safe for concurrent seeks).  A stream that does not inflate to the end (cut short,
 corrupt, CRC mismatch) is refused at open with one line: gzip cannot resume after damage.
+
+rapidgzip decodes on threads of its own, and threads do not survive ``fork``: a forked child (the mount
+daemon, forked once the image is open) waited forever on the first read that needed them (measured: an
+8 MiB image hangs).  Every open stream therefore stops its threads before any fork
+(``os.register_at_fork``); the next read, in parent or child, starts them again.
 """
 
 from __future__ import annotations
@@ -34,6 +39,16 @@ from memfs.formats.base import CONTAINER, FormatSpec, ProbeInput
 FORMAT_NAME = "gzip"
 UNIT = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b\x08"
+_OPEN_STREAMS: weakref.WeakSet[GzipStream] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    """Stop the decoding threads of every open stream (see the module docstring)."""
+    for stream in list(_OPEN_STREAMS):
+        stream.join_threads()
+
+
+os.register_at_fork(before=_before_fork)
 
 
 def probe(p: ProbeInput) -> bool:
@@ -72,6 +87,14 @@ class GzipStream(UnitStream):
                 )
             ) from None
         self._set_units(array("Q", range(0, size, UNIT)), size)
+        self._closed = False
+        _OPEN_STREAMS.add(self)
+
+    def join_threads(self) -> None:
+        """Stop rapidgzip's decoding threads (it starts them again when it needs them)."""
+        with self._lock:
+            if not self._closed:
+                self._gz.join_threads()
 
     def _decode_unit(self, i: int, out: memoryview | None = None) -> bytes:
         start, length = self.unit_span(i)
@@ -100,7 +123,9 @@ class GzipStream(UnitStream):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._finalizer()
+        _OPEN_STREAMS.discard(self)
         super().close()
 
 

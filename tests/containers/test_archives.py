@@ -226,3 +226,35 @@ def test_s2_image_inside_a_collection_zip_stacks(fixtures, raw_image):
     with open_image(str(fixtures["collection.zip"].path), OpenOptions(cache_size=1 << 20)) as source:
         assert [layer.format for layer in source.layers] == ["zip", "s2", "raw"]
         assert source.read(0, source.size) == raw_image
+
+
+def test_gzip_stream_reads_in_a_forked_child(tmp_path):
+    """rapidgzip's threads do not survive fork; the mount daemon is a forked child of the process that
+    opened the image.  Without the stream stopping them before the fork, this child waited forever."""
+    import os
+    import time
+
+    data = make.memory_like(2048, seed=21)  # 8 MiB: more than one rapidgzip chunk
+    path = tmp_path / "image.gz"
+    path.write_bytes(gzip.compress(data, compresslevel=1, mtime=0))
+    stream = gzip_stream.open_stream(FileSource(path), cache_size=1 << 20)
+    try:
+        stream.pread(1000, 10)
+        pid = os.fork()
+        if pid == 0:  # the child: exit status 0 only when every byte reads back
+            ok = (
+                stream.pread(0, stream.size) == data
+                and stream.pread(len(data) // 3, 4096) == data[len(data) // 3 : len(data) // 3 + 4096]
+            )
+            os._exit(0 if ok else 1)
+        deadline = time.monotonic() + 60
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if done[0] == 0:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child did not finish reading within 60 s")
+        assert os.waitstatus_to_exitcode(done[1]) == 0
+        assert stream.pread(0, stream.size) == data  # and the parent still reads
+    finally:
+        stream.close()

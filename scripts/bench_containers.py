@@ -160,15 +160,20 @@ def alone_avml(path: Path) -> float:
     return _timed_rate(decode)
 
 
+def _drain(handle) -> int:
+    """Read a file object to its end in 1 MiB pieces; the bytes read."""
+    total = 0
+    while chunk := handle.read(MIB):
+        total += len(chunk)
+    return total
+
+
 def alone_rapidgzip(path: Path) -> float:
     import rapidgzip
 
     def decode() -> int:
         with rapidgzip.open(str(path), parallelization=os.cpu_count() or 1) as handle:
-            total = 0
-            while chunk := handle.read(MIB):
-                total += len(chunk)
-            return total
+            return _drain(handle)
 
     return _timed_rate(decode)
 
@@ -176,10 +181,7 @@ def alone_rapidgzip(path: Path) -> float:
 def alone_zipfile(path: Path) -> float:
     def decode() -> int:
         with zipfile.ZipFile(path) as archive, archive.open(archive.infolist()[0]) as member:
-            total = 0
-            while chunk := member.read(MIB):
-                total += len(chunk)
-            return total
+            return _drain(member)
 
     return _timed_rate(decode)
 
@@ -187,11 +189,7 @@ def alone_zipfile(path: Path) -> float:
 def alone_tarfile(path: Path) -> float:
     def decode() -> int:
         with tarfile.open(path) as archive:
-            member = archive.extractfile(archive.getmembers()[0])
-            total = 0
-            while chunk := member.read(MIB):
-                total += len(chunk)
-            return total
+            return _drain(archive.extractfile(archive.getmembers()[0]))
 
     return _timed_rate(decode)
 
@@ -202,11 +200,7 @@ def alone_dissect(segments: list[str]) -> float:
     def decode() -> int:
         handles = [open(p, "rb") for p in segments]  # noqa: SIM115 - closed below
         try:
-            stream = EWF(handles).open()
-            total = 0
-            while chunk := stream.read(MIB):
-                total += len(chunk)
-            return total
+            return _drain(EWF(handles).open())
         finally:
             for handle in handles:
                 handle.close()

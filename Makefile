@@ -42,12 +42,21 @@ system-packages:
 	$(call apt_install,$$missing)
 
 # Only for the tests: smbd and smbclient for the WinDbg-over-Samba test; libusb-1.0, which the
-# independent hiberfil reader LeechCore (leechcorepyc) loads at import.
+# independent hiberfil reader LeechCore (leechcorepyc) loads at import; for the container tests, ewf-tools
+# (ewfacquire makes the E01 fixtures, ewfverify/ewfexport check them; on Debian 12 it depends on
+# libfuse2, which memfs does not pick while libfuse 3 is there), libsnappy1v5 (Volatility 3's AVML layer
+# loads it), golang-go and golang-github-klauspost-compress-dev (klauspost's own Snappy/S2 writer and
+# reader, the library go-winpmem and Velociraptor use: 112 MB to download, 10 s to unpack, measured).
 test-system-packages:
 	@set -e; missing=""; \
 	ldconfig -p | grep -q 'libusb-1.0.so.0 ' || missing="$$missing libusb-1.0-0"; \
 	{ command -v smbd >/dev/null || [ -x /usr/sbin/smbd ]; } || missing="$$missing samba"; \
 	command -v smbclient >/dev/null || missing="$$missing smbclient"; \
+	command -v ewfacquire >/dev/null || missing="$$missing ewf-tools"; \
+	ldconfig -p | grep -q 'libsnappy.so.1 ' || missing="$$missing libsnappy1v5"; \
+	command -v go >/dev/null || missing="$$missing golang-go"; \
+	[ -d /usr/share/gocode/src/github.com/klauspost/compress/s2 ] \
+	  || missing="$$missing golang-github-klauspost-compress-dev"; \
 	$(call apt_install,$$missing)
 
 # Only for the platform matrix: Debian's tools it takes libfuse builds and a stock system with.

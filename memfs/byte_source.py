@@ -21,9 +21,10 @@ The protocol every byte source keeps:
   docs/architecture.md, "Evidence that changes under a mount").  It costs a ``stat`` or two, so
   callers ask at a cadence, not per read.
 
-A container's decoded stream may also keep a ``failures`` log (:class:`~memfs.memory.FailureLog`:
-units that did not decode, shown per layer in ``header.txt``) and offer :meth:`~ByteSource.verify`
-(``memfs info --verify``).
+A container's decoded stream that decodes units keeps its decode cache in ``cache`` (a
+:class:`~memfs.cache.UnitCache`, whose budget the layers of a stack share) and records the units that
+fail to decode in ``failures`` (a :class:`~memfs.memory.FailureLog`, listed per layer in ``header.txt``);
+both are None otherwise.  It may offer :meth:`~ByteSource.verify` (``memfs info --verify``).
 
 Nothing here ever writes: files are opened ``O_RDONLY``.
 """
@@ -32,10 +33,16 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from memfs.exceptions import MemfsError
+
+if TYPE_CHECKING:
+    from memfs.cache import UnitCache
+    from memfs.memory import FailureLog
 
 Rows = list[tuple[str, str]]
 """``(label, value)`` rows, as ``header.txt`` shows them."""
@@ -89,6 +96,10 @@ class ByteSource:
 
     Readers on a hot path call ``os.pread(fd, ...)`` on it directly: no Python frame per read.
     """
+    cache: UnitCache | None = None
+    """The decode cache of a stream that keeps one (see the module docstring)."""
+    failures: FailureLog | None = None
+    """The units of a decoded stream that failed to decode, each logged once (see the module docstring)."""
 
     def pread(self, offset: int, n: int) -> bytes:
         """Up to ``n`` bytes at ``offset``: all of them unless the source ends first."""
@@ -139,6 +150,17 @@ class ByteSource:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}, {self.size} bytes>"
+
+
+def content_check_of(source: object) -> Callable[[], bool] | None:
+    """The cheap "may the bytes have changed?" check of the file at the bottom of ``source``'s stack
+    (:meth:`FileByteSource.content_changed`), or None when the bytes are not a file (held in memory)."""
+    while source is not None:
+        check = getattr(source, "content_changed", None)
+        if check is not None:
+            return check
+        source = getattr(source, "base", None)
+    return None
 
 
 def changes_of(source: object) -> SourceChange | None:
@@ -198,6 +220,22 @@ class FileByteSource(ByteSource):
             if what is not None:
                 self._change = SourceChange(self.name, what, datetime.now().astimezone())
         return self._change
+
+    def content_changed(self) -> bool:
+        """Whether the bytes behind the descriptor may differ from the file as opened: one ``fstat``
+        (size, modification and status-change times), cheap enough to ask after every read that reached
+        the file.  A replaced or deleted path leaves these bytes as they were, so :meth:`changes`, which
+        also looks at the path, is asked at a slower cadence."""
+        try:
+            now = os.fstat(self.fd)
+        except OSError:
+            return True
+        was = self.opened
+        return (now.st_size, now.st_mtime_ns, now.st_ctime_ns) != (
+            was.st_size,
+            was.st_mtime_ns,
+            was.st_ctime_ns,
+        )
 
     def _differs(self) -> str | None:
         """What differs now from the file as opened, or None.  The path is looked at first: deleting or

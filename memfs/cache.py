@@ -87,6 +87,15 @@ class UnitCache:
             pending.done.set()
         return value
 
+    def resize(self, max_bytes: int) -> None:
+        """Change the budget; when it shrinks, the units cached last are the ones kept."""
+        with self._lock:
+            old, self.max_bytes = self._lru, max_bytes
+            self._lru = LRUCache(maxsize=max(max_bytes, 1), getsizeof=len)
+            for key, value in old.items():  # oldest first: LRUCache evicts the earliest when full
+                if len(value) <= max_bytes:
+                    self._lru[key] = value
+
     def clear(self) -> None:
         """Drop every cached unit (the hit/miss counters stay)."""
         with self._lock:

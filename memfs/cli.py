@@ -82,6 +82,11 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
         "at once, and memory.dmp then holds only what the image itself states (header.txt says what "
         "it lacks); physmem.bin is the same either way",
     )
+    parser.add_argument(
+        "--member",
+        metavar="PATH",
+        help="in a ZIP or tar archive, the member to open (default: the one memory image found by content)",
+    )
 
 
 class _VersionAction(argparse.Action):
@@ -200,6 +205,7 @@ def _open(args: argparse.Namespace) -> MemorySource:
         format=args.format,
         vmware_meta=args.vmware_meta,
         hiber_layout=args.hiber_layout,
+        member=args.member,
     )
     return open_image(args.image, options)
 
@@ -393,7 +399,11 @@ def cmd_mount(args: argparse.Namespace) -> int:
     # would stay resident for the life of the mount (+30 MiB at --cache-size 512M).  Start empty.
     source.drop_cache()
     release_free_memory()
-    logging.getLogger(FAILURES_LOGGER).setLevel(logging.NOTSET)  # from now on the daemon logs each one
+    failures_log = logging.getLogger(FAILURES_LOGGER)
+    failures_log.setLevel(logging.NOTSET)  # from now on the daemon logs each one
+    for layer in source.layers:  # and the ones discovery already met (recorded while it was quiet)
+        for _, message in layer.failures.items() if layer.failures is not None else ():
+            failures_log.error("%s", message)
     options = MountOptions(
         foreground=args.foreground,
         allow_other=args.allow_other,

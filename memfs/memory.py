@@ -33,7 +33,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from memfs.byte_source import BufferByteSource, ByteSource, SourceChange, changes_of
+from memfs.byte_source import BufferByteSource, ByteSource, SourceChange, changes_of, content_check_of
+from memfs.cache import UnitCache
 from memfs.exceptions import CorruptionError, MemfsError, SourceChangedError
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,8 @@ class Layer:
     ``format`` read the byte source called ``name`` (``size`` bytes; ``path`` when it is a plain file)
     as a ``kind`` layer; ``rows`` are the facts the layer contributes to ``header.txt``.  ``opened`` is
     what the layer made of its input — a container's decoded :class:`~memfs.byte_source.ByteSource`,
-    or the :class:`MemorySource` — for its live state: :attr:`failures`, and ``verify()``.
+    or the :class:`MemorySource` — for its live state: :attr:`failures`, :attr:`cache` (the layers of a
+    stack share the user's cache budget) and ``verify()``.
     """
 
     kind: str
@@ -93,6 +95,12 @@ class Layer:
         """The layer's log of units that failed to decode, if it keeps one."""
         log = getattr(self.opened, "failures", None)
         return log if isinstance(log, FailureLog) else None
+
+    @property
+    def cache(self) -> UnitCache | None:
+        """The layer's decode cache, if it keeps one."""
+        cache = getattr(self.opened, "cache", None)
+        return cache if isinstance(cache, UnitCache) else None
 
 
 @dataclass
@@ -175,6 +183,9 @@ class MemorySource:
     """
 
     format_name = "unknown"
+    cache: UnitCache | None = None
+    """The format's decode cache, for a format that keeps one (it shares the user's budget with the
+    containers below it: :func:`memfs.detect.open_source`)."""
 
     def __init__(self, data: ByteSource) -> None:
         self.byte_source = data
@@ -191,6 +202,9 @@ class MemorySource:
         """How the image file changed after it was opened (None while it has not): reads then fail."""
         self._next_look = _monotonic() + CHANGE_CHECK_SECONDS
         self._look_lock = threading.Lock()
+        self._content_changed = content_check_of(data)
+        """Asked after every read: a file rewritten in place must not pass its new bytes off as the image
+        between two looks (docs/architecture.md, "Evidence that changes under a mount")."""
 
     # -- set-up helpers for subclasses -------------------------------------------------------
 
@@ -254,6 +268,11 @@ class MemorySource:
         ]
         return [*containers, own]
 
+    @property
+    def failure_count(self) -> int:
+        """Units that failed to decode so far, in every layer (this format's and its containers')."""
+        return sum(layer.failures.count for layer in self.layers if layer.failures is not None)
+
     def read(self, pa: int, n: int) -> bytes:
         """Read ``n`` bytes of physical memory at ``pa``; holes read as zeros, clamped at ``size``.
 
@@ -262,10 +281,13 @@ class MemorySource:
         if self.change is not None or _monotonic() >= self._next_look:
             self._refuse_if_changed()
         try:
-            return self._read(pa, n)
+            result = self._read(pa, n)
         except MemfsError:
             self._refuse_if_changed(now=True)  # a failing read may be the file changing: say so instead
             raise
+        if self._content_changed is not None and self._content_changed():
+            self._refuse_if_changed(now=True)  # rewritten while (or just before) this read read it
+        return result
 
     def _read(self, pa: int, n: int) -> bytes:
         end = min(pa + n, self.size)
@@ -292,10 +314,13 @@ class MemorySource:
         if self.change is not None or _monotonic() >= self._next_look:
             self._refuse_if_changed()
         try:
-            return self._read_into(pa, buffer)
+            result = self._read_into(pa, buffer)
         except MemfsError:
             self._refuse_if_changed(now=True)
             raise
+        if self._content_changed is not None and self._content_changed():
+            self._refuse_if_changed(now=True)
+        return result
 
     def _read_into(self, pa: int, buffer: memoryview | bytearray) -> int:
         view = memoryview(buffer).cast("B")
@@ -384,12 +409,14 @@ class MemorySource:
         return None
 
     def drop_cache(self) -> None:
-        """Let go of decoded data kept for speed, here and in the containers below; later reads decode
-        it again.  Sources with a cache of their own clear it and call this."""
-        for layer in self.containers:
-            drop = getattr(layer.opened, "drop_cache", None)
+        """Let go of decoded data kept for speed, in this format and in the containers below it; later
+        reads decode it again."""
+        for layer in self.layers:
+            drop = getattr(layer.opened, "drop_cache", None) if layer.opened is not self else None
             if drop is not None:
                 drop()
+            elif layer.cache is not None:
+                layer.cache.clear()
 
     def close(self) -> None:
         """Release the byte source (and every layer below it); closing twice is harmless."""

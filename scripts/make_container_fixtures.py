@@ -317,11 +317,18 @@ def lime_image(ranges: list[tuple[int, bytes]], max_block: int = 16 << 20) -> by
 
 @dataclass
 class Built:
-    """A container on disk and the decoded stream (or archive member) it must yield."""
+    """A container on disk, the decoded stream (or archive member) it must yield, and the memory image at
+    the bottom of its stack (``image``, when that is not ``expected`` itself: a tar inside a gzip)."""
 
     path: Path
     expected: bytes
     member: str | None = None
+    image: bytes | None = None
+
+    @property
+    def bare(self) -> bytes:
+        """The memory image the stack holds, as a file of its own would hold it."""
+        return self.expected if self.image is None else self.image
 
 
 def _crash_dump(out_dir: Path) -> bytes:
@@ -347,10 +354,10 @@ def build_all(out_dir: str | os.PathLike) -> dict[str, Built]:
     out.mkdir(parents=True, exist_ok=True)
     built: dict[str, Built] = {}
 
-    def put(name: str, payload: bytes, expected: bytes, member: str | None = None) -> None:
+    def put(name: str, payload: bytes, expected: bytes, member: str | None = None, image=None) -> None:
         path = out / name
         path.write_bytes(payload)
-        built[name] = Built(path, expected, member)
+        built[name] = Built(path, expected, member, image)
 
     raw = raw_image()
     put("raw.snappy", snappy_stream(raw), raw)
@@ -372,7 +379,7 @@ def build_all(out_dir: str | os.PathLike) -> dict[str, Built]:
     put("two.zip", _zip({"a/PhysicalMemory.dd": raw, "b/crash.dmp": dump}), dump, "b/crash.dmp")
     # A Velociraptor offline collection: the S2-compressed acquisition uploaded as PhysicalMemory.dd.
     put("collection.zip", _zip({"uploads/auto/PhysicalMemory.dd": s2_stream(raw), "log.json": b"{}\n" * 40}),
-        s2_stream(raw), "uploads/auto/PhysicalMemory.dd")  # fmt: skip
+        s2_stream(raw), "uploads/auto/PhysicalMemory.dd", raw)  # fmt: skip
     put("empty.zip", _zip({"readme.txt": b"nothing here\n" * 20}), b"")
     put(
         "image.tar",
@@ -380,7 +387,8 @@ def build_all(out_dir: str | os.PathLike) -> dict[str, Built]:
         raw,
         "mem/PhysicalMemory.raw",
     )
-    put("image.tar.gz", gzip.compress(_tar({"memory.dmp": dump}), mtime=0), _tar({"memory.dmp": dump}))
+    tarred = _tar({"memory.dmp": dump})
+    put("image.tar.gz", gzip.compress(tarred, mtime=0), tarred, None, dump)
     e01 = ewf_image(out, "image", raw + random.Random(17).randbytes(1 << 20), segment_bytes=1 << 20)
     if e01 is not None:
         built["image.E01"] = Built(e01, raw + random.Random(17).randbytes(1 << 20))

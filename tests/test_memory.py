@@ -101,4 +101,4 @@ def test_directory_and_missing_file(tmp_path) -> None:
     with pytest.raises(MemfsError, match="no such file"):
         open_image(str(tmp_path / "nope"))
     with pytest.raises(MemfsError, match="unknown format"):
-        open_image(str(tmp_path / "nope"), OpenOptions(format="zip"))
+        open_image(str(tmp_path / "nope"), OpenOptions(format="rar"))

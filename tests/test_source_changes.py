@@ -126,14 +126,28 @@ def test_reads_fail_once_the_file_changed(image, look_every_read, how) -> None:
         assert source.change is not None and source.source_change() is source.change
 
 
-def test_the_look_is_periodic_but_a_short_read_looks_at_once(image) -> None:
+def test_every_read_checks_the_bytes_it_read(image) -> None:
+    """A look at the path is due once per CHANGE_CHECK_SECONDS, but every read ends with an ``fstat`` of
+    the file it read: a rewrite in place (or a replace or delete, which changes the status-change time of
+    the file memfs holds) is refused by the very next read, never served as the image."""
     path, data = image
+    for change, words in ((_rewrite, "modified in place"), (_replace, "replaced")):
+        path.write_bytes(data)
+        with RawSource(FileByteSource(str(path))) as source:
+            source._next_look = time.monotonic() + 60
+            assert source.read(0, 4096) == data[:4096]
+            change(path)
+            with pytest.raises(SourceChangedError, match=words):
+                source.read(0, 4096)
+            with pytest.raises(SourceChangedError, match=words):
+                source.read_into(0, bytearray(4096))
+
+
+def test_a_short_read_looks_at_once(image) -> None:
+    path, _ = image
     with RawSource(FileByteSource(str(path))) as source:
         source._next_look = time.monotonic() + 60
-        _rewrite(path)
-        # Not yet due (one look per CHANGE_CHECK_SECONDS): a read the file still backs is served.
-        assert source.read(0, 4096) == data[:4096]
-        _shrink(path)
+        os.truncate(path, MIB)
         with pytest.raises(SourceChangedError, match="shrank"):  # cut short: looked at once
             source.read(3 * MIB, 4096)
 

@@ -46,25 +46,26 @@ static inline uint32_t load_le(const uint8_t *p, int n)
     return v;
 }
 
-/* Copies `length` bytes from `offset` back; byte by byte when source and destination overlap. */
+/* Copies `length` bytes from `offset` back.  When source and destination overlap (offset < length) the
+ * bytes repeat with period `offset`: after the first `offset` bytes the written run is itself a longer
+ * copy of that period, so each memcpy can take twice as much as the one before (a run of zeros, offset 1,
+ * is 12 memcpys per 4 KiB instead of 4096 byte moves). */
 static inline void copy_back(uint8_t *out, size_t d, size_t offset, size_t length)
 {
     uint8_t *dst = out + d;
-    const uint8_t *src = dst - offset;
+    const uint8_t *pattern = dst - offset;
+    size_t avail = offset; /* bytes of whole periods between pattern and dst */
     if (offset >= length) {
-        memcpy(dst, src, length);
+        memcpy(dst, pattern, length);
         return;
     }
-    if (offset >= 8) {
-        while (length >= 8) {
-            memcpy(dst, src, 8);
-            dst += 8;
-            src += 8;
-            length -= 8;
-        }
+    while (length > 0) {
+        size_t n = avail < length ? avail : length;
+        memcpy(dst, pattern, n); /* never overlaps: dst - pattern == avail >= n */
+        dst += n;
+        length -= n;
+        avail += n;
     }
-    while (length--)
-        *dst++ = *src++;
 }
 
 /* Decodes the element stream after the length prefix.  Returns the output bytes produced. */

@@ -10,11 +10,19 @@ source; nothing is extracted (docs/formats/archives.md):
   :mod:`memfs.containers.gzip_stream`.  The standard library's own member reader would inflate from the
   start on every backward seek (docs/formats/archives.md §4), and ratarmountcore does the same for ZIP
   members (it uses zipfile underneath).
-* Other ZIP methods (bzip2, LZMA, deflate64) and encrypted members are refused with one line.
+* Other ZIP methods (bzip2, LZMA, deflate64), encrypted members and GNU sparse tar members are refused
+  with one line.
 
-Which member: ``member`` (``--member PATH``) names it; otherwise the one member whose first bytes carry
-a memory-image or container signature, or whose name says raw image (``.raw``, ``.dd``, ``.mem``, …).
-None or several is an error that lists the members or candidates.
+Which member (docs/formats/archives.md §3): ``OpenOptions.member`` (``--member PATH``) names it;
+otherwise members are recognised by content with the format registry's own probes, which
+:mod:`memfs.detect` hands to :func:`format_spec` as ``recognise`` (this module keeps no list of
+signatures).  The first of these groups that is not empty decides — one member is opened, several
+are an error listing them:
+
+1. memory images: members whose content a memory format recognises (a crash dump, a hibernation
+   file, ...), and members that no probe recognises whose name says raw image (``.raw``, ``.dd``,
+   ``.mem``, ...: raw memory has no signature);
+2. members whose content a container recognises (a compressed image, EWF, another archive).
 """
 
 from __future__ import annotations
@@ -23,13 +31,16 @@ import struct
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from memfs.byte_source import ByteSource
 from memfs.cache import DEFAULT_CACHE_SIZE
 from memfs.containers import gzip_stream
 from memfs.containers.slices import ConcatSource, SliceSource, SourceFile
 from memfs.exceptions import FormatError, MemfsError, at
+from memfs.formats.base import CONTAINER, HEAD_SIZE, MEMORY, FormatSpec, OpenOptions, ProbeInput
 
 FORMAT_ZIP = "zip"
 FORMAT_TAR = "tar"
@@ -37,27 +48,27 @@ ZIP_LOCAL = b"PK\x03\x04"
 ZIP_EMPTY = b"PK\x05\x06"
 STORED, DEFLATED = 0, 8
 ZIP_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
-SNIFF = 64
+METHOD_NAMES = {STORED: "stored", DEFLATED: "deflate"}
 MAX_LISTED = 20
-IMAGE_SIGNATURES = (
-    b"PAGEDU64", b"PAGEDUMP",  # crash dumps
-    b"hibr", b"HIBR", b"wake", b"WAKE", b"RSTR",  # hibernation files
-    b"EMiL", b"AVML", b"\x7fELF",  # LiME, AVML, ELF core
-    b"\xff\x06\x00\x00sNaPpY", b"\xff\x06\x00\x00S2sTwO", b"\x1f\x8b\x08",  # compressed images
-    b"EVF\x09\x0d\x0a\xff\x00", b"PMDM", b"KDMV",  # EWF, VMware .vmss/.vmsn
-)  # fmt: skip
-RAW_SUFFIXES = {".raw", ".dd", ".mem", ".vmem", ".img", ".bin", ".lime", ".dmp", ".e01", ".aff4", ".zdmp"}
-RAW_NAMES = {"hiberfil.sys"}
+RAW_SUFFIXES = {".raw", ".dd", ".mem", ".vmem", ".img", ".bin"}
+"""Names that say raw memory image: the third way to find a member (raw memory has no signature)."""
+PROBE_LIMIT = 1 << 20
+"""Decoded bytes of a deflated member a probe may read (a probe looks at the first 64 KiB, sparingly more)."""
+
+Recognise = Callable[[ProbeInput], "FormatSpec | None"]
+"""The registry's detection without the raw fallback: the format whose probe accepts the input, or None."""
 
 
-def probe_zip(head: bytes, source) -> bool:
-    """A ZIP archive starts with a local file header (or is an empty archive)."""
-    return head.startswith((ZIP_LOCAL, ZIP_EMPTY))
+def probe_zip(p: ProbeInput) -> bool:
+    """A ZIP archive starts with a local file header, or is an empty archive (docs/formats/archives.md
+    §1.1)."""
+    return p.head.startswith((ZIP_LOCAL, ZIP_EMPTY))
 
 
-def probe_tar(head: bytes, source) -> bool:
-    """A POSIX/GNU tar archive has ``ustar`` at offset 257 of its first header block."""
-    return len(head) >= 263 and head[257:262] == b"ustar"
+def probe_tar(p: ProbeInput) -> bool:
+    """A POSIX/GNU tar archive has ``ustar`` at offset 257 of its first header block (docs/formats/archives.md
+    §2)."""
+    return len(p.head) >= 263 and p.head[257:262] == b"ustar"
 
 
 @dataclass
@@ -70,10 +81,11 @@ class Member:
     data_offset: int  # where its (compressed) bytes start in the archive
     data_size: int
     crc: int = 0
-    encrypted: bool = False
+    unreadable: str | None = None
+    """Why memfs cannot read it in place (encrypted, another ZIP method, a sparse tar member), or None."""
 
 
-def list_members(source, kind: str) -> list[Member]:
+def list_members(source: ByteSource, kind: str) -> list[Member]:
     """Every regular-file member of a ``zip`` or ``tar`` archive, in archive order."""
     file = SourceFile(source)
     try:
@@ -81,16 +93,17 @@ def list_members(source, kind: str) -> list[Member]:
             with zipfile.ZipFile(file) as archive:
                 return [_zip_member(source, info) for info in archive.infolist() if not info.is_dir()]
         with tarfile.open(fileobj=file, mode="r:") as archive:
-            return [
-                Member(info.name, info.size, STORED, info.offset_data, info.size)
-                for info in archive.getmembers()
-                if info.isreg() and not info.issparse()
-            ]
+            return [_tar_member(info) for info in archive.getmembers() if info.isreg()]
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError) as exc:
         raise FormatError(at(source.name, 0, f"{kind} archive does not list its members: {exc}")) from None
 
 
-def _zip_member(source, info: zipfile.ZipInfo) -> Member:
+def _tar_member(info: tarfile.TarInfo) -> Member:
+    sparse = "a GNU sparse member" if info.issparse() else None
+    return Member(info.name, info.size, STORED, info.offset_data, info.size, unreadable=sparse)
+
+
+def _zip_member(source: ByteSource, info: zipfile.ZipInfo) -> Member:
     """The data offset comes from the *local* header: its extra field may differ from the central one."""
     local = source.pread(info.header_offset, ZIP_LOCAL_HEADER.size) if info.header_offset >= 0 else b""
     if len(local) < ZIP_LOCAL_HEADER.size or not local.startswith(ZIP_LOCAL):
@@ -99,43 +112,136 @@ def _zip_member(source, info: zipfile.ZipInfo) -> Member:
         )
     name_len, extra_len = ZIP_LOCAL_HEADER.unpack(local)[-2:]
     data_offset = info.header_offset + ZIP_LOCAL_HEADER.size + name_len + extra_len
+    unreadable = None
+    if info.flag_bits & 1:
+        unreadable = "encrypted"
+    elif info.compress_type not in METHOD_NAMES:
+        unreadable = (
+            f"compressed with ZIP method {info.compress_type}; only stored (0) and deflate (8) members "
+            "can be read in place"
+        )
     return Member(
         info.filename, info.file_size, info.compress_type, data_offset, info.compress_size, info.CRC,
-        bool(info.flag_bits & 1),
+        unreadable,
     )  # fmt: skip
 
 
-def candidates(source, kind: str, members: list[Member] | None = None) -> list[Member]:
-    """Members that look like a memory image: a known signature in their first bytes, or a raw-image name."""
-    found = []
-    for member in members if members is not None else list_members(source, kind):
-        name = PurePosixPath(member.path.lower())
-        if name.name in RAW_NAMES or name.suffix in RAW_SUFFIXES:
-            found.append(member)
-            continue
-        if member.encrypted or member.method not in (STORED, DEFLATED) or member.size < SNIFF:
-            continue
-        if _head(source, member).startswith(IMAGE_SIGNATURES):
-            found.append(member)
-    return found
+# -- finding the image among the members ---------------------------------------------------------------
 
 
-def _head(source, member: Member) -> bytes:
-    """The first SNIFF decoded bytes of a stored or deflated member (inflating a few KiB at most)."""
-    raw = source.pread(member.data_offset, min(member.data_size, 1 << 16 if member.method else SNIFF))
+class _InflatedHead(ByteSource):
+    """The first :data:`PROBE_LIMIT` decoded bytes of a deflated member, inflated as far as a probe reads."""
+
+    def __init__(self, archive: ByteSource, member: Member) -> None:
+        self.name = f"{archive.name}[{member.path}]"
+        self.size = min(member.size, PROBE_LIMIT)
+        self._archive, self._member = archive, member
+        self._inflater = zlib.decompressobj(-15)
+        self._taken = 0  # compressed bytes fed to the inflater
+        self._data = bytearray()
+
+    def pread(self, offset: int, n: int) -> bytes:
+        end = min(offset + n, self.size)
+        while len(self._data) < end and not self._inflater.eof:
+            piece = self._inflater.unconsumed_tail
+            if not piece:
+                take = min(HEAD_SIZE, self._member.data_size - self._taken)
+                piece = self._archive.pread(self._member.data_offset + self._taken, take) if take > 0 else b""
+                if not piece:
+                    break
+                self._taken += len(piece)
+            try:
+                self._data += self._inflater.decompress(piece, self.size - len(self._data))
+            except zlib.error:
+                break  # damage shows when the member is opened; to a probe the member just ends here
+        return bytes(self._data[offset:end])
+
+
+def _probe_input(archive: ByteSource, member: Member) -> ProbeInput:
+    """What the registry's probes see of ``member``: its first 64 KiB (and more on request) and its size."""
     if member.method == STORED:
-        return raw
-    try:
-        return zlib.decompressobj(-15).decompress(raw, SNIFF)
-    except zlib.error:
-        return b""
+        head_source: ByteSource = SliceSource(archive, member.data_offset, member.data_size, member.path)
+    else:
+        head_source = _InflatedHead(archive, member)
+    name = f"{archive.name}[{member.path}]"
+    return ProbeInput(name, member.size, head_source.pread(0, HEAD_SIZE), head_source)
 
 
-def open_member_source(source, member: Member, cache_size: int = DEFAULT_CACHE_SIZE):
+@dataclass
+class Candidate:
+    """A member that may be the image: the format that recognised it (None: its name says raw image)."""
+
+    member: Member
+    format: FormatSpec | None
+
+    def __str__(self) -> str:
+        return f"{self.member.path} ({self.format.name if self.format else 'raw image by its name'})"
+
+
+def candidates(source: ByteSource, members: list[Member], recognise: Recognise) -> list[list[Candidate]]:
+    """The members that may be the image, in the two groups of the module docstring (each may be empty)."""
+    images: list[Candidate] = []
+    containers: list[Candidate] = []
+    for member in members:
+        if member.unreadable or member.size == 0:
+            continue
+        spec = recognise(_probe_input(source, member))
+        if spec is not None:
+            (images if spec.kind == MEMORY else containers).append(Candidate(member, spec))
+        elif PurePosixPath(member.path.lower()).suffix in RAW_SUFFIXES:
+            images.append(Candidate(member, None))
+    return [images, containers]
+
+
+def pick(
+    source: ByteSource, kind: str, members: list[Member], member: str | None, recognise: Recognise
+) -> tuple[Member, str]:
+    """The member to open and why it was chosen; a one-line error when none or several qualify."""
+    if member is not None:
+        wanted = member.strip("/")
+        for item in members:
+            if item.path.strip("/") == wanted:
+                return item, "chosen with --member"
+        raise MemfsError(at(source.name, 0, f"no member {member!r}; members: {_names(members)}"))
+    groups = candidates(source, members, recognise)
+    found = next((group for group in groups if group), [])
+    if len(found) == 1:
+        passed = [str(c) for group in groups for c in group if c is not found[0]]  # only in later groups
+        chosen = found[0]
+        how = f"recognised by content as {chosen.format.name}" if chosen.format else "named like a raw image"
+        why = f"the one memory image {how}" if found is groups[0] else f"the one container {how}"
+        return found[0].member, why + (f"; passed over: {', '.join(passed)}" if passed else "")
+    if not found:
+        raise MemfsError(
+            at(source.name, 0, f"{kind} archive holds no memory image memfs recognises; members: "
+               f"{_names(members)} (choose one with --member PATH to read it as it is)")
+        )  # fmt: skip
+    listed = ", ".join(str(c) for c in found[:MAX_LISTED])
+    more = f" and {len(found) - MAX_LISTED} more" if len(found) > MAX_LISTED else ""
+    raise MemfsError(
+        at(source.name, 0, f"{kind} archive holds {len(found)} candidate images: {listed}{more}; "
+           "choose one with --member PATH")
+    )  # fmt: skip
+
+
+def _names(members: list[Member]) -> str:
+    names = [m.path + (f" ({m.unreadable.split(';')[0]})" if m.unreadable else "") for m in members]
+    names = names[:MAX_LISTED]
+    more = f" and {len(members) - MAX_LISTED} more" if len(members) > MAX_LISTED else ""
+    return (", ".join(names) or "(none)") + more
+
+
+# -- opening a member -------------------------------------------------------------------------------------
+
+
+def open_member_source(
+    source: ByteSource, member: Member, cache_size: int = DEFAULT_CACHE_SIZE
+) -> ByteSource:
     """The decoded bytes of ``member`` as a byte source (closing it leaves ``source`` open)."""
     name = f"{source.name}[{member.path}]"
-    if member.encrypted:
-        raise FormatError(at(source.name, member.data_offset, f"member {member.path!r} is encrypted"))
+    if member.unreadable:
+        what = f"member {member.path!r} is {member.unreadable}"
+        raise FormatError(at(source.name, member.data_offset, what))
     data = SliceSource(source, member.data_offset, member.data_size, name)
     if data.size < member.data_size:
         raise FormatError(
@@ -144,45 +250,83 @@ def open_member_source(source, member: Member, cache_size: int = DEFAULT_CACHE_S
         )  # fmt: skip
     if member.method == STORED:
         return data
-    if member.method != DEFLATED:
-        raise FormatError(
-            at(source.name, member.data_offset, f"member {member.path!r} uses ZIP compression method "
-               f"{member.method}; only stored (0) and deflate (8) members can be read in place")
-        )  # fmt: skip
     header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # gzip: deflate, no flags, no mtime, OS unknown
     trailer = struct.pack("<II", member.crc, member.size & 0xFFFFFFFF)
     wrapped = ConcatSource([header, data, trailer], name)
     return gzip_stream.open_stream(wrapped, cache_size, name=name)
 
 
-def pick(source, kind: str, member: str | None = None) -> Member:
-    """The member to open: ``member`` when given, else the single image candidate; else a one-line error."""
+class MemberStream(ByteSource):
+    """The chosen member of an archive, as the byte source format detection runs on next.
+
+    It owns the archive's source (closing it closes the archive); reads go to the member's own stream
+    (a range of the archive, or the gzip layer over a deflated member) without a call in between.
+    """
+
+    def __init__(
+        self, archive: ByteSource, kind: str, data: ByteSource, member: Member, members: int, why: str
+    ) -> None:
+        self.archive, self.data, self.member = archive, data, member
+        self.name, self.size = data.name, data.size
+        self.pread = data.pread  # no frame of this class between a reader and the member's bytes
+        self.readinto = data.readinto
+        self.cache, self.failures = data.cache, data.failures
+        self._rows = [
+            ("Archive", f"{kind.upper()}, {members} member{'s' if members != 1 else ''} ({archive.name})"),
+            ("Member", f"{member.path}: {why}"),
+        ]
+        if member.method == STORED:
+            where = f"archive offset {member.data_offset:#x}"
+            self._rows.append(("Stored", f"as is, {member.size:#x} bytes at {where}"))
+        else:
+            self._rows.append(
+                ("Stored", f"deflate, {member.data_size:#x} bytes at archive offset {member.data_offset:#x} "
+                 f"inflating to {member.size:#x}; read at random through a rapidgzip index, CRC-32 checked")
+            )  # fmt: skip
+
+    def facts(self) -> list[tuple[str, str]]:
+        """Rows for header.txt and ``info --json``: the archive, the member and how it is read."""
+        failed = self.failures.count if self.failures is not None else 0
+        return self._rows + ([("Undecodable units", str(failed))] if failed else [])
+
+    def close(self) -> None:
+        self.data.close()
+        self.archive.close()
+
+
+def open_member(
+    source: ByteSource,
+    kind: str,
+    recognise: Recognise,
+    member: str | None = None,
+    cache_size: int = DEFAULT_CACHE_SIZE,
+) -> MemberStream:
+    """Open the chosen member of a ``zip``/``tar`` archive as a byte source (format detection runs on it).
+
+    ``recognise`` is the registry's detection (:func:`memfs.detect.recognise`); ``member`` a path that
+    overrides it.
+    """
     members = list_members(source, kind)
-    if member is not None:
-        wanted = member.strip("/")
-        for item in members:
-            if item.path.strip("/") == wanted:
-                return item
-        raise MemfsError(at(source.name, 0, f"no member {member!r}; members: {_names(members)}"))
-    found = candidates(source, kind, members)
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise MemfsError(
-            at(source.name, 0, f"{kind} archive holds no memory image; members: {_names(members)}")
-        )
-    raise MemfsError(
-        at(source.name, 0, f"{kind} archive holds {len(found)} candidate images: {_names(found)}; "
-           "choose one with --member PATH")
-    )  # fmt: skip
+    chosen, why = pick(source, kind, members, member, recognise)
+    data = open_member_source(source, chosen, cache_size)
+    return MemberStream(source, kind, data, chosen, len(members), why)
 
 
-def _names(members: list[Member]) -> str:
-    names = [m.path for m in members[:MAX_LISTED]]
-    more = f" and {len(members) - MAX_LISTED} more" if len(members) > MAX_LISTED else ""
-    return (", ".join(names) or "(none)") + more
+def format_spec(kind: str, recognise: Recognise) -> FormatSpec:
+    """The registry entry of ``zip`` or ``tar``; ``recognise`` is the registry's detection (see above)."""
 
+    def open_archive(source: ByteSource, options: OpenOptions) -> MemberStream:
+        return open_member(source, kind, recognise, options.member, options.cache_size)
 
-def open_member(source, kind: str, member: str | None = None, cache_size: int = DEFAULT_CACHE_SIZE):
-    """Open the chosen member of a ``zip``/``tar`` archive as a byte source (format detection runs on it)."""
-    return open_member_source(source, pick(source, kind, member), cache_size)
+    description = {
+        FORMAT_ZIP: "ZIP archive (KAPE/Velociraptor collection): the memory image member, read in place",
+        FORMAT_TAR: "tar archive: the memory image member, read in place",
+    }[kind]
+    return FormatSpec(
+        name=kind,
+        description=description,
+        probe=probe_zip if kind == FORMAT_ZIP else probe_tar,
+        open=open_archive,
+        kind=CONTAINER,
+        archive=True,
+    )

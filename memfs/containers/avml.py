@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import struct
 
+from memfs.byte_source import ByteSource
 from memfs.cache import DEFAULT_CACHE_SIZE
 from memfs.containers import framing
 from memfs.exceptions import CorruptionError, FormatError, at
+from memfs.formats.base import CONTAINER, FormatSpec, ProbeInput
 
 FORMAT_NAME = "avml"
 AVML_MAGIC = 0x4C4D5641
@@ -34,9 +36,9 @@ LIME_VERSION = 1
 MAX_BLOCKS = 1 << 22
 
 
-def probe(head: bytes, source) -> bool:
-    """The first block header: magic ``AVML`` and version 2."""
-    return len(head) >= 8 and struct.unpack_from("<II", head) == (AVML_MAGIC, AVML_VERSION)
+def probe(p: ProbeInput) -> bool:
+    """The first block header: magic ``AVML`` and version 2 (docs/formats/avml.md §1)."""
+    return len(p.head) >= 8 and struct.unpack_from("<II", p.head) == (AVML_MAGIC, AVML_VERSION)
 
 
 class AvmlStream(framing.FramedUnitStream):
@@ -140,8 +142,8 @@ class AvmlStream(framing.FramedUnitStream):
             return literal
         return super()._decode_unit(i, out)
 
-    def describe(self) -> list[tuple[str, str]]:
-        """Rows for header.txt."""
+    def facts(self) -> list[tuple[str, str]]:
+        """Rows for header.txt and ``info --json``."""
         rows = [
             (
                 "Container",
@@ -152,6 +154,15 @@ class AvmlStream(framing.FramedUnitStream):
         return rows + self._status_rows("Undecodable chunks")
 
 
-def open_stream(source, cache_size: int = DEFAULT_CACHE_SIZE) -> AvmlStream:
+def open_stream(source: ByteSource, cache_size: int = DEFAULT_CACHE_SIZE) -> AvmlStream:
     """Open an AVML file (a byte source :func:`probe` accepted) as the LiME image it holds."""
     return AvmlStream(source, cache_size)
+
+
+FORMAT = FormatSpec(
+    name=FORMAT_NAME,
+    description="AVML compressed image (avml --compress): LiME ranges in Snappy frames",
+    probe=probe,
+    open=lambda source, options: AvmlStream(source, options.cache_size),
+    kind=CONTAINER,
+)

@@ -23,11 +23,13 @@ import string
 import zlib
 from array import array
 
+from memfs.byte_source import ByteSource, FileByteSource
 from memfs.cache import DEFAULT_CACHE_SIZE
 from memfs.containers.chunked import UnitStream
 from memfs.containers.deps import require
 from memfs.containers.slices import SourceFile
 from memfs.exceptions import DecompressionError, FormatError, at
+from memfs.formats.base import CONTAINER, FormatSpec, OpenOptions, ProbeInput
 
 FORMAT_NAME = "ewf"
 SIGNATURES = (b"EVF\x09\x0d\x0a\xff\x00", b"LVF\x09\x0d\x0a\xff\x00")
@@ -35,9 +37,15 @@ COMPRESSED_BIT = 1 << 31
 MAX_CHUNK = 64 << 20  # ewfacquire offers up to 32,768 sectors per chunk (16 MiB at 512 bytes)
 
 
-def probe(head: bytes, source) -> bool:
-    """The 8-byte EWF (``EVF``) or logical-EWF (``LVF``) signature at offset 0."""
-    return head.startswith(SIGNATURES)
+def probe(p: ProbeInput) -> bool:
+    """The 8-byte EWF (``EVF``) or logical-EWF (``LVF``) signature at offset 0 (docs/formats/ewf.md §1)."""
+    return p.head.startswith(SIGNATURES)
+
+
+def segment_number(head: bytes) -> int | None:
+    """The segment number a segment file states in its header (u16 after the signature and a 0x01 byte,
+    docs/formats/ewf.md §1); None when the header is too short."""
+    return int.from_bytes(head[9:11], "little") if len(head) >= 13 else None
 
 
 def segment_paths(first: str) -> list[str]:
@@ -94,7 +102,7 @@ class EwfStream(UnitStream):
             segment = ewf.segment(number)
             for table in segment.tables:
                 self._add_table(number, source, table)
-        expected = ewf.volume.chunk_count
+        expected = self.chunks_expected = ewf.volume.chunk_count
         if len(self._off) != expected:
             self.notes.append(
                 f"the volume section states {expected} chunks, the tables list {len(self._off)}"
@@ -157,8 +165,8 @@ class EwfStream(UnitStream):
             return b""
         return plain if len(plain) == length else plain[:length]
 
-    def describe(self) -> list[tuple[str, str]]:
-        """Rows for header.txt."""
+    def facts(self) -> list[tuple[str, str]]:
+        """Rows for header.txt and ``info --json``."""
         rows = [
             ("Container", f"EWF ({len(self.segments)} segment files, first {self.base.name})"),
             ("Chunks", f"{len(self._off)} of {self.chunk_size} bytes, {sum(self._packed)} compressed"),
@@ -175,3 +183,39 @@ class EwfStream(UnitStream):
 def open_stream(segments: list, cache_size: int = DEFAULT_CACHE_SIZE) -> EwfStream:
     """Open the media data of an EWF image from its segment sources, in order (see :func:`segment_paths`)."""
     return EwfStream(segments, cache_size)
+
+
+def open_first_segment(first: ByteSource, options: OpenOptions) -> EwfStream:
+    """The registry's opener: ``first`` is the first segment; the others are the files beside it named
+    by :func:`segment_paths`.  A first segment that is not a file (an ``.E01`` inside a ZIP) has no
+    files beside it: it is read alone, and a note says what is missing when its tables do not list
+    every chunk of the volume."""
+    number = segment_number(first.pread(0, 13))
+    if number is not None and number != 1:
+        raise FormatError(
+            at(first.name, 9, f"this is segment {number} of an EWF image: open its first segment (.E01)")
+        )
+    others: list[ByteSource] = []
+    try:
+        for path in segment_paths(first.path)[1:] if first.path else []:
+            others.append(FileByteSource(path))
+        stream = EwfStream([first, *others], options.cache_size)
+    except BaseException:
+        for source in others:  # ``first`` is the caller's to close when opening fails
+            source.close()
+        raise
+    if first.path is None and stream.units < stream.chunks_expected:
+        stream.notes.append(
+            f"{first.name} is inside another container, so its further segment files (.E02, ...) cannot "
+            "be looked for beside it: only the first segment's chunks are readable"
+        )
+    return stream
+
+
+FORMAT = FormatSpec(
+    name=FORMAT_NAME,
+    description="EWF / EnCase image (.E01, segments .E02 ... found beside it), every chunk checked",
+    probe=probe,
+    open=open_first_segment,
+    kind=CONTAINER,
+)

@@ -20,6 +20,7 @@ in
 
 from __future__ import annotations
 
+import functools
 from array import array
 from dataclasses import dataclass
 
@@ -262,10 +263,12 @@ def _decode_block(name: str, offset: int, block, out: memoryview, s2: bool) -> N
         )
 
 
+@functools.cache  # once: every chunk asks (importlib's lookup cost 8% of a Snappy decode)
 def _cramjam():
     return require("cramjam", "cramjam", "decoding Snappy-compressed images")
 
 
+@functools.cache
 def _crc32c():
     return require("crc32c", "crc32c", "checking Snappy/S2 chunk checksums")
 

@@ -12,6 +12,11 @@ what a mount sees; it is optional (MissingDependencyError names it).
 The decoded stream is cut into 1 MiB units read through the cache; one lock serialises the library
 handle (it is not safe for concurrent seeks).  A stream that does not inflate to the end (cut short,
 corrupt, CRC mismatch) is refused at open with one line: gzip cannot resume after damage.
+
+rapidgzip decodes on threads of its own, and threads do not survive ``fork``: a forked child (the mount
+daemon, forked once the image is open) waited forever on the first read that needed them (measured: an
+8 MiB image hangs).  Every open stream therefore stops its threads before any fork
+(``os.register_at_fork``); the next read, in parent or child, starts them again.
 """
 
 from __future__ import annotations
@@ -23,21 +28,33 @@ import threading
 import weakref
 from array import array
 
+from memfs.byte_source import ByteSource
 from memfs.cache import DEFAULT_CACHE_SIZE
 from memfs.containers.chunked import UnitStream
 from memfs.containers.deps import require
 from memfs.containers.slices import SourceFile
 from memfs.exceptions import CorruptionError, DecompressionError, at
+from memfs.formats.base import CONTAINER, FormatSpec, ProbeInput
 
 FORMAT_NAME = "gzip"
 UNIT = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b\x08"
+_OPEN_STREAMS: weakref.WeakSet[GzipStream] = weakref.WeakSet()
 
 
-def probe(head: bytes, source) -> bool:
+def _before_fork() -> None:
+    """Stop the decoding threads of every open stream (see the module docstring)."""
+    for stream in list(_OPEN_STREAMS):
+        stream.join_threads()
+
+
+os.register_at_fork(before=_before_fork)
+
+
+def probe(p: ProbeInput) -> bool:
     """gzip member header: ID1 ID2 = 1f 8b, CM = 8 (deflate), reserved FLG bits clear (docs/formats/gzip.md
     §1)."""
-    return len(head) >= 10 and head.startswith(GZIP_MAGIC) and not head[3] & 0xE0
+    return len(p.head) >= 10 and p.head.startswith(GZIP_MAGIC) and not p.head[3] & 0xE0
 
 
 class GzipStream(UnitStream):
@@ -70,6 +87,14 @@ class GzipStream(UnitStream):
                 )
             ) from None
         self._set_units(array("Q", range(0, size, UNIT)), size)
+        self._closed = False
+        _OPEN_STREAMS.add(self)
+
+    def join_threads(self) -> None:
+        """Stop rapidgzip's decoding threads (it starts them again when it needs them)."""
+        with self._lock:
+            if not self._closed:
+                self._gz.join_threads()
 
     def _decode_unit(self, i: int, out: memoryview | None = None) -> bytes:
         start, length = self.unit_span(i)
@@ -88,8 +113,8 @@ class GzipStream(UnitStream):
             raise DecompressionError(message, start)
         return b"" if out is not None else target.obj
 
-    def describe(self) -> list[tuple[str, str]]:
-        """Rows for header.txt."""
+    def facts(self) -> list[tuple[str, str]]:
+        """Rows for header.txt and ``info --json``."""
         return [
             ("Container", f"gzip ({self.base.name}), read through rapidgzip"),
             ("Decoded size", f"{self.size:#x} bytes from {self.base.size:#x} compressed"),
@@ -98,7 +123,9 @@ class GzipStream(UnitStream):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._finalizer()
+        _OPEN_STREAMS.discard(self)
         super().close()
 
 
@@ -107,6 +134,17 @@ def _first_line(exc: BaseException) -> str:
     return re.sub(r"^\[[^]]*\]\s*(\[Thread \d+\]\s*)?", "", text[0]) if text else type(exc).__name__
 
 
-def open_stream(source, cache_size: int = DEFAULT_CACHE_SIZE, name: str | None = None) -> GzipStream:
+def open_stream(
+    source: ByteSource, cache_size: int = DEFAULT_CACHE_SIZE, name: str | None = None
+) -> GzipStream:
     """Open a gzip byte source as its inflated stream (one pass over it to build the index)."""
     return GzipStream(source, cache_size, name)
+
+
+FORMAT = FormatSpec(
+    name=FORMAT_NAME,
+    description="gzip-compressed image (.gz, go-winpmem/Velociraptor --compression gzip)",
+    probe=probe,
+    open=lambda source, options: GzipStream(source, options.cache_size),
+    kind=CONTAINER,
+)

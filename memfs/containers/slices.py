@@ -13,11 +13,13 @@ from __future__ import annotations
 import bisect
 import io
 
+from memfs.byte_source import ByteSource
 
-class SliceSource:
+
+class SliceSource(ByteSource):
     """``length`` bytes of ``base`` from ``offset``; closing it leaves ``base`` open."""
 
-    def __init__(self, base, offset: int, length: int, name: str) -> None:
+    def __init__(self, base: ByteSource, offset: int, length: int, name: str) -> None:
         self.base, self.offset, self.name = base, offset, name
         self.size = max(0, min(length, base.size - offset))
 
@@ -34,7 +36,7 @@ class SliceSource:
         """Nothing to release: the base source belongs to whoever opened it."""
 
 
-class ConcatSource:
+class ConcatSource(ByteSource):
     """Pieces back to back; a piece is ``bytes`` or a source (read whole)."""
 
     def __init__(self, pieces: list, name: str) -> None:
@@ -79,7 +81,7 @@ class ConcatSource:
 class SourceFile(io.RawIOBase):
     """A read-only file object over a byte source (position kept here, reads are ``pread``)."""
 
-    def __init__(self, source) -> None:
+    def __init__(self, source: ByteSource) -> None:
         super().__init__()
         self.source = source
         self.name = source.name

@@ -15,9 +15,11 @@ A stream cut short keeps the chunks that are whole and says what is missing in :
 
 from __future__ import annotations
 
+from memfs.byte_source import ByteSource
 from memfs.cache import DEFAULT_CACHE_SIZE
 from memfs.containers import framing, s2index
-from memfs.exceptions import CorruptionError, at
+from memfs.exceptions import CorruptionError, FormatError, at
+from memfs.formats.base import CONTAINER, FormatSpec, OpenOptions, ProbeInput
 
 FORMAT_SNAPPY = "snappy"
 FORMAT_S2 = "s2"
@@ -26,9 +28,16 @@ MAX_SPAN = (
 )  # decoded bytes of one index entry: klauspost keeps entries 1 MiB+ apart, ≤ 65,536 of them
 
 
-def probe(head: bytes, source) -> bool:
-    """A framed stream starts with the 10-byte stream identifier chunk (``sNaPpY`` or ``S2sTwO``)."""
-    return head.startswith((framing.STREAM_START_SNAPPY, framing.STREAM_START_S2))
+def probe_snappy(p: ProbeInput) -> bool:
+    """A Snappy framed stream starts with the stream identifier chunk ``sNaPpY`` (docs/formats/snappy-s2.md
+    §1.2)."""
+    return p.head.startswith(framing.STREAM_START_SNAPPY)
+
+
+def probe_s2(p: ProbeInput) -> bool:
+    """An S2 framed stream starts with the stream identifier chunk ``S2sTwO`` (docs/formats/snappy-s2.md
+    §1.2)."""
+    return p.head.startswith(framing.STREAM_START_S2)
 
 
 class FramedStream(framing.FramedUnitStream):
@@ -82,8 +91,8 @@ class FramedStream(framing.FramedUnitStream):
         self._set_units(self._units.starts, result.decoded)
         self.how = f"chunk headers walked ({len(self._units)} data chunks)"
 
-    def describe(self) -> list[tuple[str, str]]:
-        """Rows for header.txt: the container, how it was indexed, what failed."""
+    def facts(self) -> list[tuple[str, str]]:
+        """Rows for header.txt and ``info --json``: the container, how it was indexed, what failed."""
         rows = [
             ("Container", f"{'S2' if self.s2 else 'Snappy'} framed stream ({self.base.name})"),
             ("Indexed by", self.how),
@@ -92,9 +101,37 @@ class FramedStream(framing.FramedUnitStream):
         return rows + self._status_rows("Undecodable chunks")
 
 
-def open_stream(source, cache_size: int = DEFAULT_CACHE_SIZE) -> FramedStream:
-    """Open ``source`` (a byte source whose head :func:`probe` accepted) as its decoded stream."""
+def open_stream(source: ByteSource, cache_size: int = DEFAULT_CACHE_SIZE) -> FramedStream:
+    """Open ``source`` (a byte source that starts with a stream identifier) as its decoded stream."""
     return FramedStream(source, cache_size)
 
 
-__all__ = ["FORMAT_S2", "FORMAT_SNAPPY", "FramedStream", "open_stream", "probe"]
+def _opener(flavour: str):
+    def open_flavour(source: ByteSource, options: OpenOptions) -> FramedStream:
+        stream = FramedStream(source, options.cache_size)
+        if stream.format_name != flavour:  # only when --format names the other flavour
+            what = f"the stream identifier says {stream.format_name}, not {flavour}"
+            raise FormatError(at(source.name, 0, what))
+        return stream
+
+    return open_flavour
+
+
+SNAPPY = FormatSpec(
+    name=FORMAT_SNAPPY,
+    description="Snappy framed stream (go-winpmem/Velociraptor --compression snappy)",
+    probe=probe_snappy,
+    open=_opener(FORMAT_SNAPPY),
+    kind=CONTAINER,
+    holds="raw",  # go-winpmem and Velociraptor write raw images only (docs/formats/snappy-s2.md §4)
+)
+S2 = FormatSpec(
+    name=FORMAT_S2,
+    description="S2 framed stream, with or without a seek index (go-winpmem/Velociraptor --compression s2)",
+    probe=probe_s2,
+    open=_opener(FORMAT_S2),
+    kind=CONTAINER,
+    holds="raw",  # go-winpmem and Velociraptor write raw images only (docs/formats/snappy-s2.md §4)
+)
+
+__all__ = ["FORMAT_S2", "FORMAT_SNAPPY", "S2", "SNAPPY", "FramedStream", "open_stream"]

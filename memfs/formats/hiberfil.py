@@ -308,10 +308,6 @@ class HiberfilSource(MemorySource):
     def cache_stats(self) -> dict[str, int]:
         return self.cache.stats()
 
-    def drop_cache(self) -> None:
-        self.cache.clear()
-        super().drop_cache()
-
     # -- header.txt -----------------------------------------------------------------------------------
 
     def describe(self) -> list[Section]:

@@ -112,3 +112,13 @@ class SegmentedFileSource(MemorySource):
             pieces.append(self._pread(seg.offset + pa - seg.pa, take))
             pa, n, index = pa + take, n - take, index + 1
         return b"".join(pieces)
+
+    def _read_mapped_into(self, pa: int, out: memoryview) -> None:
+        # As _read_mapped, straight into the caller's buffer (a decoded stream below decodes into it).
+        index = bisect.bisect_right(self._segment_starts, pa) - 1
+        done = 0
+        while done < len(out):
+            seg = self._segments[index]
+            take = min(len(out) - done, seg.pa + seg.length - pa)
+            self._pread_into(seg.offset + pa - seg.pa, out[done : done + take])
+            pa, done, index = pa + take, done + take, index + 1

@@ -11,7 +11,7 @@ from memfs.containers import avml
 from memfs.exceptions import CorruptionError, DecompressionError
 from memfs.formats.lime import LimeSource
 from scripts import make_container_fixtures as make
-from tests.containers.file_source import FileSource
+from tests.containers.file_source import FileSource, probe_input
 
 RANGES = make.avml_ranges()
 
@@ -28,7 +28,7 @@ def _write(tmp_path, name, data):
 
 def test_decodes_to_the_lime_image(fixtures):
     built = fixtures["image.avml"]
-    assert avml.probe(built.path.read_bytes()[:64], None)
+    assert avml.probe(probe_input(built.path))
     stream = _open(built.path)
     assert stream.size == len(built.expected)
     assert stream.pread(0, stream.size) == built.expected

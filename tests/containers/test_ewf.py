@@ -9,7 +9,7 @@ import pytest
 
 from memfs.containers import ewf
 from memfs.exceptions import DecompressionError, FormatError
-from tests.containers.file_source import FileSource
+from tests.containers.file_source import FileSource, probe_input
 
 pytestmark = pytest.mark.skipif(shutil.which("ewfacquire") is None, reason="needs ewf-tools (apt)")
 
@@ -22,7 +22,7 @@ def test_segmented_image_reads_back(fixtures):
     built = fixtures["image.E01"]
     paths = ewf.segment_paths(str(built.path))
     assert len(paths) >= 2 and paths[1].endswith(".E02")
-    assert ewf.probe(built.path.read_bytes()[:16], None)
+    assert ewf.probe(probe_input(built.path))
     stream = _open(built.path)
     try:
         assert stream.pread(0, stream.size + 1) == built.expected

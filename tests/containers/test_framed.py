@@ -11,7 +11,7 @@ import snappy
 from memfs.containers import snappy_stream
 from memfs.exceptions import CorruptionError, DecompressionError, FormatError
 from scripts import make_container_fixtures as make
-from tests.containers.file_source import FileSource
+from tests.containers.file_source import FileSource, probe_input
 
 FRAMED = ["raw.snappy", "raw.s2", "raw-index.s2", "raw-index-64k.s2"]
 
@@ -141,7 +141,7 @@ def test_bad_index_falls_back_to_the_walk(fixtures, tmp_path, raw_image):
 def test_not_a_framed_stream(tmp_path):
     path = tmp_path / "x.bin"
     path.write_bytes(b"\x00" * 100)
-    assert not snappy_stream.probe(path.read_bytes(), None)
+    assert not snappy_stream.probe_snappy(probe_input(path)) and not snappy_stream.probe_s2(probe_input(path))
     with pytest.raises(FormatError, match="offset 0x0: not a Snappy or S2 framed stream"):
         _open(path)
 
@@ -189,3 +189,20 @@ def test_index_stating_a_huge_span_is_not_trusted(fixtures, tmp_path, raw_image)
     stream = _open(path)
     assert "walked" in stream.how and any("seek index ignored" in note for note in stream.notes)
     assert stream.size == len(raw_image) and stream.pread(0, stream.size) == raw_image
+
+
+@pytest.mark.parametrize("offset", [1, 2, 3, 5, 7, 8, 9, 31, 64, 1000])
+def test_s2_overlapping_copies_repeat_their_period(offset):
+    """A copy reaching back less than its length repeats the last ``offset`` bytes (docs/formats/snappy-s2.md
+    §2.1): the decoder copies whole periods at a time, checked here for every length up to 300."""
+    from memfs.containers import _s2
+
+    seed = bytes((7 * i + 3) & 0xFF for i in range(offset))
+    for length in range(4, 300, 7):
+        block = bytearray(make._uvarint(offset + length))
+        make._literal(block, seed)
+        make._copy(block, offset, length, None)
+        want = (seed * (length // offset + 2))[: offset + length]
+        out = bytearray(offset + length)
+        _s2.decompress_into(bytes(block), memoryview(out))
+        assert out == want, (offset, length)

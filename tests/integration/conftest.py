@@ -82,7 +82,8 @@ def _needs_fuse(fuse_mountable: None) -> None:
 def mount_image(tmp_path: Path) -> Iterator[Callable[..., Path]]:
     """Factory: ``mount_image(image, *cli_args) -> mount point``, mounted in the background.
 
-    ``mount_image.pids`` maps each mount point to its daemon's PID (as ``memfs mount`` printed it).
+    ``mount_image.pids`` maps each mount point to its daemon's PID (as ``memfs mount`` printed it),
+    ``mount_image.results`` to the finished ``memfs mount`` command (its stdout and stderr).
     """
     mounted: list[tuple[Path, int | None]] = []
 
@@ -93,12 +94,14 @@ def mount_image(tmp_path: Path) -> Iterator[Callable[..., Path]]:
         assert result.returncode == 0, f"mount failed: {result.stderr}"
         assert os.path.ismount(mountpoint), "memfs mount returned before the mount was ready"
         match = re.search(r"daemon pid (\d+)", result.stdout)
+        mount.results[mountpoint] = result
         mounted.append((mountpoint, int(match.group(1)) if match else None))
         if match:
             mount.pids[mountpoint] = int(match.group(1))
         return mountpoint
 
     mount.pids = {}  # type: ignore[attr-defined]
+    mount.results = {}  # type: ignore[attr-defined]
 
     yield mount
     for mountpoint, pid in mounted:

@@ -5,7 +5,9 @@ Two kinds, because mutating a 24 MiB image byte by byte would cost more than the
 - *small images* (a few KiB to 128 KiB each): every crash-dump DumpType in 32 and 64 bits, every
   hibernation layout (with a working set of page tables, so kernel discovery finds a CR3), a zeroed
   and a WAKE hibernation header, LiME, ELF (QEMU 32/64, VirtualBox, PN_XNUM), a VMware ``.vmsn``
-  with memory inline and a raw file.  The fuzzer mutates these files directly.
+  with memory inline and a raw file; and the same small images inside every container memfs reads
+  (``.zdmp``, Snappy, S2 with and without an index, AVML, gzip, ZIP and tar with the image in a
+  subdirectory, EWF when ``ewfacquire`` is installed).  The fuzzer mutates these files directly.
 - *bases*: images of a synthetic Windows machine (:mod:`scripts.make_windows_image`) with a real
   kernel, KDBG and processor blocks, as raw files, a crash dump, a hibernation file, an ELF core and a
   VMware ``.vmss`` + ``.vmem`` pair.  The fuzzer mutates a list of patches applied to one of them
@@ -17,6 +19,7 @@ Builders are deterministic, so a saved fuzz input means the same image on every 
 from __future__ import annotations
 
 import shutil
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,12 +93,38 @@ def _small_others(out: Path) -> None:
     (out / "raw").write_bytes(bytes(range(256)) * 32)
 
 
+def _small_containers(out: Path) -> None:
+    """Small images from the seeds above, wrapped by the container fixture builders."""
+    import gzip
+
+    import scripts.make_container_fixtures as mc
+    from scripts.make_zdmp_fixtures import build_zdmp
+
+    dump = (out / "crashdump-full64.dmp").read_bytes() if (out / "crashdump-full64.dmp").exists() else None
+    dump = dump or next(p for p in sorted(out.iterdir()) if p.name.startswith("crashdump-")).read_bytes()
+    hiberfil = (out / "hiberfil-win10-1809-x64").read_bytes()
+    raw = (out / "raw").read_bytes()
+    build_zdmp(out / "container-zdmp", dump, 0x4000, stored=(1,))
+    (out / "container-snappy").write_bytes(mc.snappy_stream(raw + dump[:0x4000], block=0x1000))
+    (out / "container-s2").write_bytes(mc.s2_stream(raw, block=0x1000))
+    (out / "container-s2-index").write_bytes(mc.s2_stream(raw, block=0x1000, index=True, index_every=0x1000))
+    (out / "container-avml").write_bytes(mc.avml_image([(0, raw[:0x2000]), (0x8000, raw[:0x1000])]))
+    (out / "container-gzip").write_bytes(gzip.compress(dump, compresslevel=1, mtime=0))
+    (out / "container-zip").write_bytes(mc._zip({"C/hiberfil.sys": hiberfil, "C/notes.txt": b"triage"}))
+    (out / "container-zip-stored").write_bytes(mc._zip({"C/hiberfil.sys": hiberfil}, zipfile.ZIP_STORED))
+    (out / "container-tar").write_bytes(mc._tar({"mem/MEMORY.DMP": dump}))
+    ewf = mc.ewf_image(out, "container-ewf", raw, 1 << 20)
+    if ewf is not None:
+        ewf.rename(out / "container-ewf")
+
+
 def build_small(out: Path) -> list[Path]:
     """Write the small seed images into ``out``; return their paths."""
     out.mkdir(parents=True, exist_ok=True)
     _small_crash_dumps(out)
     _small_hiberfils(out)
     _small_others(out)
+    _small_containers(out)
     return sorted(out.iterdir())
 
 

@@ -78,6 +78,18 @@ def write_zdmp(
         handle.write(trailing)
 
 
+def block_offsets(path: str | os.PathLike) -> list[int]:
+    """File offsets of the block headers of a .zdmp, walked from the layout this builder states (for
+    tests that damage one block; independent of memfs's reader)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    offsets, pos = [], HEADER_AREA
+    while pos < len(data):
+        offsets.append(pos)
+        pos += 12 + struct.unpack_from("<I", data, pos + 4)[0]
+    return offsets
+
+
 def build_zdmp(
     path: str | os.PathLike, inner: bytes, block_size: int, stored: Iterable[int] = ()
 ) -> list[bytes]:

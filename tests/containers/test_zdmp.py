@@ -19,7 +19,14 @@ from memfs.exceptions import CorruptionError, DecompressionError, FormatError, M
 from memfs.formats.base import OpenOptions
 from memfs.report import info_dict
 from memfs.views.header_txt import render_header
-from scripts.make_zdmp_fixtures import FIXTURES, block_payloads, build_fixture, build_zdmp, write_zdmp
+from scripts.make_zdmp_fixtures import (
+    FIXTURES,
+    block_offsets,
+    block_payloads,
+    build_fixture,
+    build_zdmp,
+    write_zdmp,
+)
 
 from .file_source import FileByteSource
 
@@ -38,16 +45,6 @@ def fixtures(tmp_path_factory) -> dict[str, tuple[Path, bytes]]:
 
 def open_path(path) -> ZdmpSource:
     return ZdmpSource(FileByteSource(path))
-
-
-def block_offsets(path: Path) -> list[int]:
-    """Header offsets of the blocks, walked here independently of the reader."""
-    data = path.read_bytes()
-    offsets, pos = [], FIRST_BLOCK
-    while pos < len(data):
-        offsets.append(pos)
-        pos += 12 + struct.unpack_from("<I", data, pos + 4)[0]
-    return offsets
 
 
 def cut(path: Path, dest: Path, length: int) -> Path:

@@ -11,14 +11,13 @@ import errno
 import json
 import os
 import re
-import struct
 from pathlib import Path
 
 import pytest
 
 from memfs import lznt1
 from memfs.detect import open_image
-from scripts.make_zdmp_fixtures import FIXTURES, block_payloads, build_fixture, write_zdmp
+from scripts.make_zdmp_fixtures import FIXTURES, block_offsets, block_payloads, build_fixture, write_zdmp
 from tests.digest import sha256
 from tests.integration.conftest import run_memfs
 from tests.readers import kdmp_read_pages, vol3_crash_read
@@ -32,16 +31,6 @@ HEADER_64 = 0x2000  # a 64-bit crash dump's header; DumpType 1 pages follow it i
 def zdmps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path, dict[int, bytes]]]:
     out = tmp_path_factory.mktemp("zdmp")
     return {name: build_fixture(out, name) for name in FIXTURES}
-
-
-def block_offsets(path: Path) -> list[int]:
-    """File offsets of the block headers, walked here from the format page, not by memfs."""
-    data = path.read_bytes()
-    offsets, pos = [], FIRST_BLOCK
-    while pos < len(data):
-        offsets.append(pos)
-        pos += 12 + struct.unpack_from("<I", data, pos + 4)[0]
-    return offsets
 
 
 def one_line_error(result, *needles: str) -> str:

@@ -24,8 +24,8 @@ Function API (for tests)::
 
 CLI: ``python3 -m scripts.make_hiberfil_fixtures OUT_DIR [NAME ...]``;
 ``--large GIB OUT`` writes a big Huffman file for benchmarks (``--sparse`` leaves set data as holes,
-for index/open-time measurements only; ``--compressed-every N`` keeps it readable, with stored zero sets
-as holes between compressed ones).
+for index/open-time measurements only; ``--compressed-every N`` fills all but every Nth set with zero
+pages instead: a readable file describing much memory on little disk).
 """
 
 from __future__ import annotations
@@ -677,9 +677,9 @@ def build_large(
     Real data: a pool of 64 distinct memory-like 64 KiB chunks is encoded once and reused, so every set
     decodes to real memory-like content (the decode cost per set is genuine) while building stays fast.
     ``sparse``: set data is left as file holes (only headers written) — for index/open-time measurement.
-    ``compressed_every`` N > 1: only every Nth set holds a compressed chunk; the others are stored sets
-    (§3.6: size = pages × 4096) whose data is a file hole, i.e. zero pages — a readable file describing
-    much memory on little disk (scale benchmarks).
+    ``compressed_every`` N > 1: only every Nth set holds a chunk of the pool; the others hold zero pages
+    (about 270 bytes each, compressed) — a readable file describing much memory on little disk (scale
+    benchmarks).
     Returns {"pages", "sets", "file_size", "chunk_sha256": [...]} (pages of chunk k repeat every 64 sets).
     """
     hdr = MODERN["win10-1809-x64"]
@@ -692,6 +692,8 @@ def build_large(
         comp, used = _encode(chunk, codec)
         method = 2 if used == "huffman" else 0
         pool.append((comp, method, hashlib.sha256(chunk).hexdigest()))
+    zero_comp, zero_codec = _encode(bytes(16 * PAGE), codec)
+    zeros = (zero_comp, 2 if zero_codec == "huffman" else 0)
     boot_pages = 256
     first_boot = 8
     with open(path, "wb") as fh:
@@ -705,17 +707,12 @@ def build_large(
             for s in range(count // 16):
                 number = first_pfn // 16 + s
                 comp, method, _ = pool[number % 64]
-                stored = number % compressed_every != 0
-                if stored:
-                    comp, method = b"", 0
-                size = 16 * PAGE if stored else len(comp)
+                if number % compressed_every:
+                    comp, method = zeros
+                size = len(comp)
                 head = struct.pack("<IQ", 1 | (size << 8) | (method << 30), ((first_pfn + 16 * s) << 4) | 15)
-                if sparse or stored:
-                    if buf:
-                        os.pwrite(fd, buf, start)
-                        buf.clear()
+                if sparse:
                     os.pwrite(fd, head, off)
-                    start = off + len(head) + size
                 else:
                     buf += head + comp
                     if len(buf) > 1 << 22:
@@ -763,7 +760,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=1,
         metavar="N",
-        help="with --large: only every Nth set compressed, the others stored zero pages left as file holes",
+        help="with --large: only every Nth set holds memory-like data, the others zero pages",
     )
     args = parser.parse_args(argv)
     if args.large:

@@ -71,6 +71,34 @@ def filetime(value: int) -> datetime | None:
     return to_datetime(value) if value > 0 else None
 
 
+class _OpenTimeReader:
+    """``read(offset, n)`` for the open-time walks: up to ``n`` bytes at ``offset`` (short at the end).
+
+    The walks read one small header per unit at rising offsets ~20 KiB apart, which the kernel's
+    read-ahead does not recognise: from a cold page cache that is one disk round trip per set.
+    Asking for the next WILLNEED_WINDOW bytes ahead of the walk (:meth:`advise`) turns it into large
+    sequential I/O.  ``fd`` is the file's descriptor, with which the modern walk reads set headers in C
+    (memfs.formats.hiberfil_modern); a byte source that is not a file (a container's stream) has none
+    and is read through its own ``pread``.
+    """
+
+    def __init__(self, data: ByteSource, fd: int | None) -> None:
+        self._data, self.fd = data, fd
+        self._willneed_at = 0
+
+    def __call__(self, offset: int, n: int) -> bytes:
+        if self.fd is None:
+            return self._data.pread(offset, n)
+        self.advise(offset)
+        return os.pread(self.fd, n, offset)
+
+    def advise(self, offset: int) -> None:
+        """The walk is about to read at ``offset``: have the next window read ahead if not yet asked."""
+        if self.fd is not None and offset >= self._willneed_at and _FADVISE:
+            os.posix_fadvise(self.fd, offset, WILLNEED_WINDOW, os.POSIX_FADV_WILLNEED)
+            self._willneed_at = offset + WILLNEED_WINDOW // 2
+
+
 class HiberfilSource(MemorySource):
     """Physical memory saved in a hibernation file."""
 
@@ -85,35 +113,17 @@ class HiberfilSource(MemorySource):
             self.close()
             raise
 
-    def _read_file(self, offset: int, n: int) -> bytes:
-        """Up to ``n`` bytes at ``offset`` (short at the end of the file) — for the open-time walks.
-
-        The walks read one small header per unit at rising offsets ~20 KiB apart, which the kernel's
-        read-ahead does not recognise: from a cold page cache that is one disk round trip per set.
-        Asking for the next WILLNEED_WINDOW bytes ahead of the walk turns it into large sequential I/O.
-        A byte source that is not a file (a container's stream) is read through its own ``pread``.
-        """
-        fd = self._fd
-        if fd is None:
-            return self.byte_source.pread(offset, n)
-        if offset >= self._willneed_at and _FADVISE:
-            os.posix_fadvise(fd, offset, WILLNEED_WINDOW, os.POSIX_FADV_WILLNEED)
-            self._willneed_at = offset + WILLNEED_WINDOW // 2
-        return os.pread(fd, n, offset)
-
     def _open(self, options: OpenOptions) -> None:
         if self.file_size < 2 * PAGE_SIZE:
             raise CorruptionError(
                 f"{self.name}: offset {self.file_size:#x}: file ends before the first table page "
                 f"({self.file_size} bytes; a hibernation file has at least two pages)"
             )
-        self._willneed_at = 0
-        page0 = self._read_file(0, PAGE_SIZE)
+        read = _OpenTimeReader(self.byte_source, self._fd)
+        page0 = read(0, PAGE_SIZE)
         self.signature = page0[:4]
         self.cache = UnitCache(options.cache_size)
-        self.det = hiberfil_detect.detect(
-            self._read_file, self.name, self.file_size, page0, options.hiber_layout
-        )
+        self.det = hiberfil_detect.detect(read, self.name, self.file_size, page0, options.hiber_layout)
         index = self.det.index
         self._index = index
         self._run_pfn, self._run_count = index.run_pfn, index.run_count

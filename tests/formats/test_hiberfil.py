@@ -497,7 +497,7 @@ def test_too_small_kernel_count_is_noted(built, tmp_path):
     with open_image(str(info.path)) as src:
         kernel = src.det.walks[1]
         # Pages of the first kernel set: the smallest count that still ends on a set boundary.
-        head = src._read_file(kernel.start, 132)
+        head = src.byte_source.pread(kernel.start, 132)
         count = head[0]
         first_set_pages = sum(
             (int.from_bytes(head[4 + 8 * i : 12 + 8 * i], "little") & 0xF) + 1 for i in range(count)

@@ -9,15 +9,16 @@ reply buffer (the Xpress decoders release the GIL), and the request is answered 
 Why split rather than decode ahead of the reader (the other way to use an idle core): splitting does no
 speculative work, keeps nothing beyond the kernel's own reply buffer (so no decoded unit competes with the
 cache budget), needs no guess about what comes next and serves any reader whose requests span several
-units (convert's 8 MiB chunks, 1 MiB read-ahead, two readers at once).  Decoding ahead would hold up to a
-request's worth of decoded units per reader in the cache and waste them when the reader stops or seeks;
-on two cores it cannot be faster than splitting, whose one request already keeps both cores decoding
-(docs/performance.md, "Both cores for one reader", has the measurements).
+units (convert's 8 MiB chunks, 1 MiB read-ahead).  Decoding ahead would hold up to a request's worth of
+decoded units per reader in the cache and waste them when the reader stops or seeks; on two cores it
+cannot beat splitting, which already gives the one request in flight both cores (docs/performance.md,
+"Both cores for one reader": the daemon had exactly one request in progress two thirds of the time).
 
 Helpers take work only when they are free: a caller never waits for a busy helper, it decodes its own units
-one by one and only waits, at the end, for the units a helper already started.  So several readers at once
-(every core busy with its own request) are not slowed down.  The pool holds one thread per usable core but
-one (``os.sched_getaffinity``: a daemon pinned to one core, ``taskset -c 0``, runs everything inline), and
+one by one and only waits, at the end, for the units a helper already started.  A request that arrives
+while others are being served is split only over the cores they leave (none on two cores), so several
+readers at once are not slowed down.  The pool holds one thread per usable core but one
+(``os.sched_getaffinity``: a daemon pinned to one core, ``taskset -c 0``, runs everything inline), and
 is started on first use in each process (the mount's daemon is forked after the image is opened).
 """
 
@@ -75,31 +76,41 @@ class Helpers:
     def __init__(self, max_helpers: int = MAX_HELPERS) -> None:
         self.max_helpers = max_helpers
         self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Batch] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        self._running = 0  # callers inside run() now
         self.batches = 0  # requests split so far (for tests and benchmarks)
 
     def run(self, jobs: Sequence[Job]) -> None:
         """Run every job, on this thread and on idle helpers; raise the first error any job raised."""
-        helpers = min(usable_cores() - 1, len(jobs) - 1, self.max_helpers)
-        if helpers <= 0:
-            for job in jobs:
-                job()
-            return
-        self._start(helpers)
-        batch = _Batch(jobs)
-        for _ in range(helpers):
-            self._queue.put(batch)
-        self.batches += 1
-        batch.work()
-        batch.done.wait()
-        if batch.error is not None:
-            raise batch.error
+        with self._lock:
+            # Cores already busy with other callers' requests (two readers, or the kernel's read-ahead
+            # overlapping two requests of one reader) are not idle: splitting there only adds switches.
+            helpers = min(usable_cores() - 1 - self._running, len(jobs) - 1, self.max_helpers)
+            self._running += 1
+        try:
+            if helpers <= 0:
+                for job in jobs:
+                    job()
+                return
+            self._start(helpers)
+            batch = _Batch(jobs)
+            for _ in range(helpers):
+                self._queue.put(batch)
+            self.batches += 1
+            batch.work()
+            batch.done.wait()
+            if batch.error is not None:
+                raise batch.error
+        finally:
+            with self._lock:
+                self._running -= 1
 
     def _start(self, wanted: int) -> None:
         if len(self._threads) >= wanted:
             return
-        with self._lock:
+        with self._start_lock:
             while len(self._threads) < wanted:
                 thread = threading.Thread(target=self._serve, name="memfs-helper", daemon=True)
                 thread.start()
@@ -112,8 +123,10 @@ class Helpers:
     def _forget_threads(self) -> None:
         """In a forked child: the parent's threads do not exist here; start afresh on first use."""
         self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._queue = queue.SimpleQueue()
         self._threads = []
+        self._running = 0
 
 
 HELPERS = Helpers()

@@ -60,6 +60,26 @@ def test_the_first_error_is_raised_after_all_jobs_ran(two_cores):
     assert sorted(ran) == list(range(8))
 
 
+def test_a_request_arriving_while_another_is_served_is_not_split(two_cores):
+    """On two cores a second reader's request finds no idle core: it runs on its own thread."""
+    helpers = Helpers()
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        inside.set()
+        release.wait(5)
+
+    first = threading.Thread(target=helpers.run, args=([hold, lambda: None],))
+    first.start()
+    inside.wait(5)
+    names = []
+    helpers.run([lambda: names.append(threading.current_thread().name)] * 4)
+    release.set()
+    first.join(5)
+    assert names == [threading.current_thread().name] * 4
+    assert helpers.batches == 1  # the first request only
+
+
 def test_one_core_runs_inline(monkeypatch):
     monkeypatch.setattr(parallel, "usable_cores", lambda: 1)
     helpers = Helpers()

@@ -41,6 +41,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.bench_mount import _drop_caches as drop_page_cache  # False without root
+from scripts.bench_read import _cpu_seconds as cpu_seconds  # user + system CPU time of a process
+
 MIB = 1 << 20
 PAGE = 4096
 SCALE_RSS_SLACK = 64 * MIB
@@ -52,22 +55,6 @@ REGION_FACTOR = 3
 
 def load_average() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
-
-
-def drop_page_cache() -> bool:
-    """Drop the kernel page cache (clean pages only, ``drop_caches`` 1); False without root."""
-    try:
-        os.sync()
-        Path("/proc/sys/vm/drop_caches").write_text("1\n")
-        return True
-    except OSError:
-        return False
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss(pid: int) -> int:

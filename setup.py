@@ -1,8 +1,9 @@
 """Build recipe for the C parts of memfs (pyproject.toml holds everything else).
 
 ``pip install`` compiles the Xpress codecs (memfs/xpress/*.c) into ``memfs.xpress._xpress``, the LZNT1
-codec (memfs/lznt1/*.c, whose encoder shares the Xpress match finder) into ``memfs.lznt1._lznt1``, and
-the S2 block decoder (memfs/containers/_s2.c) into ``memfs.containers._s2``.
+codec (memfs/lznt1/*.c, whose encoder shares the Xpress match finder) into ``memfs.lznt1._lznt1``, the
+S2 block decoder (memfs/containers/_s2.c) into ``memfs.containers._s2``, and the modern hibernation
+walk's hot loop (memfs/formats/_hiberwalk.c) into ``memfs.formats._hiberwalk``.
 """
 
 import glob
@@ -31,6 +32,11 @@ setup(
         Extension(
             "memfs.containers._s2",
             sources=["memfs/containers/_s2.c"],
+            extra_compile_args=CFLAGS,
+        ),
+        Extension(
+            "memfs.formats._hiberwalk",
+            sources=["memfs/formats/_hiberwalk.c"],
             extra_compile_args=CFLAGS,
         ),
     ],

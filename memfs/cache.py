@@ -1,9 +1,10 @@
 """A byte-bounded, thread-safe LRU cache of decoded units, with hit/miss counters.
 
 Compressed sources cache whole decode units (a 64 KiB compression set or Xpress block), not 4 KiB
-pages: per-entry overhead stays below 1% (docs/performance.md, "Building blocks").  Decoding happens
-outside the lock so FUSE threads and convert workers decode in parallel; a unit being decoded by
-one thread is waited for, not decoded again, by the others ("single flight").
+pages: per-entry overhead stays below 1% (docs/performance.md, "Building blocks").  A unit may also be
+cached as a prefix, decoded only as far as a random reader needed (:meth:`UnitCache.get_prefix`).
+Decoding happens outside the lock so FUSE threads and convert workers decode in parallel; a unit being
+decoded by one thread is waited for, not decoded again, by the others ("single flight").
 """
 
 from __future__ import annotations
@@ -54,25 +55,46 @@ class UnitCache:
 
     def get(self, key: Hashable, load: Callable[[], bytes]) -> bytes:
         """Return the unit for ``key``, calling ``load()`` (outside the lock) on a miss."""
-        with self._lock:
-            value = self._lru.get(key)
-            if value is not None:
-                self.hits += 1
-                return value
-            self.misses += 1
-            pending = self._pending.get(key)
-            owner = pending is None
+        return self._get(key, 0, lambda _have: load())
+
+    def get_prefix(self, key: Hashable, need: int, load: Callable[[bytes | None], bytes]) -> bytes:
+        """Return at least the first ``need`` bytes of the unit for ``key`` (possibly all of it).
+
+        For units decoded only as far as a reader needed (docs/performance.md, "Random access"): a
+        cached prefix shorter than ``need`` counts as a miss, and ``load(prefix)`` — ``load(None)`` when
+        nothing is cached — returns a longer one (or the whole unit), which replaces it.
+        """
+        return self._get(key, need, load)
+
+    def _get(self, key: Hashable, need: int, load: Callable[[bytes | None], bytes]) -> bytes:
+        while True:
+            with self._lock:
+                have = self._lru.get(key)
+                if have is not None and len(have) >= need:
+                    self.hits += 1
+                    return have
+                pending = self._pending.get(key)
+                owner = pending is None
+                if owner:
+                    self.misses += 1  # one per load: a reader waiting for another's load is a hit
+                    pending = self._pending[key] = _Pending()
+            assert pending is not None
             if owner:
-                pending = self._pending[key] = _Pending()
-        assert pending is not None
-        if not owner:
+                return self._load(key, have, load, pending)
             pending.done.wait()
             if pending.error is not None:
                 raise pending.error
             assert pending.value is not None
-            return pending.value
+            if len(pending.value) >= need:
+                self.hits += 1
+                return pending.value
+            # That thread decoded a shorter prefix than this reader needs: look again.
+
+    def _load(
+        self, key: Hashable, have: bytes | None, load: Callable[[bytes | None], bytes], pending: _Pending
+    ) -> bytes:
         try:
-            value = load()
+            value = load(have)
         except BaseException as exc:
             pending.error = exc
             raise

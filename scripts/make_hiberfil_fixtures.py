@@ -24,7 +24,8 @@ Function API (for tests)::
 
 CLI: ``python3 -m scripts.make_hiberfil_fixtures OUT_DIR [NAME ...]``;
 ``--large GIB OUT`` writes a big Huffman file for benchmarks (``--sparse`` leaves set data as holes,
-for index/open-time measurements only).
+for index/open-time measurements only; ``--compressed-every N`` fills all but every Nth set with zero
+pages instead: a readable file describing much memory on little disk).
 """
 
 from __future__ import annotations
@@ -664,12 +665,21 @@ def build_fixture(name: str, out_dir: str | os.PathLike) -> FixtureInfo:
 # -- large files for benchmarks ---------------------------------------------------------------------------
 
 
-def build_large(path: str | os.PathLike, gib: float, codec: str = "huffman", sparse: bool = False) -> dict:
+def build_large(
+    path: str | os.PathLike,
+    gib: float,
+    codec: str = "huffman",
+    sparse: bool = False,
+    compressed_every: int = 1,
+) -> dict:
     """A win10-1809-x64 file holding ``gib`` GiB of memory in 16-page sets.
 
     Real data: a pool of 64 distinct memory-like 64 KiB chunks is encoded once and reused, so every set
     decodes to real memory-like content (the decode cost per set is genuine) while building stays fast.
     ``sparse``: set data is left as file holes (only headers written) — for index/open-time measurement.
+    ``compressed_every`` N > 1: only every Nth set holds a chunk of the pool; the others hold zero pages
+    (about 270 bytes each, compressed) — a readable file describing much memory on little disk (scale
+    benchmarks).
     Returns {"pages", "sets", "file_size", "chunk_sha256": [...]} (pages of chunk k repeat every 64 sets).
     """
     hdr = MODERN["win10-1809-x64"]
@@ -682,6 +692,8 @@ def build_large(path: str | os.PathLike, gib: float, codec: str = "huffman", spa
         comp, used = _encode(chunk, codec)
         method = 2 if used == "huffman" else 0
         pool.append((comp, method, hashlib.sha256(chunk).hexdigest()))
+    zero_comp, zero_codec = _encode(bytes(16 * PAGE), codec)
+    zeros = (zero_comp, 2 if zero_codec == "huffman" else 0)
     boot_pages = 256
     first_boot = 8
     with open(path, "wb") as fh:
@@ -693,10 +705,12 @@ def build_large(path: str | os.PathLike, gib: float, codec: str = "huffman", spa
             buf = bytearray()
             start = off
             for s in range(count // 16):
-                comp, method, _ = pool[(first_pfn // 16 + s) % 64]
-                head = struct.pack(
-                    "<IQ", 1 | (len(comp) << 8) | (method << 30), ((first_pfn + 16 * s) << 4) | 15
-                )
+                number = first_pfn // 16 + s
+                comp, method, _ = pool[number % 64]
+                if number % compressed_every:
+                    comp, method = zeros
+                size = len(comp)
+                head = struct.pack("<IQ", 1 | (size << 8) | (method << 30), ((first_pfn + 16 * s) << 4) | 15)
                 if sparse:
                     os.pwrite(fd, head, off)
                 else:
@@ -705,7 +719,7 @@ def build_large(path: str | os.PathLike, gib: float, codec: str = "huffman", spa
                         os.pwrite(fd, buf, start)
                         start += len(buf)
                         buf.clear()
-                off += len(head) + len(comp)
+                off += len(head) + size
             if buf:
                 os.pwrite(fd, buf, start)
             return off
@@ -741,9 +755,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--codec", default="huffman", choices=("huffman", "plain", "raw"))
     parser.add_argument("--sparse", action="store_true", help="with --large: headers only (open-time tests)")
+    parser.add_argument(
+        "--compressed-every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --large: only every Nth set holds memory-like data, the others zero pages",
+    )
     args = parser.parse_args(argv)
     if args.large:
-        info = build_large(args.out, args.large, args.codec, args.sparse)
+        info = build_large(args.out, args.large, args.codec, args.sparse, args.compressed_every)
         print(f"{args.out}: {info['pages']} pages in {info['sets']} sets, {info['file_size']} bytes")
         return 0
     os.makedirs(args.out, exist_ok=True)

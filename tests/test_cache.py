@@ -73,3 +73,55 @@ def test_parse_size(text: str, value: int) -> None:
 def test_parse_size_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_size(text)
+
+
+def test_prefix_shorter_than_needed_is_a_miss_and_replaced() -> None:
+    cache = UnitCache(1 << 20)
+    seen = []
+
+    def load(have):
+        seen.append(have)
+        return b"abcdefgh" if have else b"abc"
+
+    assert cache.get_prefix("u", 2, load) == b"abc"
+    assert cache.get_prefix("u", 3, lambda have: pytest.fail("a long enough prefix is cached")) == b"abc"
+    assert cache.get_prefix("u", 5, load) == b"abcdefgh"  # load() is handed the short prefix
+    assert seen == [None, b"abc"]
+    assert cache.get("u", lambda: pytest.fail("cached")) == b"abcdefgh"
+    assert cache.current_bytes == 8
+    assert cache.stats()["hits"] == 2 and cache.stats()["misses"] == 2
+
+
+def test_a_reader_needing_more_than_a_pending_prefix_loads_again() -> None:
+    cache = UnitCache(1 << 20)
+    started, release = threading.Event(), threading.Event()
+    results = {}
+
+    def slow_short(have):
+        started.set()
+        release.wait(5)
+        return b"ab"
+
+    first = threading.Thread(target=lambda: results.setdefault("short", cache.get_prefix("u", 1, slow_short)))
+    first.start()
+    started.wait(5)
+    second = threading.Thread(
+        target=lambda: results.setdefault(
+            "long", cache.get_prefix("u", 4, lambda have: (have or b"") + b"cdef")
+        )
+    )
+    second.start()
+    time.sleep(0.05)  # the second reader now waits for the first one's load
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert results == {"short": b"ab", "long": b"abcdef"}
+    assert cache.get_prefix("u", 6, lambda have: pytest.fail("cached")) == b"abcdef"
+
+
+def test_prefixes_stay_within_the_budget() -> None:
+    cache = UnitCache(10_000)
+    for key in range(50):
+        cache.get_prefix(key, 100, lambda have: bytes(1000 if have is None else 4000))
+        cache.get_prefix(key, 2000, lambda have: bytes(1000 if have is None else 4000))
+        assert cache.current_bytes <= 10_000

@@ -13,6 +13,7 @@ files keep it only in memory (§3.8), where kernel discovery (memfs.kernel.disco
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 from collections.abc import Iterator
 from datetime import datetime
@@ -27,12 +28,17 @@ from memfs.formats.hiberfil_index import KIND_HUFFMAN, KIND_NAMES, KIND_PLAIN, K
 from memfs.formats.hiberfil_legacy import LegacyWalk
 from memfs.formats.hiberfil_structs import LAYOUT_KEYS, SIGNATURES
 from memfs.memory import MAX_PROCESSORS, PAGE_SIZE, MemorySource, Section
+from memfs.parallel import HELPERS
 from memfs.windows_structs import MACHINE_BY_ARCH
 
 LAYOUT_NAMES: tuple[str, ...] = LAYOUT_KEYS
 """Layouts a user may force with ``OpenOptions.hiber_layout`` (``--hiber-layout``), e.g. ``win7-x64``."""
 
 WILLNEED_WINDOW = 64 << 20
+PREFIX_REQUEST_MAX = 64 << 10
+"""Requests up to this size may decode a unit only partly: random reads (4 KiB, or the few pages the
+kernel's read-ahead adds to one, docs/performance.md "Random access"); the larger requests of sequential
+readers want whole units, which a prefix would make them decode twice."""
 _FADVISE = hasattr(os, "posix_fadvise")
 HEADER_LABELS = {
     "page_size": "PageSize",
@@ -65,6 +71,34 @@ def filetime(value: int) -> datetime | None:
     return to_datetime(value) if value > 0 else None
 
 
+class _OpenTimeReader:
+    """``read(offset, n)`` for the open-time walks: up to ``n`` bytes at ``offset`` (short at the end).
+
+    The walks read one small header per unit at rising offsets ~20 KiB apart, which the kernel's
+    read-ahead does not recognise: from a cold page cache that is one disk round trip per set.
+    Asking for the next WILLNEED_WINDOW bytes ahead of the walk (:meth:`advise`) turns it into large
+    sequential I/O.  ``fd`` is the file's descriptor, with which the modern walk reads set headers in C
+    (memfs.formats.hiberfil_modern); a byte source that is not a file (a container's stream) has none
+    and is read through its own ``pread``.
+    """
+
+    def __init__(self, data: ByteSource, fd: int | None) -> None:
+        self._data, self.fd = data, fd
+        self._willneed_at = 0
+
+    def __call__(self, offset: int, n: int) -> bytes:
+        if self.fd is None:
+            return self._data.pread(offset, n)
+        self.advise(offset)
+        return os.pread(self.fd, n, offset)
+
+    def advise(self, offset: int) -> None:
+        """The walk is about to read at ``offset``: have the next window read ahead if not yet asked."""
+        if self.fd is not None and offset >= self._willneed_at and _FADVISE:
+            os.posix_fadvise(self.fd, offset, WILLNEED_WINDOW, os.POSIX_FADV_WILLNEED)
+            self._willneed_at = offset + WILLNEED_WINDOW // 2
+
+
 class HiberfilSource(MemorySource):
     """Physical memory saved in a hibernation file."""
 
@@ -79,35 +113,17 @@ class HiberfilSource(MemorySource):
             self.close()
             raise
 
-    def _read_file(self, offset: int, n: int) -> bytes:
-        """Up to ``n`` bytes at ``offset`` (short at the end of the file) — for the open-time walks.
-
-        The walks read one small header per unit at rising offsets ~20 KiB apart, which the kernel's
-        read-ahead does not recognise: from a cold page cache that is one disk round trip per set.
-        Asking for the next WILLNEED_WINDOW bytes ahead of the walk turns it into large sequential I/O.
-        A byte source that is not a file (a container's stream) is read through its own ``pread``.
-        """
-        fd = self._fd
-        if fd is None:
-            return self.byte_source.pread(offset, n)
-        if offset >= self._willneed_at and _FADVISE:
-            os.posix_fadvise(fd, offset, WILLNEED_WINDOW, os.POSIX_FADV_WILLNEED)
-            self._willneed_at = offset + WILLNEED_WINDOW // 2
-        return os.pread(fd, n, offset)
-
     def _open(self, options: OpenOptions) -> None:
         if self.file_size < 2 * PAGE_SIZE:
             raise CorruptionError(
                 f"{self.name}: offset {self.file_size:#x}: file ends before the first table page "
                 f"({self.file_size} bytes; a hibernation file has at least two pages)"
             )
-        self._willneed_at = 0
-        page0 = self._read_file(0, PAGE_SIZE)
+        read = _OpenTimeReader(self.byte_source, self._fd)
+        page0 = read(0, PAGE_SIZE)
         self.signature = page0[:4]
         self.cache = UnitCache(options.cache_size)
-        self.det = hiberfil_detect.detect(
-            self._read_file, self.name, self.file_size, page0, options.hiber_layout
-        )
+        self.det = hiberfil_detect.detect(read, self.name, self.file_size, page0, options.hiber_layout)
         index = self.det.index
         self._index = index
         self._run_pfn, self._run_count = index.run_pfn, index.run_count
@@ -227,13 +243,15 @@ class HiberfilSource(MemorySource):
 
     def _read_mapped(self, pa: int, n: int) -> bytes:
         pieces = []
+        prefix_ok = n <= PREFIX_REQUEST_MAX
         for unit, start, take in self._pieces(pa, n, bisect.bisect_right(self._run_pfn, pa >> 12) - 1):
             if self._unit_kind[unit] == KIND_RAW:
                 pieces.append(self._pread(self._unit_off[unit] + start, take))
             else:
-                data = self.cache.get(unit, lambda u=unit: self._decode(u))
+                data = self._cached(unit, start + take, prefix_ok)
                 # memoryview: the one copy is the join below (or bytes() for a single piece).
-                pieces.append(data if take == len(data) else memoryview(data)[start : start + take])
+                whole = start == 0 and take == len(data)
+                pieces.append(data if whole else memoryview(data)[start : start + take])
         if len(pieces) == 1:
             return bytes(pieces[0]) if isinstance(pieces[0], memoryview) else pieces[0]
         return b"".join(pieces)
@@ -242,18 +260,43 @@ class HiberfilSource(MemorySource):
         """Bulk reads (``read_into``): a unit whose every page lands in ``out`` is decoded straight into
         it, bypassing the cache — a bulk reader reads each unit once, so caching would
         only churn the LRU.  A unit only partly inside (split over map runs, or cut by the range's
-        ends) goes through the cache, where its other pages will be found."""
+        ends) goes through the cache, where its other pages will be found.  The units of one request
+        are spread over the idle cores (:mod:`memfs.parallel`)."""
         pos = 0
+        jobs = []
+        prefix_ok = len(out) <= PREFIX_REQUEST_MAX
         for unit, start, take in self._pieces(pa, len(out), bisect.bisect_right(self._run_pfn, pa >> 12) - 1):
             piece = out[pos : pos + take]
             if self._unit_kind[unit] == KIND_RAW:
                 self._pread_into(self._unit_off[unit] + start, piece)
             elif start == 0 and take == self._unit_pages[unit] * PAGE_SIZE:
-                self._decode(unit, piece)
+                jobs.append(functools.partial(self._decode, unit, piece))
             else:
-                data = self.cache.get(unit, lambda u=unit: self._decode(u))
-                piece[:] = memoryview(data)[start : start + take]
+                jobs.append(functools.partial(self._copy_cached, unit, start, piece, prefix_ok))
             pos += take
+        if len(jobs) == 1:
+            jobs[0]()
+        elif jobs:
+            HELPERS.run(jobs)
+
+    def _copy_cached(self, unit: int, start: int, piece: memoryview, prefix_ok: bool) -> None:
+        piece[:] = memoryview(self._cached(unit, start + len(piece), prefix_ok))[start : start + len(piece)]
+
+    def _cached(self, unit: int, end: int, prefix_ok: bool) -> bytes:
+        """At least the first ``end`` bytes of ``unit``, through the cache.
+
+        Random access (docs/performance.md, "Random access"): for a small request (``prefix_ok``) a
+        Huffman unit not yet cached is decoded only as far as ``end``, since its decoder is sequential
+        and a page-table walk or debugger wants one page of it; a later read beyond that prefix decodes
+        the whole unit, so no unit costs more than one and a half decodes.  Plain LZ77 units are cheap
+        to decode whole, and their codec may turn out to be Huffman after all (the fallback in
+        :meth:`_decode`), which only a complete decode can tell.
+        """
+        huffman = self._unit_kind[unit] == KIND_HUFFMAN
+        partly = prefix_ok and huffman and end < self._unit_pages[unit] * PAGE_SIZE
+        return self.cache.get_prefix(
+            unit, end, lambda have: self._decode(unit, need=end if partly and have is None else None)
+        )
 
     def _pieces(self, pa: int, n: int, i: int) -> Iterator[tuple[int, int, int]]:
         """``(unit, byte offset in its decoded data, length)`` for ``pa … pa+n-1``, from map run ``i``."""
@@ -267,10 +310,12 @@ class HiberfilSource(MemorySource):
             n -= take
             i += 1
 
-    def _decode(self, unit: int, out: memoryview | None = None) -> bytes:
+    def _decode(self, unit: int, out: memoryview | None = None, need: int | None = None) -> bytes:
         """Decompress one unit to exactly pages × 4096 bytes; the declared codec first, then the other.
 
-        With ``out`` (exactly that size) the unit is decoded into it and ``b""`` is returned.
+        With ``out`` (exactly that size) the unit is decoded into it and ``b""`` is returned.  With
+        ``need`` (a Huffman unit) only its first ``need`` bytes or a few more are decoded and returned;
+        if that fails the whole unit is decoded as above, so a damaged unit is reported the same way.
         """
         ref = self._index.unit(unit)
         out_size = ref.pages * PAGE_SIZE
@@ -280,6 +325,11 @@ class HiberfilSource(MemorySource):
             self.failures.record(ref.head, str(exc))
             raise DecompressionError(str(exc)) from None
         codec = _codec()
+        if need is not None:
+            try:
+                return codec.decompress_huffman_prefix(data, out_size, need)
+            except DecompressionError:
+                pass  # the full decode below tries both codecs and records the failure
         names = ("huffman", "plain") if ref.kind == KIND_HUFFMAN else ("plain", "huffman")
         errors = []
         for attempt, name in enumerate(names):

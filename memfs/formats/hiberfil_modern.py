@@ -18,6 +18,14 @@ from memfs.memory import PAGE_SIZE
 _HEAD = struct.Struct("<I")
 _DESC = {8: [struct.Struct(f"<{n}Q") for n in range(256)], 4: [struct.Struct(f"<{n}I") for n in range(256)]}
 
+try:
+    from memfs.formats._hiberwalk import scan_sets
+except ImportError:  # pragma: no cover - the C extension is not built: the Python loop walks every set
+    scan_sets = None
+
+SCAN_STEP = 16 << 20
+"""File bytes the C loop walks per call, so the reader's read-ahead advice keeps ahead of it."""
+
 MAX_SET_PAGES = 256
 """Largest set accepted (decoded 1 MiB).  Genuine sets hold ≤ 16 pages, but LC handles more (§3.6, §8.9)."""
 
@@ -93,6 +101,9 @@ def walk_phase(
     ``count`` is the number of pages the header says the phase holds: the walk raises CorruptionError
     if a set is invalid before that many pages are seen.  ``count=None`` walks until the first invalid
     set header or the end of the file (H2B's strategy, §3.5) — used when the count is unknown.
+
+    When ``read`` has an ``fd`` (a plain file), runs of ordinary sets are walked in C (``scan_sets`` of
+    memfs/formats/_hiberwalk.c, about 4x faster); every other set goes through the loop below.
     """
     off = start_page * PAGE_SIZE
     walk = PhaseWalk(start=off)
@@ -111,7 +122,26 @@ def walk_phase(
     read_len = 4 + dsz * 16
     kinds = walk.kinds
     done = sets = big = size20 = 0
+    fd = getattr(read, "fd", None) if scan_sets is not None else None
+    fast_arrays = (
+        builder.unit_off, builder.unit_csize, builder.unit_pages, builder.unit_kind, builder.unit_head,
+        run_pfn, run_count, run_unit, run_slot,
+    )  # fmt: skip
     while count is None or done < count:
+        if fd is not None:
+            read.advise(off)
+            wanted = (1 << 62) if count is None else count - done
+            off, n_sets, n_pages, n_big, n_kinds, packed = scan_sets(
+                fd, off, file_size, dsz, pfn_limit, wanted, unit, off + SCAN_STEP
+            )
+            if n_sets:
+                for array, data in zip(fast_arrays, packed, strict=True):
+                    array.frombytes(data)
+                for kind, n in enumerate(n_kinds):
+                    if n:
+                        kinds[kind] = kinds.get(kind, 0) + n
+                unit, sets, done, big = unit + n_sets, sets + n_sets, done + n_pages, big + n_big
+                continue
         if off + 4 > file_size:
             if count is None:
                 walk.stop = "end of file"

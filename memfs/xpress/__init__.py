@@ -25,6 +25,7 @@ __all__ = [
     "compress_plain",
     "decompress_huffman",
     "decompress_huffman_into",
+    "decompress_huffman_prefix",
     "decompress_plain",
     "decompress_plain_into",
 ]
@@ -33,6 +34,7 @@ _decompress_plain = _xpress.decompress_plain
 _decompress_huffman = _xpress.decompress_huffman
 _decompress_plain_into = _xpress.decompress_plain_into
 _decompress_huffman_into = _xpress.decompress_huffman_into
+_decompress_huffman_prefix = _xpress.decompress_huffman_prefix
 _compress_plain = _xpress.compress_plain
 _compress_huffman = _xpress.compress_huffman
 
@@ -69,6 +71,18 @@ def decompress_huffman_into(data, out) -> int:
     Same contract as :func:`decompress_plain_into`.
     """
     return _decompress_huffman_into(data, out)
+
+
+def decompress_huffman_prefix(data, out_size: int, need: int) -> bytes:
+    """The first bytes of an LZ77+Huffman stream whose whole output is ``out_size`` bytes: decoding stops
+    once at least ``need`` bytes (``0 <= need <= out_size``) are produced.
+
+    Returns between ``need`` and ``out_size`` bytes (a match may run past ``need``), equal to the start of
+    what :func:`decompress_huffman` returns for ``out_size``.  Decoding is sequential, so a random read of
+    an early page pays only for the bytes up to it (docs/performance.md, "Random access").  Raises
+    DecompressionError if the stream is invalid before that point; damage after it goes unseen.
+    """
+    return _decompress_huffman_prefix(data, out_size, need)
 
 
 def compress_plain(data) -> bytes:

@@ -309,12 +309,26 @@ XP_INLINE xp_status decode_symbols(bitreader *br, const uint32_t *table, const u
 xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len,
                             xp_error *err)
 {
+    size_t produced;
+    return xp_huffman_decode_prefix(in, in_len, out, out_len, out_len, &produced, err);
+}
+
+/*
+ * The decoder proper.  Decoding is sequential (every match copies from output already produced), so
+ * the first `need` bytes do not depend on anything after them: the loop simply ends early.  A match
+ * that crosses `need` is copied whole (it may run up to out_len), so *produced can exceed `need`.
+ */
+xp_status xp_huffman_decode_prefix(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len,
+                                   size_t need, size_t *produced, xp_error *err)
+{
     uint32_t table[TABLE_SIZE];
     uint8_t *op = out;
     uint8_t *const oend = out + out_len;
+    uint8_t *const stop = out + (need < out_len ? need : out_len);
     size_t pos = 0; /* byte position of the current block's table */
 
-    if (out_len == 0)
+    *produced = 0;
+    if (op == stop)
         return XP_OK;
 
     for (;;) {
@@ -334,6 +348,8 @@ xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size
         load_word(&br, in, in_len);
         load_word(&br, in, in_len);
         limit = (size_t)(oend - op) > BLOCK_OUT ? op + BLOCK_OUT : oend;
+        if (limit > stop) /* a prefix ends inside this block: decode no further than it */
+            limit = stop;
 
         /* Symbol loop (§3.4 step 3), with or without literal pairs. */
         st = g ? decode_symbols(&br, table, in, in_len, out, &op, limit, oend, err, 1, g)
@@ -344,8 +360,10 @@ xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size
         /* Block end (§3.4 steps 4-6). */
         if (consumed_past_end(&br, in_len))
             return fail(err, XP_E_TRUNCATED, in_len, (size_t)(op - out));
-        if (op == oend)
+        if (op >= stop) {
+            *produced = (size_t)(op - out);
             return XP_OK;
+        }
         pos = sync_position(&br, in, in_len);
     }
 }

@@ -77,6 +77,50 @@ static PyObject *decompress_into_common(PyObject *const *args, Py_ssize_t nargs,
     return PyLong_FromSsize_t(written);
 }
 
+/* decompress_huffman_prefix(data, out_size, need): the first >= need bytes of the out_size-byte output. */
+static PyObject *py_decompress_huffman_prefix(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer in;
+    PyObject *result;
+    Py_ssize_t need;
+    size_t produced = 0;
+    xp_status st;
+    xp_error err = {0, 0};
+
+    (void)self;
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "decompress_huffman_prefix() takes exactly 3 arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    need = PyNumber_AsSsize_t(args[2], PyExc_OverflowError);
+    if (need == -1 && PyErr_Occurred())
+        return NULL;
+    result = codec_decompress_args(args, 2, "decompress_huffman_prefix", &in);
+    if (!result)
+        return NULL;
+    if (need < 0 || need > PyBytes_GET_SIZE(result)) {
+        PyBuffer_Release(&in);
+        Py_DECREF(result);
+        PyErr_SetString(PyExc_ValueError, "need must be between 0 and out_size");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    st = xp_huffman_decode_prefix((const uint8_t *)in.buf, (size_t)in.len, (uint8_t *)PyBytes_AS_STRING(result),
+                                  (size_t)PyBytes_GET_SIZE(result), (size_t)need, &produced, &err);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&in);
+    if (st != XP_OK) {
+        Py_DECREF(result);
+        set_decode_error("LZ77+Huffman", st, &err);
+        return NULL;
+    }
+    /* Shrinking gives the unused tail back to the allocator (glibc splits the block in place). */
+    if ((Py_ssize_t)produced != PyBytes_GET_SIZE(result) && _PyBytes_Resize(&result, (Py_ssize_t)produced) < 0)
+        return NULL;
+    return result;
+}
+
 static PyObject *compress_common(PyObject *const *args, Py_ssize_t nargs, const char *name, encode_fn fn,
                                  bound_fn bound)
 {
@@ -150,6 +194,8 @@ static PyMethodDef methods[] = {
      "decompress_plain_into(data, out, /) -> int"},
     {"decompress_huffman_into", (PyCFunction)(void (*)(void))py_decompress_huffman_into, METH_FASTCALL,
      "decompress_huffman_into(data, out, /) -> int"},
+    {"decompress_huffman_prefix", (PyCFunction)(void (*)(void))py_decompress_huffman_prefix, METH_FASTCALL,
+     "decompress_huffman_prefix(data, out_size, need, /) -> bytes"},
     {"compress_plain", (PyCFunction)(void (*)(void))py_compress_plain, METH_FASTCALL,
      "compress_plain(data, /) -> bytes"},
     {"compress_huffman", (PyCFunction)(void (*)(void))py_compress_huffman, METH_FASTCALL,

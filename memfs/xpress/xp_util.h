@@ -59,6 +59,7 @@ XP_INLINE void xp_store64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
  * least len + XP_COPY_SLACK, whole words are copied and up to 15 bytes past the match are overwritten
  * (they are rewritten later by the decoder).  Most matches are short (<= 16 bytes) and at least 16
  * bytes back, so one unconditional 16-byte step copies them: that saves the loop's mispredictions.
+ * Closer to the end, nothing past the match is written.
  */
 XP_INLINE void xp_copy_match(uint8_t *op, size_t dist, size_t len, size_t room)
 {
@@ -102,8 +103,19 @@ XP_INLINE void xp_copy_match(uint8_t *op, size_t dist, size_t len, size_t room)
         }
         return;
     }
-    while (op < end)
-        *op++ = *src++;
+    /* Near the end of the buffer (typically a unit's last match, often a long run of zeros): exact
+     * copies only.  A run of one byte is a memset; otherwise pieces of at most `dist` bytes, which do
+     * not overlap their source. */
+    if (dist == 1) {
+        memset(op, *src, len);
+        return;
+    }
+    while (op < end) {
+        size_t n = (size_t)(end - op) < dist ? (size_t)(end - op) : dist;
+        memcpy(op, src, n);
+        op += n;
+        src += n;
+    }
 }
 
 #endif /* MEMFS_XP_UTIL_H */

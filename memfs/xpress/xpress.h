@@ -45,6 +45,12 @@ xp_status xp_plain_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t
 xp_status xp_huffman_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len,
                             xp_error *err);
 
+/* LZ77+Huffman, first bytes only: decode into out (out_len bytes, the stream's whole output) and stop
+ * once at least `need` bytes (at most out_len) are produced; *produced receives how many (a match may run
+ * past `need`).  out[0, *produced) equals the first *produced bytes xp_huffman_decode would give. */
+xp_status xp_huffman_decode_prefix(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len,
+                                   size_t need, size_t *produced, xp_error *err);
+
 /* Largest possible output of the encoders for in_len input bytes (0 if that would overflow size_t). */
 size_t xp_plain_bound(size_t in_len);
 size_t xp_huffman_bound(size_t in_len);

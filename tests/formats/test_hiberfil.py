@@ -497,7 +497,7 @@ def test_too_small_kernel_count_is_noted(built, tmp_path):
     with open_image(str(info.path)) as src:
         kernel = src.det.walks[1]
         # Pages of the first kernel set: the smallest count that still ends on a set boundary.
-        head = src._read_file(kernel.start, 132)
+        head = src.byte_source.pread(kernel.start, 132)
         count = head[0]
         first_set_pages = sum(
             (int.from_bytes(head[4 + 8 * i : 12 + 8 * i], "little") & 0xF) + 1 for i in range(count)
@@ -550,3 +550,78 @@ def test_fixture_units_decode_with_an_independent_decoder(built, name):
             assert theirs == src._decode(unit)
             checked += 1
         assert checked > 10
+
+
+# -- random access: units decoded only as far as a small read needs (docs/performance.md, "Random access")
+
+
+def _whole_units(src, kind, pages=16):
+    """(unit, pa of its slot 0) for units of ``kind`` held by one map run of ``pages`` pages."""
+    index = src._index
+    return [
+        (index.run_unit[r], index.run_pfn[r] * PAGE)
+        for r in range(len(index.run_pfn))
+        if index.run_slot[r] == 0
+        and index.run_count[r] == pages
+        and index.unit_pages[index.run_unit[r]] == pages
+        and index.unit_kind[index.run_unit[r]] == kind
+    ]
+
+
+def test_a_small_read_decodes_a_huffman_unit_only_up_to_its_page(built):
+    info = built("win10-1809-x64")
+    expected = mk.build_bytes("win10-1809-x64")[1]
+    with open_image(str(info.path)) as src:
+        unit, pa = _whole_units(src, KIND_HUFFMAN)[0]
+        assert src.read(pa + PAGE, PAGE) == expected[pa + PAGE : pa + 2 * PAGE]
+        prefix = src.cache.get(unit, lambda: pytest.fail("the unit should be cached"))
+        assert 2 * PAGE <= len(prefix) < 16 * PAGE
+        assert prefix == expected[pa : pa + len(prefix)]
+        view = memoryview(bytearray(PAGE))  # read_into (the FUSE path) too, beyond the prefix
+        assert (
+            src.read_into(pa + 15 * PAGE, view) == PAGE and view == expected[pa + 15 * PAGE : pa + 16 * PAGE]
+        )
+        assert len(src.cache.get(unit, lambda: b"")) == 16 * PAGE  # extended: decoded whole
+        assert src.cache.stats()["misses"] == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "size"), [("win7-x64", KIND_PLAIN, PAGE), ("win10-1809-x64", KIND_HUFFMAN, 0x20000)]
+)
+def test_plain_units_and_large_reads_decode_whole_units(built, name, kind, size):
+    info = built(name)
+    with open_image(str(info.path)) as src:
+        index = src._index
+        unit = _first_unit(src, kind)
+        run = next(r for r in range(len(index.run_pfn)) if index.run_unit[r] == unit)
+        src.read(index.run_pfn[run] * PAGE, size)
+        assert len(src.cache.get(unit, lambda: b"")) == index.unit_pages[unit] * PAGE
+
+
+def test_random_small_reads_give_the_image_within_the_budget(built):
+    info = built("win11-24h2-x64")
+    expected = mk.build_bytes("win11-24h2-x64")[1]
+    rng = random.Random(16)
+    budget = 6 * 16 * PAGE
+    with open_image(str(info.path), OpenOptions(cache_size=budget)) as src:
+        view = memoryview(bytearray(3 * PAGE))
+        for _ in range(3000):
+            pa = rng.randrange(src.size // PAGE) * PAGE
+            size = rng.choice((1, 100, PAGE, 3 * PAGE))
+            got = src.read(pa, size) if rng.random() < 0.5 else view[: src.read_into(pa, view[:size])]
+            assert got == expected[pa : pa + size]
+            assert src.cache.current_bytes <= budget
+
+
+def test_damage_past_a_prefix_fails_only_the_pages_it_reaches(built):
+    """A stream cut short still serves the pages before the cut; the others give one failure."""
+    info = built("win10-1809-x64")
+    expected = mk.build_bytes("win10-1809-x64")[1]
+    with open_image(str(info.path)) as src:
+        unit, pa = _whole_units(src, KIND_HUFFMAN)[0]
+        src._index.unit_csize[unit] //= 2
+        assert src.read(pa, PAGE) == expected[pa : pa + PAGE]
+        with pytest.raises(DecompressionError, match=f"offset {src._index.unit_head[unit]:#x}"):
+            src.read(pa + 15 * PAGE, PAGE)
+        assert src.failures.count == 1
+        assert src.read(pa, PAGE) == expected[pa : pa + PAGE]  # still cached

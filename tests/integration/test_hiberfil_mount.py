@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 import struct
+import threading
 
 import pytest
 
@@ -66,3 +68,37 @@ def test_leechcore_reads_what_the_mount_serves(mount_image, tmp_path):
     physmem = (mount_image(image) / "physmem.bin").read_bytes()
     result = leechcore.compare(image, physmem, info.sets, info.header["HighestPhysicalPage"])
     assert result.compared == info.pages - result.unserved > 0
+
+
+def test_random_pages_and_concurrent_readers_through_fuse(mount_image, fixture_dir):
+    """Small random reads (units decoded only in part) and two readers at once (requests split over the
+    daemon's helper threads) return the image's bytes through a real mount."""
+    info = mk.build_fixture("win11-24h2-x64", fixture_dir)
+    expected = mk.build_bytes("win11-24h2-x64")[1]
+    mnt = mount_image(info.path, "--cache-size", "256K")
+    fd = os.open(mnt / "physmem.bin", os.O_RDONLY)
+    try:
+        rng = random.Random(12)
+        for _ in range(400):
+            pa = rng.randrange(len(expected) // PAGE) * PAGE
+            assert os.pread(fd, PAGE, pa) == expected[pa : pa + PAGE], f"page at {pa:#x}"
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # make the kernel ask the daemon again
+        results: dict[int, bytes] = {}
+        half = len(expected) // 2
+
+        def read(start: int, end: int) -> None:
+            results[start] = b"".join(
+                os.pread(fd, min(1 << 20, end - pa), pa) for pa in range(start, end, 1 << 20)
+            )
+
+        readers = [
+            threading.Thread(target=read, args=(0, half)),
+            threading.Thread(target=read, args=(half, len(expected))),
+        ]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join(60)
+        assert results[0] + results[half] == expected
+    finally:
+        os.close(fd)

@@ -6,7 +6,8 @@
  *
  * FILE has one vector per line: "<plain_lz77|lz77_huffman> <compressed path> <expected path>".
  * For every vector: decode with the exact size and compare; decode with sizes off by one; decode
- * mutated copies.  Then N random streams (raw, and random bits behind complete Huffman codes) and
+ * mutated copies; for LZ77+Huffman, decode prefixes (xp_huffman_decode_prefix) and compare them with
+ * the whole decode, here and in the round trips and random streams below.  Then N random streams (raw, and random bits behind complete Huffman codes) and
  * encoder round trips over memory-like data, including sizes around 64 KiB.  Every buffer is malloc'd
  * with its exact size so that any out-of-bounds access is caught.  Exit status 0 = all good.
  */
@@ -42,6 +43,45 @@ static xp_status decode_exact(decode_fn fn, const uint8_t *in, size_t in_len, si
     return st;
 }
 
+/* xp_huffman_decode_prefix into an exactly-sized heap buffer.  When `full` (the whole decode of the same
+ * stream, or NULL) is given, a success must be a true prefix of it, of at least `need` bytes. */
+static xp_status check_prefix(const uint8_t *in, size_t in_len, size_t out_len, size_t need, const uint8_t *full)
+{
+    uint8_t *copy = malloc(in_len ? in_len : 1);
+    uint8_t *buf = malloc(out_len ? out_len : 1);
+    size_t produced = 0;
+    xp_error err;
+    xp_status st;
+    if (!copy || !buf) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    memcpy(copy, in, in_len);
+    st = xp_huffman_decode_prefix(copy, in_len, buf, out_len, need, &produced, &err);
+    if (st != XP_OK && err.in_offset > in_len)
+        fail("prefix: error offset beyond input", xp_strerror(st));
+    if (st == XP_OK && (produced > out_len || produced < (need < out_len ? need : out_len)))
+        fail("prefix: produced size out of range", "");
+    if (st == XP_OK && full && memcmp(buf, full, produced) != 0)
+        fail("prefix differs from the full decode", "");
+    free(copy);
+    free(buf);
+    return st;
+}
+
+/* A few prefixes of a stream whose full decode is `full` (out_len bytes): none may fail. */
+static void check_prefixes(const uint8_t *in, size_t in_len, const uint8_t *full, size_t out_len)
+{
+    size_t needs[6] = {0, 1, 4096, out_len / 2, out_len ? out_len - 1 : 0, out_len};
+    unsigned i;
+    for (i = 0; i < 6; i++)
+        if (needs[i] <= out_len && check_prefix(in, in_len, out_len, needs[i], full) != XP_OK)
+            fail("prefix of a stream that decodes whole failed", "");
+    for (i = 0; i < 4; i++)
+        if (check_prefix(in, in_len, out_len, rnd_below(out_len + 1), full) != XP_OK)
+            fail("prefix of a stream that decodes whole failed", "");
+}
+
 static void check_vector(const char *alg, const char *cpath, const char *epath, unsigned mutations)
 {
     size_t clen, elen, i;
@@ -56,6 +96,8 @@ static void check_vector(const char *alg, const char *cpath, const char *epath, 
     if (decode_exact(fn, c, clen, elen, &out) != XP_OK || memcmp(out, e, elen) != 0)
         fail("vector does not decode byte-exactly", cpath);
     free(out);
+    if (fn == xp_huffman_decode)
+        check_prefixes(c, clen, e, elen);
     decode_exact(fn, c, clen, elen + 1, NULL);
     if (elen)
         decode_exact(fn, c, clen, elen - 1, NULL);
@@ -67,6 +109,8 @@ static void check_vector(const char *alg, const char *cpath, const char *epath, 
         memcpy(m, c, clen);
         mutate(m, clen);
         decode_exact(fn, m, clen, elen, NULL);
+        if (fn == xp_huffman_decode)
+            check_prefix(m, clen, elen, rnd_below(elen + 1), NULL);
         free(m);
     }
     free(c);
@@ -110,6 +154,8 @@ static void round_trip(size_t len)
             free(out);
         } else {
             free(out);
+            if (alg)
+                check_prefixes(stream, slen, data, len);
         }
         free(stream);
     }
@@ -145,6 +191,7 @@ static void fuzz(unsigned iterations)
         decode_exact(xp_huffman_decode, buf + 256, len, out_len, NULL);
         random_table(buf);
         decode_exact(xp_huffman_decode, buf, len + 256, out_len, NULL);
+        check_prefix(buf, len + 256, out_len, rnd_below(out_len + 1), NULL);
         free(buf);
         if (i % 64 == 0)
             round_trip(rnd_below(i % 128 == 0 ? 300000 : 20000));

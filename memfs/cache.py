@@ -32,14 +32,25 @@ def parse_size(text: str) -> int:
 
 
 class _Pending:
-    """A unit some thread is decoding right now."""
+    """A unit some thread is decoding right now.
+
+    ``done`` is a lock the decoding thread holds until it is done: waiters acquire and release it.  A
+    plain lock, not a ``threading.Event`` (a condition variable and a lock), because one is made per
+    cache miss, on the hot path of random reads.
+    """
 
     __slots__ = ("done", "value", "error")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self.done = threading.Lock()
+        self.done.acquire()
         self.value: bytes | None = None
         self.error: BaseException | None = None
+
+    def wait(self) -> None:
+        """Block until the decoding thread is done."""
+        with self.done:
+            pass
 
 
 class UnitCache:
@@ -81,7 +92,7 @@ class UnitCache:
             assert pending is not None
             if owner:
                 return self._load(key, have, load, pending)
-            pending.done.wait()
+            pending.wait()
             if pending.error is not None:
                 raise pending.error
             assert pending.value is not None
@@ -106,7 +117,7 @@ class UnitCache:
         finally:
             with self._lock:
                 del self._pending[key]
-            pending.done.set()
+            pending.done.release()
         return value
 
     def resize(self, max_bytes: int) -> None:

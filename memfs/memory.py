@@ -327,8 +327,11 @@ class MemorySource:
         end = min(pa + len(view), self.size)
         if pa < 0 or pa >= end:
             return 0
-        index = max(bisect.bisect_right(self._run_starts, pa) - 1, 0)
-        for pos, take, mapped in self._spans(pa, end, index):
+        index = bisect.bisect_right(self._run_starts, pa) - 1
+        if index >= 0 and end <= self.runs[index][0] + self.runs[index][1]:  # inside one run: most reads
+            self._read_mapped_into(pa, view[: end - pa] if end - pa < len(view) else view)
+            return end - pa
+        for pos, take, mapped in self._spans(pa, end, max(index, 0)):
             piece = view[pos - pa : pos - pa + take]
             if mapped:
                 self._read_mapped_into(pos, piece)

@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from memfs.fuse.mount import READ_AHEAD_KB
 from scripts.make_crashdump_fixtures import build_dump
 
 
@@ -76,7 +77,7 @@ def _serve_passthrough(image: str, mountpoint: str, threads: bool) -> None:
 def _set_read_ahead(mountpoint: Path) -> None:
     dev = os.stat(mountpoint).st_dev
     with contextlib.suppress(OSError):
-        Path(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb").write_text("1024")
+        Path(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb").write_text(str(READ_AHEAD_KB))
 
 
 def _drop_caches() -> bool:

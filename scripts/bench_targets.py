@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from memfs.fuse.mount import READ_AHEAD_KB
 from scripts.bench_mount import _drop_caches as drop_page_cache  # False without root
 from scripts.bench_read import _cpu_seconds as cpu_seconds  # user + system CPU time of a process
 
@@ -284,7 +285,7 @@ def passthrough_mount(image: Path, mnt: Path) -> Iterator[Mounted]:
         _wait_mounted(mnt, proc)
         dev = os.stat(mnt).st_dev
         with contextlib.suppress(OSError):
-            Path(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb").write_text("1024")
+            Path(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb").write_text(str(READ_AHEAD_KB))
         yield Mounted(mnt, proc.pid)
     finally:
         subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)

@@ -285,7 +285,9 @@ def passthrough_mount(image: Path, mnt: Path) -> Iterator[Mounted]:
         _wait_mounted(mnt, proc)
         dev = os.stat(mnt).st_dev
         with contextlib.suppress(OSError):
-            Path(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb").write_text(str(READ_AHEAD_KB))
+            Path(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb").write_text(
+                str(READ_AHEAD_KB)
+            )
         yield Mounted(mnt, proc.pid)
     finally:
         subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)

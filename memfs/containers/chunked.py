@@ -15,11 +15,13 @@ working, so a mount gives EIO for the pages of that unit only.
 from __future__ import annotations
 
 import bisect
+import functools
 from array import array
 
 from memfs.byte_source import ByteSource
 from memfs.cache import DEFAULT_CACHE_SIZE, UnitCache
 from memfs.memory import FailureLog
+from memfs.parallel import HELPERS
 
 
 class UnitStream(ByteSource):
@@ -135,14 +137,19 @@ class UnitStream(ByteSource):
     def _decode_units(self, i: int, j: int, out: memoryview) -> None:
         """Decode units ``i .. j - 1`` into ``out`` (exactly their length).
 
-        One unit at a time by default; a container that decodes a run of units faster in one call
-        (``.zdmp``: one LZNT1 call per block) overrides it.
+        Unit by unit by default, spread over the idle cores (:mod:`memfs.parallel`: one sequential
+        reader's request decoded by two threads); a container that decodes a run of units faster in one
+        call (``.zdmp``: one LZNT1 call per block) overrides it.
         """
-        pos = 0
+        jobs, pos = [], 0
         for unit in range(i, j):
             length = self.unit_span(unit)[1]
-            self._decode_unit(unit, out[pos : pos + length])
+            jobs.append(functools.partial(self._decode_unit, unit, out[pos : pos + length]))
             pos += length
+        if len(jobs) == 1:
+            jobs[0]()
+        else:
+            HELPERS.run(jobs)
 
     def _read_part(self, i: int, inside: int, out: memoryview) -> None:
         """Fill ``out`` with bytes ``inside .. inside + len(out)`` of unit ``i``, a piece cut by the ends

@@ -262,10 +262,20 @@ class HiberfilSource(MemorySource):
         only churn the LRU.  A unit only partly inside (split over map runs, or cut by the range's
         ends) goes through the cache, where its other pages will be found.  The units of one request
         are spread over the idle cores (:mod:`memfs.parallel`)."""
+        i = bisect.bisect_right(self._run_pfn, pa >> 12) - 1
+        prefix_ok = len(out) <= PREFIX_REQUEST_MAX
+        inside = pa - (self._run_pfn[i] << 12)
+        if prefix_ok and inside + len(out) <= self._run_count[i] << 12:
+            # A small read inside one map run (one unit): random access, without the job list.
+            unit, start = self._run_unit[i], (self._run_slot[i] << 12) + inside
+            if self._unit_kind[unit] == KIND_RAW:
+                self._pread_into(self._unit_off[unit] + start, out)
+            else:
+                self._copy_cached(unit, start, out, True)
+            return
         pos = 0
         jobs = []
-        prefix_ok = len(out) <= PREFIX_REQUEST_MAX
-        for unit, start, take in self._pieces(pa, len(out), bisect.bisect_right(self._run_pfn, pa >> 12) - 1):
+        for unit, start, take in self._pieces(pa, len(out), i):
             piece = out[pos : pos + take]
             if self._unit_kind[unit] == KIND_RAW:
                 self._pread_into(self._unit_off[unit] + start, piece)

@@ -91,8 +91,8 @@ class MemfsOperations(mfusepy.Operations):
     # -- lookups --------------------------------------------------------------------------------
 
     def _file(self, path: str) -> VirtualFile:
-        file = self.files.get(path.lstrip("/"))
-        if file is None or "/" in path.lstrip("/"):
+        file = self.files.get(path.lstrip("/"))  # names hold no "/": a deeper path finds nothing
+        if file is None:
             raise FuseOSError(errno.ENOENT)
         return file
 

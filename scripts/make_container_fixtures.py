@@ -36,9 +36,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import cramjam
-import crc32c
-
 PAGE = 4096
 
 
@@ -77,11 +74,12 @@ def raw_image() -> bytes:
     return memory_like(1000, seed=15) + random.Random(16).randbytes(100 * PAGE)
 
 
-# -- Snappy framing (docs/formats/snappy-s2.md §1)
-# ------------------------------------------------------------------
+# -- Snappy framing (docs/formats/snappy-s2.md §1) -----------------------------------------------------------
 
 
 def _masked(data) -> int:
+    import crc32c
+
     crc = crc32c.crc32c(data)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
@@ -110,6 +108,8 @@ def framed_chunks(data: bytes, block: int, encode, magic: bytes, first: bool = T
 
 def snappy_block(data: bytes) -> bytes:
     """A raw Snappy block made by cramjam (Google's format, no S2 extensions)."""
+    import cramjam  # imported here: the builder's other formats need only the standard library
+
     return bytes(cramjam.snappy.compress_raw(data))
 
 
@@ -118,8 +118,7 @@ def snappy_stream(data: bytes, block: int = 65536 - 8) -> bytes:
     return b"".join(framed_chunks(data, block, snappy_block, b"sNaPpY"))
 
 
-# -- S2 blocks (docs/formats/snappy-s2.md §2)
-# -------------------------------------------------------------------------
+# -- S2 blocks (docs/formats/snappy-s2.md §2) ----------------------------------------------------------------
 
 
 def _uvarint(n: int) -> bytes:
@@ -267,8 +266,7 @@ def s2_stream(data: bytes, block: int = 1 << 20, index: bool = False, index_ever
     return b"".join(chunks) + s2_index(entries, len(data), offset, block)
 
 
-# -- AVML (docs/formats/avml.md)
-# ------------------------------------------------------------------------------------
+# -- AVML (docs/formats/avml.md) -----------------------------------------------------------------------------
 
 
 def avml_image(ranges: list[tuple[int, bytes]], max_block: int = 16 << 20) -> bytes:

@@ -43,8 +43,7 @@ PAGE = 0x1000  # docs/formats/hibernation.md §0: 4096 on every x86/x64 build
 XPRESS_BLOCK_MAGIC = b"\x81\x81xpress"  # §2.6
 PAGE_SIZE_AT = {"x86": 0x14, "x64": 0x18}  # PageSize (u32) in PO_MEMORY_IMAGE: §1.3 step 2, §2.2, §3.2
 
-# -- the layouts, as docs/formats/hibernation.md states them
-# ---------------------------------------------------------
+# -- the layouts, as docs/formats/hibernation.md states them -------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -178,8 +178,7 @@ def table_plausible(page: bytes, t: TableLayout) -> bool:
     return True
 
 
-# -- processor state (docs/formats/hibernation.md §2.4)
-# ----------------------------------------------------------------
+# -- processor state (docs/formats/hibernation.md §2.4) ------------------------------------------------------
 
 
 def parse_processor_state(page: bytes, arch: str) -> dict[str, int] | None:

@@ -224,8 +224,7 @@ def modern_header_struct(layout: ModernLayout) -> Struct:
     return Struct(*fields)
 
 
-# -- KPROCESSOR_STATE (docs/formats/hibernation.md §2.4)
-# -----------------------------------------------------------
+# -- KPROCESSOR_STATE (docs/formats/hibernation.md §2.4) -----------------------------------------------------
 
 # x86: SpecialRegisters follow the CONTEXT (at +0x2cc); x64: SpecialRegisters first, CONTEXT at +0xe0
 # (2003 … 10 1607) — the legacy pages memfs reads are always the first x64 variant.

@@ -304,8 +304,7 @@ def test_facts_for_header_txt_and_info(fixtures):
     assert "Block chain stops" not in rows and "Bad blocks found so far" not in rows
 
 
-# -- bad blocks: EIO for their bytes only (docs/formats/zdmp.md §4.4)
-# ----------------------------------------------------
+# -- bad blocks: EIO for their bytes only (docs/formats/zdmp.md §4.4) ----------------------------------------
 
 
 def test_bad_crc_fails_only_its_block_and_is_logged_once(fixtures, tmp_path):
@@ -413,8 +412,7 @@ def test_last_block_longer_than_the_rest_is_cut(fixtures, tmp_path):
     assert source.pread(0, len(inner) + 0x10000) == inner
 
 
-# -- truncated and broken chains (docs/formats/zdmp.md §4.5)
-# -----------------------------------------------------------
+# -- truncated and broken chains (docs/formats/zdmp.md §4.5) -------------------------------------------------
 
 
 def test_truncated_block_leaves_earlier_blocks_readable(fixtures, tmp_path):
@@ -471,8 +469,7 @@ def test_trailing_bytes_are_noted(fixtures, tmp_path):
     assert source.trailing_bytes == 33 and source.pread(0, len(inner)) == inner
 
 
-# -- header errors: one clear line (docs/formats/zdmp.md §4.1, §6)
-# -------------------------------------------------------
+# -- header errors: one clear line (docs/formats/zdmp.md §4.1, §6) -------------------------------------------
 
 
 def header_case(fixtures, tmp_path, **fields) -> str:

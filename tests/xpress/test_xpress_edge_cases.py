@@ -36,8 +36,7 @@ def check_huffman(data: bytes) -> ref.HuffmanTrace:
     return trace
 
 
-# --- Plain LZ77 (docs/formats/xpress.md §2)
-# ------------------------------------------------------------------
+# --- Plain LZ77 (docs/formats/xpress.md §2) -----------------------------------------------------------------
 
 
 def test_plain_msxca_example_16bit_length_escape():
@@ -131,8 +130,7 @@ def test_plain_32bit_escape_windows_vectors():
         assert xp.decompress_plain(stream, len(expected)) == expected
 
 
-# --- LZ77+Huffman (docs/formats/xpress.md §3)
-# ----------------------------------------------------------------
+# --- LZ77+Huffman (docs/formats/xpress.md §3) ---------------------------------------------------------------
 
 
 def test_huffman_16bit_length_escape():

@@ -1,4 +1,4 @@
-"""Optional libraries of the container layers, imported on first use.
+"""The libraries of the container layers (memfs dependencies), imported on first use.
 
 A container whose library is absent fails with one line naming the package to install
 (:class:`~memfs.exceptions.MissingDependencyError`); every other format keeps working.

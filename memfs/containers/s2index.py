@@ -65,7 +65,8 @@ def find(base, name: str, file_size: int) -> SeekIndex | None:
         return None
     total = int.from_bytes(tail[:4], "little")
     start = file_size - total
-    if total > MAX_INDEX_BYTES or start < 0:
+    # The smallest index: its chunk header and "s2idx\0" (10 bytes), then the trailer (size + magic, 10).
+    if total > MAX_INDEX_BYTES or start < 0 or total < 10 + len(tail):
         raise CorruptionError(at(name, file_size - 10, f"S2 index trailer states a {total}-byte index"))
     buf = base.pread(start, total)
     if buf[0] != INDEX_CHUNK or buf[4:10] != HEADER:

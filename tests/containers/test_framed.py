@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
 from memfs.containers import snappy_stream
-from memfs.exceptions import CorruptionError, DecompressionError, FormatError
+from memfs.exceptions import CorruptionError, DecompressionError, FormatError, MemfsError
 from scripts import make_container_fixtures as make
 from tests.containers.file_source import FileSource, probe_input
 
@@ -189,6 +190,17 @@ def test_index_stating_a_huge_span_is_not_trusted(fixtures, tmp_path, raw_image)
     stream = _open(path)
     assert "walked" in stream.how and any("seek index ignored" in note for note in stream.notes)
     assert stream.size == len(raw_image) and stream.pread(0, stream.size) == raw_image
+
+
+@pytest.mark.parametrize("stated", [0, 4, 19])
+def test_index_trailer_stating_a_tiny_index_is_one_line(fixtures, tmp_path, stated):
+    """A trailer naming an index smaller than its own header and trailer (found by the fuzzer: the empty
+    read that followed was indexed, an IndexError) is corrupt input: one line naming the file."""
+    plain = fixtures["raw.s2"].path.read_bytes()
+    path = tmp_path / "tiny-index.s2"
+    path.write_bytes(plain + stated.to_bytes(4, "little") + b"\x00xdi2s")  # the trailer: size + magic
+    with pytest.raises(MemfsError, match=rf"^{re.escape(str(path))}: offset 0x[0-9a-f]+: "):
+        _open(path)
 
 
 @pytest.mark.parametrize("offset", [1, 2, 3, 5, 7, 8, 9, 31, 64, 1000])

@@ -393,6 +393,16 @@ class MemorySource:
         index = bisect.bisect_right(self._run_starts, pa) - 1
         return index >= 0 and pa < self.runs[index][0] + self.runs[index][1]
 
+    def next_present(self, pa: int) -> int | None:
+        """The lowest present address at or above ``pa``, or None when no run lies there or above.
+
+        Scans over mapped address ranges use it to step over holes in one move rather than page by page.
+        """
+        index = bisect.bisect_right(self._run_starts, pa) - 1
+        if index >= 0 and pa < self.runs[index][0] + self.runs[index][1]:
+            return pa
+        return self.runs[index + 1][0] if index + 1 < len(self.runs) else None
+
     def describe(self) -> list[Section]:
         """Format-specific sections for ``header.txt`` (none by default)."""
         return []

@@ -60,6 +60,15 @@ def test_is_present() -> None:
     assert source.is_present(0x3FFF)
 
 
+def test_next_present_steps_over_holes() -> None:
+    source = make_source()
+    assert source.next_present(0) == 0x1000
+    assert source.next_present(0x1234) == 0x1234
+    assert source.next_present(0x2000) == 0x3000
+    assert source.next_present(0x3800) == 0x3800
+    assert source.next_present(0x4000) is None
+
+
 def test_overlapping_runs_are_refused() -> None:
     with pytest.raises(CorruptionError, match="overlaps"):
         BufferSource([(0x1000, b"A" * 0x1000), (0x1800, b"B" * 0x1000)])

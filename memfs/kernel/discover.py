@@ -310,7 +310,7 @@ def _run(source: TolerantMemory, found: _Found) -> None:
 
     stubs = low_stubs() if result.mode == "x64" else []
     hint = stubs[0].lm_target if stubs else None
-    kernel, how = find_kernel(space, source.read, hint)
+    kernel, how = find_kernel(space, source, hint)
     d.kernel = kernel
     d.rows.append(("Kernel image", f"{kernel.base:#x} ({kernel.size:#x} bytes): {how}" if kernel else how))
 

@@ -113,11 +113,13 @@ def _is_kernel(space: AddressSpace, va: int) -> PeImage | None:
 
 
 def find_kernel(
-    space: AddressSpace, read_pa, hint: int | None = None, page_budget: int = 1 << 18
+    space: AddressSpace, memory, hint: int | None = None, page_budget: int = 1 << 18
 ) -> tuple[PeImage | None, str]:
     """Find the kernel image: backwards from ``hint`` (a VA inside it), else by walking kernel mappings.
 
-    ``read_pa(pa, n)`` reads physical memory (cheaper than translating every probed page).
+    ``memory`` is the physical memory (``read(pa, n)`` and ``next_present(pa)``): probing it directly is
+    cheaper than translating every page, and mapped frames that no run of the image backs (device
+    memory, or a damaged table's wild entries) are stepped over without a read or a place in the budget.
     Returns the image (or None) and a sentence saying how it was found or how far the search went.
     """
     if hint is not None:
@@ -136,15 +138,27 @@ def find_kernel(
     seen: set[int] = set()
     for start, end in ranges:
         for va, pa, size in space.mappings(start, end):
-            for off in range(0, size, PAGE_SIZE):
+            for off in _backed_pages(memory, pa, size):
                 if va + off in seen:
                     continue
                 seen.add(va + off)
                 checked += 1
                 if checked > page_budget:
                     return None, f"no kernel image in the first {page_budget} mapped kernel pages (budget)"
-                if read_pa(pa + off, 2) == b"MZ":
+                if memory.read(pa + off, 2) == b"MZ":
                     image = _is_kernel(space, va + off)
                     if image is not None:
                         return image, f"PE image named {image.name.decode()} found by walking kernel mappings"
     return None, f"no PE image named ntoskrnl among {checked} mapped kernel pages"
+
+
+def _backed_pages(memory, pa: int, size: int):
+    """Offsets into the mapping ``[pa, pa + size)`` of the pages the image holds, in order."""
+    off = 0
+    while off < size:
+        present = memory.next_present(pa + off)
+        if present is None or present >= pa + size:
+            return
+        off = max(off, (present - pa) & ~(PAGE_SIZE - 1))
+        yield off
+        off += PAGE_SIZE

@@ -39,7 +39,7 @@ class TolerantMemory:
     """A :class:`~memfs.memory.MemorySource` as discovery reads it (see the module docstring).
 
     It offers what the scans use of a source — ``name``, ``size``, ``metadata``, ``read``,
-    ``is_present``, ``dump_header`` — and reads through the source, never into it.
+    ``is_present``, ``next_present``, ``dump_header`` — and reads through the source, never into it.
     """
 
     def __init__(
@@ -50,6 +50,7 @@ class TolerantMemory:
         self.size = source.size
         self.metadata = source.metadata
         self.is_present = source.is_present
+        self.next_present = source.next_present
         self.dump_header = source.dump_header
         self.seconds = seconds
         self._deadline: float | None = time.monotonic() + seconds

@@ -78,3 +78,27 @@ def test_garbage_tables_never_raise(mode) -> None:
         pa = space.translate(va)
         assert pa is None or pa >= 0
     assert sum(1 for _ in space.mappings(0, 1 << 64, budget=5000)) >= 0
+
+
+def test_kernel_search_steps_over_frames_the_image_does_not_hold() -> None:
+    """A 1 GiB page of device memory (or a wild entry) costs no reads and no place in the page budget."""
+    from memfs.kernel.pe import find_kernel
+
+    mem = bytearray(0x4000)
+    struct.pack_into("<Q", mem, 0x1000 + 0x1F0 * 8, 0x2000 | 3)  # PML4[496] -> PDPT (0xFFFFF800`00000000)
+    struct.pack_into("<Q", mem, 0x2000, 0x40000000 | 0x83)  # a 1 GiB page at 1 GiB: nothing backs it
+    source = BufferSource([(0, bytes(mem))])
+    reads = []
+
+    class Counting:
+        def read(self, pa, n):
+            reads.append(pa)
+            return source.read(pa, n)
+
+        next_present = staticmethod(source.next_present)
+
+    space = AddressSpace(source.read, 0x1000, "x64")
+    image, how = find_kernel(space, Counting(), page_budget=16)
+    assert image is None
+    assert how == "no PE image named ntoskrnl among 0 mapped kernel pages"
+    assert reads == []

@@ -1,13 +1,23 @@
-"""Shared test helpers: where ``../shared`` is, and a place for generated fixtures."""
+"""Shared test helpers: where ``../shared`` is, a place for generated fixtures, children a test interrupts."""
 
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child a test interrupts: SIGINT back to its default action.
+
+    A shell starts background jobs with SIGINT ignored, and a Python started that way keeps it ignored
+    (as it should): the test would then measure how it was launched, not memfs.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def shared_dir() -> Path | None:

@@ -24,7 +24,7 @@ from memfs.kernel.discover import discover
 from memfs.memory import BufferSource
 from memfs.progress import Progress, format_bytes, format_duration
 from memfs.views.tree import build_files
-from tests.conftest import REPO
+from tests.conftest import REPO, default_sigint
 from tests.digest import sha256
 
 MEMFS = [sys.executable, "-m", "memfs"]
@@ -309,6 +309,7 @@ def test_interrupted_conversion_leaves_no_partial_output(raw_image: Path, tmp_pa
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "MEMFS_TEST_READ_DELAY": "0.1"},  # 29 chunks: ~3 s in all
+        preexec_fn=default_sigint,
     )
     try:
         _wait_for(lambda: any(name.endswith(".partial") for name in os.listdir(outdir)))

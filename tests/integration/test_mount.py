@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import default_sigint
 from tests.digest import sha256
 from tests.integration.conftest import MEMFS, run_memfs, unmount_quietly
 
@@ -109,7 +110,9 @@ def test_bad_mount_points(raw_image: Path, tmp_path: Path, problem: str) -> None
 def test_foreground_mount_exits_cleanly(raw_image: Path, tmp_path: Path, how: str) -> None:
     mnt = tmp_path / "fg"
     mnt.mkdir()
-    daemon = subprocess.Popen([*MEMFS, "mount", "-f", str(raw_image), str(mnt)], stderr=subprocess.PIPE)
+    daemon = subprocess.Popen(
+        [*MEMFS, "mount", "-f", str(raw_image), str(mnt)], stderr=subprocess.PIPE, preexec_fn=default_sigint
+    )
     try:
         deadline = time.monotonic() + 20
         while not os.path.ismount(mnt):

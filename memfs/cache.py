@@ -4,15 +4,20 @@ Compressed sources cache whole decode units (a 64 KiB compression set or Xpress 
 pages: per-entry overhead stays below 1% (docs/performance.md, "Building blocks").  A unit may also be
 cached as a prefix, decoded only as far as a random reader needed (:meth:`UnitCache.get_prefix`).
 Decoding happens outside the lock so FUSE threads and convert workers decode in parallel; a unit being
-decoded by one thread is waited for, not decoded again, by the others ("single flight").
+decoded by one thread is waited for, not decoded again, by the others ("single flight").  A unit
+that failed to decode is not decoded again either: the input never changes, so its error is kept and
+raised again at once (a scan reading a bad 4 MiB unit page by page would otherwise decode it 1,024 times).
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Hashable
 
 from cachetools import LRUCache
+
+from memfs.exceptions import DecompressionError
 
 DEFAULT_CACHE_SIZE = 256 * 1024 * 1024
 
@@ -61,6 +66,7 @@ class UnitCache:
         self._lru: LRUCache = LRUCache(maxsize=max(max_bytes, 1), getsizeof=len)
         self._lock = threading.Lock()
         self._pending: dict[Hashable, _Pending] = {}
+        self._failed: dict[Hashable, DecompressionError] = {}  # a few hundred bytes per bad unit
         self.hits = 0
         self.misses = 0
 
@@ -80,6 +86,9 @@ class UnitCache:
     def _get(self, key: Hashable, need: int, load: Callable[[bytes | None], bytes]) -> bytes:
         while True:
             with self._lock:
+                failed = self._failed.get(key)
+                if failed is not None:
+                    raise copy.copy(failed)  # a fresh instance: re-raising one would grow its traceback
                 have = self._lru.get(key)
                 if have is not None and len(have) >= need:
                     self.hits += 1
@@ -108,6 +117,9 @@ class UnitCache:
             value = load(have)
         except BaseException as exc:
             pending.error = exc
+            if isinstance(exc, DecompressionError):
+                with self._lock:
+                    self._failed[key] = exc
             raise
         else:
             pending.value = value

@@ -91,10 +91,13 @@ def list_members(source: ByteSource, kind: str) -> list[Member]:
     try:
         if kind == FORMAT_ZIP:
             with zipfile.ZipFile(file) as archive:
-                return [_zip_member(source, info) for info in archive.infolist() if not info.is_dir()]
+                # not ZipInfo.is_dir(): it indexes the name, and a hostile member's name can be empty
+                infos = archive.infolist()
+                return [_zip_member(source, info) for info in infos if not info.filename.endswith("/")]
         with tarfile.open(fileobj=file, mode="r:") as archive:
             return [_tar_member(info) for info in archive.getmembers() if info.isreg()]
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, ValueError, NotImplementedError) as exc:
+        # zipfile raises NotImplementedError for a stated "version needed to extract" it does not know
         raise FormatError(at(source.name, 0, f"{kind} archive does not list its members: {exc}")) from None
 
 

@@ -210,6 +210,11 @@ def decode_span(name: str, data, offset: int, out: memoryview, s2: bool) -> None
         if len(body) != length:
             raise DecompressionError(at(name, offset + pos, "chunk cut by the end of the unit"), offset + pos)
         if ctype in (COMPRESSED, UNCOMPRESSED):
+            if length < 5:  # the walker's rule too; an S2 index leads here without the walker
+                raise DecompressionError(
+                    at(name, offset + pos, f"data chunk of {length} bytes is shorter than its checksum"),
+                    offset + pos,
+                )
             expected = int.from_bytes(body[:4], "little")
             if ctype == UNCOMPRESSED:
                 size = length - 4

@@ -258,3 +258,33 @@ def test_gzip_stream_reads_in_a_forked_child(tmp_path):
         assert stream.pread(0, stream.size) == data  # and the parent still reads
     finally:
         stream.close()
+
+
+def _patched_central_header(raw_image, field: int, value: bytes) -> bytes:
+    """A one-member ZIP whose central directory header has ``value`` at byte ``field``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as out:
+        out.writestr("memory.raw", raw_image[:4096])
+    data = bytearray(buffer.getvalue())
+    central = data.index(b"PK\x01\x02")
+    data[central + field : central + field + len(value)] = value
+    return bytes(data)
+
+
+def test_zip_needing_an_unknown_version_is_one_line(tmp_path, raw_image):
+    """ "Version needed to extract" 25.5 (found by the fuzzer): the standard library's NotImplementedError
+    becomes one line naming the archive."""
+    path = tmp_path / "future.zip"
+    path.write_bytes(_patched_central_header(raw_image, 6, (255).to_bytes(2, "little")))
+    with pytest.raises(FormatError, match=rf"^{path}: offset 0x0: zip archive does not list its members"):
+        _open_member(path, "zip")
+
+
+def test_zip_member_with_an_empty_name_is_listed(tmp_path, raw_image):
+    """A member whose name is empty (found by the fuzzer: ZipInfo.is_dir() indexed the empty name) is a
+    member like any other."""
+    path = tmp_path / "noname.zip"
+    with zipfile.ZipFile(path, "w") as out:
+        out.writestr(zipfile.ZipInfo(""), raw_image[:4096])
+    members = archive.list_members(FileSource(path), "zip")
+    assert [(m.path, m.size) for m in members] == [("", 4096)]

@@ -218,3 +218,14 @@ def test_s2_overlapping_copies_repeat_their_period(offset):
         out = bytearray(offset + length)
         _s2.decompress_into(bytes(block), memoryview(out))
         assert out == want, (offset, length)
+
+
+@pytest.mark.parametrize("length", [0, 3, 4])
+def test_data_chunk_shorter_than_its_checksum_fails_its_unit(length):
+    """A data chunk too short to hold its CRC and a byte, reached through an S2 index (which the walker's
+    same rule never saw; found by the fuzzer: a ValueError from a negative size) fails its unit only."""
+    from memfs.containers.framing import UNCOMPRESSED, decode_span
+
+    chunk = bytes([UNCOMPRESSED]) + length.to_bytes(3, "little") + bytes(length)
+    with pytest.raises(DecompressionError, match=r"^image: offset 0x10: data chunk of \d bytes is shorter"):
+        decode_span("image", chunk, 0x10, memoryview(bytearray(8)), s2=True)

@@ -6,13 +6,14 @@ sector) and chunk count; each ``table`` section lists its chunks' offsets (bit 3
 relative to a base offset.  A compressed chunk is a zlib stream (its Adler-32 trailer checks it); an
 uncompressed chunk is followed by its Adler-32, little-endian (§2).
 
-Library choice (docs/formats/ewf.md §4, measured on the same 128 MiB ewfacquire image, 2 cores, load 5.5):
-``dissect.evidence`` read it at 211 MB/s and raised on a corrupt compressed chunk; ``libewf-python``
-(pyewf) read at 49 MB/s and returned a corrupt chunk as zeros without an error, so it cannot give EIO
-for bad chunks.  dissect.evidence parses the segments and tables here; chunks are then read and checked
-by this module — zlib for compressed chunks and the Adler-32 that dissect.evidence does not check for
-uncompressed ones — so a bad chunk fails its own bytes only, and reads need no lock (``pread`` on the
-segments; zlib releases the GIL).
+Library choice (docs/formats/ewf.md §4): ``dissect.evidence`` read a 128 MiB ewfacquire image at 211 MB/s
+and raised on a corrupt compressed chunk; ``libewf-python`` (pyewf) read at 49 MB/s and returned a
+corrupt chunk as zeros without an error, so it cannot give EIO for bad chunks.  dissect.evidence's
+segment parser then proved unsafe on hostile input (unbounded table reads, header inflation and
+section loops), so memfs walks the sections itself (:mod:`memfs.containers.ewf_sections`) and reads and
+checks chunks itself — zlib for compressed chunks, the Adler-32 for stored ones — so a bad chunk fails
+its own bytes only, and reads need no lock (``pread`` on the segments; zlib releases the GIL).  No
+library is needed.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from array import array
 from memfs.byte_source import ByteSource, FileByteSource
 from memfs.cache import DEFAULT_CACHE_SIZE
 from memfs.containers.chunked import UnitStream
-from memfs.containers.deps import require
-from memfs.containers.slices import SourceFile
+from memfs.containers.ewf_sections import Table, Volume, read_segment
 from memfs.exceptions import DecompressionError, FormatError, at
 from memfs.formats.base import CONTAINER, FormatSpec, OpenOptions, ProbeInput
 
@@ -77,50 +77,51 @@ class EwfStream(UnitStream):
         first = segments[0]
         super().__init__(first, f"{first.name}[EWF media]", cache_size)
         self.segments = segments
-        ewf_module = require("dissect.evidence.ewf", "dissect.evidence", "reading EWF (E01) images")
-        try:
-            ewf = ewf_module.EWF([SourceFile(s) for s in segments])
-            self._index(ewf)
-        except FormatError:
-            raise
-        except Exception as exc:  # the library raises many kinds on malformed segments
-            raise FormatError(at(first.name, 0, f"EWF segments do not parse: {exc}")) from None
-        header = getattr(ewf.header, "data", b"")
-        self.header_text = header.decode("utf-16-le", "replace") if header[:2] == b"\xff\xfe" else ""
-
-    def _index(self, ewf) -> None:
-        self.chunk_size = ewf.chunk_size
-        if not 0 < self.chunk_size <= MAX_CHUNK:
-            raise FormatError(
-                at(self.base.name, 0, f"EWF volume states a chunk size of {self.chunk_size} bytes")
-            )
         self._seg = array("H")
         self._off = array("Q")
         self._len = array("I")
         self._packed = bytearray()
-        for number, source in enumerate(self.segments):
-            segment = ewf.segment(number)
-            for table in segment.tables:
+        volume = None
+        for number, source in enumerate(segments):
+            parsed = read_segment(source)
+            self.notes.extend(parsed.notes)
+            volume = volume or parsed.volume
+            for table in parsed.tables:
                 self._add_table(number, source, table)
-        expected = self.chunks_expected = ewf.volume.chunk_count
+        if volume is None:
+            why = f" ({self.notes[0]})" if self.notes else ""
+            raise FormatError(at(first.name, 0, f"EWF segments hold no volume section{why}"))
+        self._size_media(volume)
+
+    def _size_media(self, volume: Volume) -> None:
+        """The media spans the volume's sector count, as far as the tables list chunks (§2)."""
+        self.chunk_size = volume.chunk_size
+        if not 0 < self.chunk_size <= MAX_CHUNK:
+            raise FormatError(
+                at(self.base.name, 0, f"EWF volume states a chunk size of {self.chunk_size} bytes")
+            )
+        expected = self.chunks_expected = volume.chunk_count
         if len(self._off) != expected:
             self.notes.append(
                 f"the volume section states {expected} chunks, the tables list {len(self._off)}"
             )
-        size = min(ewf.size, len(self._off) * self.chunk_size)
+        listed = len(self._off) * self.chunk_size
+        stated = volume.sector_count * volume.bytes_per_sector
+        size = min(stated, listed) if stated else listed
+        if not stated:
+            self.notes.append("the volume section states no sector count: the media ends with its last chunk")
         self._set_units(array("Q", range(0, size, self.chunk_size)), size)
 
-    def _add_table(self, number: int, source, table) -> None:
-        entries, base, count = table.entries, table.base_offset, table.num_entries
-        section_start, section_end = table.section.offset, table.section.offset + table.section.size
+    def _add_table(self, number: int, source, table: Table) -> None:
+        entries, base, count = table.entries, table.base, len(table.entries)
         for i in range(count):
             offset = base + (entries[i] & 0x7FFFFFFF)
             if i + 1 < count:
                 end = base + (entries[i + 1] & 0x7FFFFFFF)
-            elif offset < section_start:
-                end = section_start  # the last chunk's data ends where the table section starts
+            elif offset < table.start:
+                end = table.start  # the last chunk's data ends where the table section starts
             else:
-                end = section_end
+                end = table.end
             if not offset < end <= source.size:
                 raise FormatError(at(source.name, offset, f"EWF chunk #{len(self._off)} has no valid extent"))
             self._seg.append(number)

@@ -10,7 +10,7 @@ from scripts import make_container_fixtures as make
 @pytest.fixture(scope="session")
 def fixtures(tmp_path_factory):
     """``{name: Built(path, expected, member)}`` for every container fixture."""
-    for module in ("cramjam", "crc32c", "rapidgzip", "dissect.evidence"):  # memfs's container libraries
+    for module in ("cramjam", "crc32c", "rapidgzip"):  # memfs's container libraries
         pytest.importorskip(module, reason="memfs's container libraries are not installed (pip install .)")
     return make.build_all(tmp_path_factory.mktemp("containers"))
 

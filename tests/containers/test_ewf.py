@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import zlib
 
 import pytest
 
@@ -80,5 +81,64 @@ def test_missing_segment_and_garbage(fixtures, tmp_path):
     assert stream.pread(0, stream.size) == built.expected[: stream.size]
     bad = tmp_path / "bad.E01"
     bad.write_bytes(b"EVF\x09\x0d\x0a\xff\x00" + bytes(100))
-    with pytest.raises(FormatError, match=r"bad.E01: offset 0x0: EWF segments do not parse"):
+    with pytest.raises(FormatError, match=r"bad.E01: offset 0x0: EWF segments hold no volume section \(.*"
+                       r"descriptor at 0xd fails its checksum"):  # fmt: skip
         _open(bad)
+
+
+def _sections(data: bytes) -> list[tuple[bytes, int]]:
+    """``(type, descriptor offset)`` along the chain (docs/formats/ewf.md §1, restated here: type at 0,
+    next at 16, size at 24, Adler-32 of the first 72 bytes at 72)."""
+    found, offset = [], 13
+    while True:
+        kind = data[offset : offset + 16].rstrip(b"\0")
+        found.append((kind, offset))
+        following = int.from_bytes(data[offset + 16 : offset + 24], "little")
+        if kind in (b"done", b"next") or following == offset:
+            return found
+        offset = following
+
+
+def _reseal(data: bytearray, at: int, length: int) -> None:
+    """Write the Adler-32 of ``data[at : at + length]`` after it, as EWF does for descriptors and tables."""
+    data[at + length : at + length + 4] = zlib.adler32(bytes(data[at : at + length])).to_bytes(4, "little")
+
+
+def _state_huge_table(data: bytearray, chain: list[tuple[bytes, int]]) -> tuple[int, str]:
+    table = next(offset for kind, offset in chain if kind == b"table")
+    data[table + 76 : table + 80] = (1 << 31).to_bytes(4, "little")
+    _reseal(data, table + 76, 20)
+    return table, r"EWF table states 2147483648 entries; its section holds \d+"
+
+
+def _loop_back(data: bytearray, chain: list[tuple[bytes, int]]) -> tuple[int, str]:
+    victim, earlier = chain[2][1], chain[1][1]
+    data[victim + 16 : victim + 24] = earlier.to_bytes(8, "little")
+    _reseal(data, victim, 72)
+    return victim, rf"EWF section names {earlier:#x}, not after itself, as the next"
+
+
+@pytest.mark.parametrize("damage", [_state_huge_table, _loop_back])
+def test_hostile_section_chain_is_one_line(fixtures, tmp_path, damage):
+    """A table stating 2^31 entries, or a chain looping back to an earlier section (a 5 KiB fuzz input
+    with such a loop took dissect.evidence's parser 5 GB): one line naming the section's offset."""
+    data = bytearray(fixtures["image.E01"].path.read_bytes())
+    offset, message = damage(data, _sections(data))
+    path = tmp_path / "image.E01"
+    path.write_bytes(bytes(data))
+    with pytest.raises(FormatError, match=rf"image.E01: offset {offset:#x}: {message}$"):
+        _open(path)
+
+
+def test_cut_segment_keeps_its_tables_and_says_where(fixtures, tmp_path):
+    """A segment cut inside its chain (an interrupted copy) serves the chunks its tables before the cut
+    list; the note names the offset."""
+    built = fixtures["image.E01"]
+    data = built.path.read_bytes()
+    last_table = [offset for kind, offset in _sections(data) if kind == b"table"][-1]
+    end = last_table + 76 + int.from_bytes(data[last_table + 24 : last_table + 32], "little") - 76
+    path = tmp_path / "image.E01"
+    path.write_bytes(data[: end + 10])
+    stream = _open(path)
+    assert any(f"cut by the end of the file at {end:#x}" in note for note in stream.notes), stream.notes
+    assert stream.size > 0 and stream.pread(0, stream.size) == built.expected[: stream.size]

@@ -6,7 +6,8 @@ cached as a prefix, decoded only as far as a random reader needed (:meth:`UnitCa
 Decoding happens outside the lock so FUSE threads and convert workers decode in parallel; a unit being
 decoded by one thread is waited for, not decoded again, by the others ("single flight").  A unit
 that failed to decode is not decoded again either: the input never changes, so its error is kept and
-raised again at once (a scan reading a bad 4 MiB unit page by page would otherwise decode it 1,024 times).
+raised again at once (a scan reading a bad 4 MiB unit page by page would otherwise decode it 1,024 times)
+— except to a reader needing a shorter prefix than the one that failed, which may still decode.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class UnitCache:
         self._lru: LRUCache = LRUCache(maxsize=max(max_bytes, 1), getsizeof=len)
         self._lock = threading.Lock()
         self._pending: dict[Hashable, _Pending] = {}
-        self._failed: dict[Hashable, DecompressionError] = {}  # a few hundred bytes per bad unit
+        # key -> (the least ``need`` a load failed for, its error): a shorter prefix may still decode
+        self._failed: dict[Hashable, tuple[int, DecompressionError]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -86,13 +88,13 @@ class UnitCache:
     def _get(self, key: Hashable, need: int, load: Callable[[bytes | None], bytes]) -> bytes:
         while True:
             with self._lock:
-                failed = self._failed.get(key)
-                if failed is not None:
-                    raise copy.copy(failed)  # a fresh instance: re-raising one would grow its traceback
                 have = self._lru.get(key)
                 if have is not None and len(have) >= need:
                     self.hits += 1
                     return have
+                failed = self._failed.get(key)
+                if failed is not None and need >= failed[0]:
+                    raise copy.copy(failed[1])  # a fresh instance: re-raising one would grow its traceback
                 pending = self._pending.get(key)
                 owner = pending is None
                 if owner:
@@ -100,7 +102,7 @@ class UnitCache:
                     pending = self._pending[key] = _Pending()
             assert pending is not None
             if owner:
-                return self._load(key, have, load, pending)
+                return self._load(key, have, need, load, pending)
             pending.wait()
             if pending.error is not None:
                 raise pending.error
@@ -111,7 +113,12 @@ class UnitCache:
             # That thread decoded a shorter prefix than this reader needs: look again.
 
     def _load(
-        self, key: Hashable, have: bytes | None, load: Callable[[bytes | None], bytes], pending: _Pending
+        self,
+        key: Hashable,
+        have: bytes | None,
+        need: int,
+        load: Callable[[bytes | None], bytes],
+        pending: _Pending,
     ) -> bytes:
         try:
             value = load(have)
@@ -119,7 +126,9 @@ class UnitCache:
             pending.error = exc
             if isinstance(exc, DecompressionError):
                 with self._lock:
-                    self._failed[key] = exc
+                    known = self._failed.get(key)
+                    if known is None or need < known[0]:
+                        self._failed[key] = (need, exc)
             raise
         else:
             pending.value = value

@@ -146,3 +146,26 @@ def test_decode_failures_are_remembered_not_decoded_again() -> None:
     assert calls == [1]
     with pytest.raises(DecompressionError):
         cache.get_prefix("k", 10, lambda _have: b"not asked")
+
+
+def test_a_failed_unit_still_serves_a_shorter_prefix() -> None:
+    """A unit damaged past its first pages: a reader of those pages still gets them (the failure was for
+    more), a reader needing as much as failed or more gets the error without a decode."""
+    from memfs.exceptions import DecompressionError
+
+    cache = UnitCache(1 << 20)
+    calls = []
+
+    def load(_have, need):
+        calls.append(need)
+        if need > 100:
+            raise DecompressionError("image: offset 0x10: damaged after byte 100", 0x10)
+        return bytes(need)
+
+    with pytest.raises(DecompressionError):
+        cache.get_prefix("k", 200, lambda have: load(have, 200))
+    with pytest.raises(DecompressionError):
+        cache.get_prefix("k", 300, lambda have: load(have, 300))
+    assert cache.get_prefix("k", 50, lambda have: load(have, 50)) == bytes(50)
+    assert cache.get_prefix("k", 40, lambda have: load(have, 40)) == bytes(50)  # the cached prefix
+    assert calls == [200, 50]

@@ -136,16 +136,19 @@ def find_kernel(
         ranges = [_PREFERRED[mode], (lo, _X86_PAGE_TABLES[0]), (_X86_PAGE_TABLES[1], hi)]
     checked = 0
     seen: set[int] = set()
+    not_mz: set[int] = set()  # frames read once: damaged tables can map one frame at a million VAs
     for start, end in ranges:
         for va, pa, size in space.mappings(start, end):
             for off in _backed_pages(memory, pa, size):
-                if va + off in seen:
+                if va + off in seen or pa + off in not_mz:
                     continue
                 seen.add(va + off)
                 checked += 1
                 if checked > page_budget:
                     return None, f"no kernel image in the first {page_budget} mapped kernel pages (budget)"
-                if memory.read(pa + off, 2) == b"MZ":
+                if memory.read(pa + off, 2) != b"MZ":
+                    not_mz.add(pa + off)
+                else:
                     image = _is_kernel(space, va + off)
                     if image is not None:
                         return image, f"PE image named {image.name.decode()} found by walking kernel mappings"

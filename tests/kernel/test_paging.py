@@ -102,3 +102,30 @@ def test_kernel_search_steps_over_frames_the_image_does_not_hold() -> None:
     assert image is None
     assert how == "no PE image named ntoskrnl among 0 mapped kernel pages"
     assert reads == []
+
+
+def test_kernel_search_reads_a_frame_mapped_many_times_once() -> None:
+    """Damaged tables mapping one frame at every VA of a table (found by the fuzzer: 262,144 probes of a
+    few frames, 12 s instrumented) read that frame once; the walk's own entry budget bounds the rest."""
+    from memfs.kernel.pe import find_kernel
+
+    mem = bytearray(0x5000)
+    struct.pack_into("<Q", mem, 0x1000 + 0x1F0 * 8, 0x2000 | 3)  # PML4[496] -> PDPT
+    struct.pack_into("<Q", mem, 0x2000, 0x3000 | 3)  # PDPT[0] -> PD
+    struct.pack_into("<Q", mem, 0x3000, 0x4000 | 3)  # PD[0] -> PT
+    for index in range(512):
+        struct.pack_into("<Q", mem, 0x4000 + 8 * index, 0x4000 | 3)  # every PTE maps the same frame
+    source = BufferSource([(0, bytes(mem))])
+    reads = []
+
+    class Counting:
+        def read(self, pa, n):
+            reads.append(pa)
+            return source.read(pa, n)
+
+        next_present = staticmethod(source.next_present)
+
+    space = AddressSpace(source.read, 0x1000, "x64")
+    image, how = find_kernel(space, Counting(), page_budget=1000)
+    assert image is None and how == "no PE image named ntoskrnl among 1 mapped kernel pages"
+    assert reads == [0x4000]

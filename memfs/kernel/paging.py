@@ -12,6 +12,7 @@ other readers (kdmp-parser) do not follow either, so our translations stay compa
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterator
 
 from memfs.memory import PAGE_SIZE
@@ -59,8 +60,7 @@ class AddressSpace:
 
     # -- page-table access -------------------------------------------------------------------
 
-    def _entry(self, address: int, size: int) -> int:
-        page = address & ~0xFFF
+    def _table_page(self, page: int) -> bytes:
         data = self._pages.get(page)
         if data is None:
             data = self._read(page, PAGE_SIZE)
@@ -69,8 +69,17 @@ class AddressSpace:
             if len(self._pages) >= _TABLE_CACHE_PAGES:
                 self._pages.clear()
             self._pages[page] = data
+        return data
+
+    def _entry(self, address: int, size: int) -> int:
         offset = address & 0xFFF
-        return int.from_bytes(data[offset : offset + size], "little")
+        return int.from_bytes(self._table_page(address & ~0xFFF)[offset : offset + size], "little")
+
+    def _entries(self, table: int, size: int, count: int) -> tuple[int, ...]:
+        """All ``count`` entries of the table at ``table``, unpacked at once (a walk reads every one)."""
+        return struct.unpack_from(
+            f"<{count}{'Q' if size == 8 else 'I'}", self._table_page(table & ~0xFFF), table & 0xFFF
+        )
 
     def _next_table(self, entry: int, size: int) -> int:
         return entry & (_FRAME_MASK_64 if size == 8 else _FRAME_MASK_32)
@@ -152,6 +161,7 @@ class AddressSpace:
         shift, size, mask, may_be_large = self._levels[depth]
         span = 1 << shift
         last = len(self._levels) - 1
+        entries = self._entries(table, size, mask + 1)
         for index in range(mask + 1):
             va = base + index * span
             if self.mode == "x64" and depth == 0:
@@ -161,7 +171,7 @@ class AddressSpace:
             if remaining[0] <= 0:
                 return
             remaining[0] -= 1
-            entry = self._entry(table + index * size, size)
+            entry = entries[index]
             if not entry & _PRESENT:
                 continue
             if depth == 0 and self._next_table(entry, size) == self.dtb & ~0xFFF:

@@ -151,12 +151,22 @@ class AddressSpace:
         At most ``budget`` table entries are examined, so a walk over a huge or hostile
         hierarchy stays bounded.  A top-level entry that points back at the top-level table (the
         x64 self-map, docs/formats/crashdump.md §11) is skipped: it only maps the page tables themselves.
+        A table reached a second time at the same level is not walked again: real hierarchies do not
+        share tables, and a damaged one that does would map the same frames over and over (a fuzz
+        input pointing every entry of a directory at one table made the walk 2^20 entries long).
         """
         remaining = [budget]
-        yield from self._walk(self.dtb, 0, 0, start, end, remaining)
+        yield from self._walk(self.dtb, 0, 0, start, end, remaining, set())
 
     def _walk(
-        self, table: int, depth: int, base: int, start: int, end: int, remaining: list[int]
+        self,
+        table: int,
+        depth: int,
+        base: int,
+        start: int,
+        end: int,
+        remaining: list[int],
+        walked: set[tuple[int, int]],
     ) -> Iterator[tuple[int, int, int]]:
         shift, size, mask, may_be_large = self._levels[depth]
         span = 1 << shift
@@ -179,4 +189,7 @@ class AddressSpace:
             if depth == last or (may_be_large and entry & _LARGE):
                 yield va, self._leaf(entry, size, shift), span
             else:
-                yield from self._walk(self._next_table(entry, size), depth + 1, va, start, end, remaining)
+                child = (self._next_table(entry, size), depth + 1)
+                if child not in walked:
+                    walked.add(child)
+                    yield from self._walk(child[0], depth + 1, va, start, end, remaining, walked)

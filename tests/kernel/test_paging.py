@@ -129,3 +129,19 @@ def test_kernel_search_reads_a_frame_mapped_many_times_once() -> None:
     image, how = find_kernel(space, Counting(), page_budget=1000)
     assert image is None and how == "no PE image named ntoskrnl among 1 mapped kernel pages"
     assert reads == [0x4000]
+
+
+def test_a_table_shared_by_many_entries_is_walked_once() -> None:
+    """Every entry of a directory pointing at one page table (damaged or crafted; real hierarchies do not
+    share tables) yields that table's mappings once, not 512 times (a fuzz input: a 2^20-entry walk)."""
+    mem = bytearray(0x5000)
+    struct.pack_into("<Q", mem, 0x1000 + 0x1F0 * 8, 0x2000 | 3)  # PML4[496] -> PDPT
+    struct.pack_into("<Q", mem, 0x2000, 0x3000 | 3)  # PDPT[0] -> PD
+    for index in range(512):
+        struct.pack_into("<Q", mem, 0x3000 + 8 * index, 0x4000 | 3)  # every PDE -> the same PT
+    for index in range(4):
+        struct.pack_into("<Q", mem, 0x4000 + 8 * index, (0x10 + index) << 12 | 3)
+    space = AddressSpace(BufferSource([(0, bytes(mem))]).read, 0x1000, "x64")
+    base = 0xFFFFF80000000000
+    found = list(space.mappings(base, base + (1 << 39)))
+    assert found == [(base + i * 0x1000, (0x10 + i) << 12, 0x1000) for i in range(4)]

@@ -1,7 +1,8 @@
 """Container benchmarks, run by hand: physmem.bin through a real mount vs each library alone, and open times.
 
 For each container (Snappy, S2, AVML, gzip, ZIP deflated member, tar member, EWF) holding the same
-memory-like raw image, and that raw image itself (the FUSE path alone: the ceiling of every mount):
+memory-like raw image (512 MiB: long enough that the start of a mount's pipeline does not weigh), and
+that raw image itself (the FUSE path alone: the ceiling of every mount):
 
 * ``mount``: a fresh ``memfs mount`` of the container, then ``dd if=physmem.bin of=/dev/null bs=1M``
   (the kernel asks in 128 KiB–1 MiB pieces, several FUSE threads serve them); MB/s of physmem.bin;
@@ -14,13 +15,16 @@ memory-like raw image, and that raw image itself (the FUSE path alone: the ceili
   walk) and a tar member (header listing) on synthetic images built from repeated chunks; EWF with
   ``--ewf-16g`` (ewfacquire of 16 GiB of zeros, slow to make); gzip with ``--gzip-16g`` (the gzip
   of the throughput image, concatenated into a 16 GiB multi-member stream: its index pass must inflate
-  everything once, as for a deflated ZIP member).
+  everything once, as for a deflated ZIP member);
+* CPU per byte of the mount (daemon and dd) and of the library alone, and from them each container's
+  ceiling on this machine: cores / (FUSE's own cost per byte + the library's), what a mount could reach
+  with every core busy all the time (docs/benchmarks.md explains the columns).
 
 Rounds interleave the measurements (mount, layer, alone, next container) and the best of each is kept:
 on a shared machine that is the fairest comparison.  Ratios are only meaningful within one run; say the
 machine's load next to any figure.  Mounting needs FUSE (root, or fusermount3).
 
-Usage: ``python3 -m scripts.bench_containers [--mib 128] [--rounds 3] [--work DIR] [--no-mount]
+Usage: ``python3 -m scripts.bench_containers [--mib 512] [--rounds 3] [--work DIR] [--no-mount]
 [--no-16g] [--ewf-16g]``
 """
 
@@ -28,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import resource
 import shutil
 import statistics
 import struct
@@ -37,6 +43,7 @@ import tarfile
 import tempfile
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from memfs.byte_source import FileByteSource
@@ -72,19 +79,53 @@ def _rate(size: int, seconds: float) -> float:
     return size / seconds / 1e6
 
 
-def measure_mount(path: Path, work: Path) -> float:
-    """MB/s of ``dd bs=1M`` over physmem.bin of a fresh mount of ``path`` (mounting is not timed)."""
+@dataclass
+class Measured:
+    """One timed read: MB/s, and the CPU it took in nanoseconds per byte (every thread, every core)."""
+
+    rate: float
+    cpu_ns_per_byte: float
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process (all its threads) and of every child it has waited for."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds a running process has used so far (``/proc``, clock-tick granularity)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_mount(path: Path, work: Path) -> Measured:
+    """``dd bs=1M`` over physmem.bin of a fresh ``memfs mount`` of ``path`` (mounting is not timed).
+
+    The CPU of serving is the daemon's CPU time during the read (``/proc``, in clock ticks: use images
+    of a few hundred MiB for a precise figure) plus dd's.
+    """
     mnt = work / "mnt"
     mnt.mkdir(exist_ok=True)
     memfs = [sys.executable, "-m", "memfs"]
-    subprocess.run([*memfs, "mount", str(path), str(mnt)], check=True, capture_output=True, cwd=REPO)
+    out = subprocess.run(
+        [*memfs, "mount", str(path), str(mnt)], check=True, capture_output=True, text=True, cwd=REPO
+    )
+    match = re.search(r"daemon pid (\d+)", out.stdout)
+    if match is None:
+        raise SystemExit(f"no daemon pid in: {out.stdout!r}")
+    daemon = int(match.group(1))
     try:
+        time.sleep(0.2)  # the daemon raises the mount's read_ahead_kb just after it is ready
         physmem = mnt / "physmem.bin"
-        start = time.perf_counter()
+        size = physmem.stat().st_size
+        daemon_cpu, cpu, start = _process_cpu(daemon), _cpu_seconds(), time.perf_counter()
         subprocess.run(["dd", f"if={physmem}", "of=/dev/null", "bs=1M"], check=True, capture_output=True)
-        return _rate(physmem.stat().st_size, time.perf_counter() - start)
+        seconds, dd_cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+        daemon_cpu = _process_cpu(daemon) - daemon_cpu
     finally:
         subprocess.run([*memfs, "umount", str(mnt)], check=True, capture_output=True, cwd=REPO)
+    return Measured(_rate(size, seconds), (daemon_cpu + dd_cpu) / size * 1e9)
 
 
 def measure_layer(path: Path) -> tuple[float, float]:
@@ -102,13 +143,14 @@ def measure_layer(path: Path) -> tuple[float, float]:
         source.close()
 
 
-def _timed_rate(decode) -> float:
-    start = time.perf_counter()
+def _timed_rate(decode) -> Measured:
+    cpu, start = _cpu_seconds(), time.perf_counter()
     size = decode()
-    return _rate(size, time.perf_counter() - start)
+    seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    return Measured(_rate(size, seconds), cpu / size * 1e9)
 
 
-def alone_file(path: Path) -> float:
+def alone_file(path: Path) -> Measured:
     def read() -> int:
         fd, buf, total = os.open(path, os.O_RDONLY), bytearray(MIB), 0
         try:
@@ -121,13 +163,13 @@ def alone_file(path: Path) -> float:
     return _timed_rate(read)
 
 
-def alone_snappy(path: Path) -> float:
+def alone_snappy(path: Path) -> Measured:
     import cramjam
 
     return _timed_rate(lambda: len(cramjam.snappy.decompress(path.read_bytes())))
 
 
-def alone_go(go: Path, path: Path, size: int) -> float:
+def alone_go(go: Path, path: Path, size: int) -> Measured:
     def decode() -> int:
         subprocess.run([go, "decode", path, "/dev/null"], check=True)
         return size
@@ -135,7 +177,7 @@ def alone_go(go: Path, path: Path, size: int) -> float:
     return _timed_rate(decode)
 
 
-def alone_avml(path: Path) -> float:
+def alone_avml(path: Path) -> Measured:
     """cramjam's framed decoder over each AVML block's frames (the 32-byte headers and trailers skipped)."""
     import cramjam
 
@@ -168,7 +210,7 @@ def _drain(handle) -> int:
     return total
 
 
-def alone_rapidgzip(path: Path) -> float:
+def alone_rapidgzip(path: Path) -> Measured:
     import rapidgzip
 
     def decode() -> int:
@@ -178,7 +220,7 @@ def alone_rapidgzip(path: Path) -> float:
     return _timed_rate(decode)
 
 
-def alone_zipfile(path: Path) -> float:
+def alone_zipfile(path: Path) -> Measured:
     def decode() -> int:
         with zipfile.ZipFile(path) as archive, archive.open(archive.infolist()[0]) as member:
             return _drain(member)
@@ -186,7 +228,7 @@ def alone_zipfile(path: Path) -> float:
     return _timed_rate(decode)
 
 
-def alone_tarfile(path: Path) -> float:
+def alone_tarfile(path: Path) -> Measured:
     def decode() -> int:
         with tarfile.open(path) as archive:
             return _drain(archive.extractfile(archive.getmembers()[0]))
@@ -194,7 +236,7 @@ def alone_tarfile(path: Path) -> float:
     return _timed_rate(decode)
 
 
-def alone_dissect(segments: list[str]) -> float:
+def alone_dissect(segments: list[str]) -> Measured:
     from dissect.evidence.ewf import EWF
 
     def decode() -> int:
@@ -266,31 +308,68 @@ def build_containers(work: Path, mib: int) -> list[tuple[str, Path, object, str]
 
 def bench_throughput(work: Path, mib: int, rounds: int, mount: bool) -> None:
     rows = build_containers(work, mib)
-    results: dict[str, dict[str, list[float]]] = {name: {"open": [], "mount": [], "layer": [], "alone": []}
-                                                    for name, *_ in rows}  # fmt: skip
+    rates: dict[str, dict[str, list[float]]] = {name: {"open": [], "mount": [], "layer": [], "alone": []}
+                                                  for name, *_ in rows}  # fmt: skip
+    cpu: dict[str, dict[str, list[float]]] = {name: {"mount": [], "alone": []} for name, *_ in rows}
     loads = []
     for _ in range(rounds):
         for name, path, alone, _ in rows:
             loads.append(os.getloadavg()[0])
             if mount:
-                results[name]["mount"].append(measure_mount(path, work))
+                served = measure_mount(path, work)
+                rates[name]["mount"].append(served.rate)
+                cpu[name]["mount"].append(served.cpu_ns_per_byte)
             opened, rate = measure_layer(path)
-            results[name]["open"].append(opened)
-            results[name]["layer"].append(rate)
-            results[name]["alone"].append(alone())
+            rates[name]["open"].append(opened)
+            rates[name]["layer"].append(rate)
+            alone_run = alone()
+            rates[name]["alone"].append(alone_run.rate)
+            cpu[name]["alone"].append(alone_run.cpu_ns_per_byte)
     print(
         f"\nphysmem.bin of a {mib} MiB image, MB/s, best (median) of {rounds} interleaved rounds; "
         f"load {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} CPUs"
     )
     print(f"{'container':<14}{'open s':>8}{'mount':>16}{'layer':>16}{'alone':>16}  mount/alone  alone is")
     for name, *_, note in rows:
-        r = results[name]
+        r = rates[name]
         cells = "".join(
             f"{max(r[k]):>8.0f} ({statistics.median(r[k]):>4.0f})" if r[k] else f"{'-':>16}"
             for k in ("mount", "layer", "alone")
         )
         ratio = f"{max(r['mount']) / max(r['alone']):>11.2f}" if r["mount"] else f"{'-':>11}"
         print(f"{name:<14}{min(r['open']):>8.2f}{cells}  {ratio}  {note}")
+    if mount:
+        print_cpu_ceilings(rows, rates, cpu)
+
+
+def print_cpu_ceilings(rows, rates, cpu) -> None:
+    """What the machine's cores allow a mount of each container, from the CPU each step was measured to cost.
+
+    A mount must both decode (at least the CPU the library alone spends per byte) and serve through FUSE
+    (the CPU per byte a mount of the plain raw file costs, daemon and reader together, less what reading
+    that file alone costs).  With every core busy all the time, the mount's rate cannot exceed
+    cores / (decode + FUSE) per byte: the ceiling.  When 0.7x the library's rate alone is above the
+    ceiling, no mount on this machine reaches it.
+    """
+    cores = os.cpu_count() or 1
+    raw = rows[0][0]
+    fuse = statistics.median(cpu[raw]["mount"]) - statistics.median(cpu[raw]["alone"])
+    print(
+        f"\nCPU per byte (ns, median): FUSE serving {fuse:.2f} (the raw mount less os.pread); "
+        f"ceiling = {cores} cores / (FUSE + the library's own CPU alone)"
+    )
+    print(f"{'container':<14}{'mount ns/B':>11}{'alone ns/B':>11}{'ceiling':>9}{'mount':>7}"
+          f"{'0.7x alone':>11}  reachable")  # fmt: skip
+    for name, *_ in rows:
+        alone_cpu = statistics.median(cpu[name]["alone"])
+        ceiling = cores / (fuse + alone_cpu) * 1e3  # bytes per ns -> MB/s
+        wanted = 0.7 * max(rates[name]["alone"])
+        mount_rate = max(rates[name]["mount"])
+        print(
+            f"{name:<14}{statistics.median(cpu[name]['mount']):>11.2f}{alone_cpu:>11.2f}{ceiling:>9.0f}"
+            f"{mount_rate:>7.0f}{wanted:>11.0f}  {'yes' if wanted <= ceiling else 'no'}"
+            f" (mount at {mount_rate / ceiling:.0%} of the ceiling)"
+        )
 
 
 # -- open time of 16 GiB images ----------------------------------------------------------------------------
@@ -395,7 +474,7 @@ def _report_open(label: str, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mib", type=int, default=128)
+    parser.add_argument("--mib", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--work", default=None)
     parser.add_argument("--no-mount", action="store_true", help="skip the FUSE measurements")

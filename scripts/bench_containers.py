@@ -50,6 +50,7 @@ from memfs.byte_source import FileByteSource
 from memfs.detect import open_image
 from memfs.formats.base import OpenOptions
 from scripts import make_container_fixtures as make
+from scripts.bench_read import _cpu_seconds as process_cpu_seconds  # utime + stime of a process, /proc
 
 GIB16 = 16 << 30
 MIB = 1 << 20
@@ -93,12 +94,6 @@ def _cpu_seconds() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def _process_cpu(pid: int) -> float:
-    """CPU seconds a running process has used so far (``/proc``, clock-tick granularity)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure_mount(path: Path, work: Path) -> Measured:
     """``dd bs=1M`` over physmem.bin of a fresh ``memfs mount`` of ``path`` (mounting is not timed).
 
@@ -119,10 +114,10 @@ def measure_mount(path: Path, work: Path) -> Measured:
         time.sleep(0.2)  # the daemon raises the mount's read_ahead_kb just after it is ready
         physmem = mnt / "physmem.bin"
         size = physmem.stat().st_size
-        daemon_cpu, cpu, start = _process_cpu(daemon), _cpu_seconds(), time.perf_counter()
+        daemon_cpu, cpu, start = process_cpu_seconds(daemon), _cpu_seconds(), time.perf_counter()
         subprocess.run(["dd", f"if={physmem}", "of=/dev/null", "bs=1M"], check=True, capture_output=True)
         seconds, dd_cpu = time.perf_counter() - start, _cpu_seconds() - cpu
-        daemon_cpu = _process_cpu(daemon) - daemon_cpu
+        daemon_cpu = process_cpu_seconds(daemon) - daemon_cpu
     finally:
         subprocess.run([*memfs, "umount", str(mnt)], check=True, capture_output=True, cwd=REPO)
     return Measured(_rate(size, seconds), (daemon_cpu + dd_cpu) / size * 1e9)

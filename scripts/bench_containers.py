@@ -32,13 +32,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import resource
 import shutil
 import statistics
 import struct
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
@@ -51,9 +48,12 @@ from memfs.detect import open_image
 from memfs.formats.base import OpenOptions
 from scripts import make_container_fixtures as make
 from scripts.bench_read import _cpu_seconds as process_cpu_seconds  # utime + stime of a process, /proc
+from scripts.bench_targets import children_cpu_seconds, memfs_mount
 
 GIB16 = 16 << 30
 MIB = 1 << 20
+RAW = "raw (no container)"
+"""The row of the image without a container: what FUSE alone costs."""
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -90,8 +90,7 @@ class Measured:
 
 def _cpu_seconds() -> float:
     """CPU time of this process (all its threads) and of every child it has waited for."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+    return time.process_time() + children_cpu_seconds()
 
 
 def measure_mount(path: Path, work: Path) -> Measured:
@@ -100,26 +99,13 @@ def measure_mount(path: Path, work: Path) -> Measured:
     The CPU of serving is the daemon's CPU time during the read (``/proc``, in clock ticks: use images
     of a few hundred MiB for a precise figure) plus dd's.
     """
-    mnt = work / "mnt"
-    mnt.mkdir(exist_ok=True)
-    memfs = [sys.executable, "-m", "memfs"]
-    out = subprocess.run(
-        [*memfs, "mount", str(path), str(mnt)], check=True, capture_output=True, text=True, cwd=REPO
-    )
-    match = re.search(r"daemon pid (\d+)", out.stdout)
-    if match is None:
-        raise SystemExit(f"no daemon pid in: {out.stdout!r}")
-    daemon = int(match.group(1))
-    try:
-        time.sleep(0.2)  # the daemon raises the mount's read_ahead_kb just after it is ready
-        physmem = mnt / "physmem.bin"
+    with memfs_mount(path, work / "mnt") as mounted:
+        physmem = mounted.path / "physmem.bin"
         size = physmem.stat().st_size
-        daemon_cpu, cpu, start = process_cpu_seconds(daemon), _cpu_seconds(), time.perf_counter()
+        daemon_cpu, cpu, start = process_cpu_seconds(mounted.pid), _cpu_seconds(), time.perf_counter()
         subprocess.run(["dd", f"if={physmem}", "of=/dev/null", "bs=1M"], check=True, capture_output=True)
         seconds, dd_cpu = time.perf_counter() - start, _cpu_seconds() - cpu
-        daemon_cpu = process_cpu_seconds(daemon) - daemon_cpu
-    finally:
-        subprocess.run([*memfs, "umount", str(mnt)], check=True, capture_output=True, cwd=REPO)
+        daemon_cpu = process_cpu_seconds(mounted.pid) - daemon_cpu
     return Measured(_rate(size, seconds), (daemon_cpu + dd_cpu) / size * 1e9)
 
 
@@ -254,7 +240,7 @@ def build_containers(work: Path, mib: int) -> list[tuple[str, Path, object, str]
     raw = work / "image.raw"
     raw.write_bytes(data)
     go = _go_tool(work)
-    rows = [("raw (no container)", raw, lambda p=raw: alone_file(p), "os.pread of the file")]
+    rows = [(RAW, raw, lambda p=raw: alone_file(p), "os.pread of the file")]
 
     path = work / "image.snappy"
     if go is not None:  # go-winpmem's writer
@@ -347,8 +333,7 @@ def print_cpu_ceilings(rows, rates, cpu) -> None:
     ceiling, no mount on this machine reaches it.
     """
     cores = os.cpu_count() or 1
-    raw = rows[0][0]
-    fuse = statistics.median(cpu[raw]["mount"]) - statistics.median(cpu[raw]["alone"])
+    fuse = statistics.median(cpu[RAW]["mount"]) - statistics.median(cpu[RAW]["alone"])
     print(
         f"\nCPU per byte (ns, median): FUSE serving {fuse:.2f} (the raw mount less os.pread); "
         f"ceiling = {cores} cores / (FUSE + the library's own CPU alone)"
